@@ -1,0 +1,192 @@
+"""``[tool.export-lint]`` in the nearest pyproject.toml, merged with CLI overrides into one Settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path, PurePosixPath
+
+from export_lint import versions
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+KNOWN_KEYS = frozenset(
+    {"select", "extend-select", "ignore", "per-file-ignores", "exclude", "extend-exclude", "torch-version"}
+)
+
+DEFAULT_EXCLUDE = (
+    ".bzr",
+    ".direnv",
+    ".eggs",
+    ".git",
+    ".hg",
+    ".mypy_cache",
+    ".nox",
+    ".pants.d",
+    ".pytype",
+    ".ruff_cache",
+    ".export_lint_cache",
+    ".svn",
+    ".tox",
+    ".venv",
+    "__pypackages__",
+    "_build",
+    "buck-out",
+    "build",
+    "dist",
+    "node_modules",
+    "site-packages",
+    "venv",
+)
+
+
+class ConfigError(Exception):
+    """A configuration or usage error: reported as such, exit code 2."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    select: tuple[str, ...] = ("EXP",)
+    extend_select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    extend_exclude: tuple[str, ...] = ()
+    torch_version: str = dataclasses.field(default_factory=versions.default_torch_version)
+    project_root: str = "."
+    config_file: str | None = None
+
+    def enabled_codes(self, all_codes: Iterable[str], preview_codes: Iterable[str] = ()) -> frozenset[str]:
+        """The rule codes that run, from select / extend-select / ignore (ignore wins over select)."""
+        codes = sorted(all_codes)
+        preview = set(preview_codes)
+        selectors = [*self.select, *self.extend_select]
+        validate_selectors([*selectors, *self.ignore], codes)
+        enabled = set()
+        for selector in selectors:
+            for code in codes:
+                if _selects(selector, code) and (code not in preview or selector == code):
+                    enabled.add(code)
+        for selector in self.ignore:
+            enabled = {code for code in enabled if not _selects(selector, code)}
+        return frozenset(enabled)
+
+    def ignored_for(self, path: str) -> tuple[str, ...]:
+        """Selectors ignored for one file by ``per-file-ignores``."""
+        relative = relative_posix(path, self.project_root)
+        ignored: list[str] = []
+        for pattern, selectors in self.per_file_ignores:
+            if glob_matches(pattern, relative):
+                ignored.extend(selectors)
+        return tuple(ignored)
+
+    def is_excluded(self, path: str) -> bool:
+        relative = relative_posix(path, self.project_root)
+        return any(glob_matches(pattern, relative) for pattern in (*self.exclude, *self.extend_exclude))
+
+    def cache_key(self) -> str:
+        return repr(dataclasses.astuple(self))
+
+
+def relative_posix(path: str, root: str) -> str:
+    absolute = Path(path).absolute()
+    try:
+        return absolute.relative_to(Path(root).absolute()).as_posix()
+    except ValueError:
+        return absolute.as_posix()
+
+
+def glob_matches(pattern: str, relative: str) -> bool:
+    """ruff-style matching: a pattern matches the path, any of its parents, or its basename."""
+    path = PurePosixPath(relative)
+    candidates = [relative, path.name, *[parent.as_posix() for parent in path.parents if parent.as_posix() != "."]]
+    candidates += [parent.name for parent in path.parents if parent.name]
+    pattern = pattern.rstrip("/")
+    if pattern.startswith("./"):
+        pattern = pattern[2:]
+    return any(fnmatch.fnmatchcase(candidate, pattern) for candidate in candidates)
+
+
+def _selects(selector: str, code: str) -> bool:
+    return selector == "ALL" or code.startswith(selector)
+
+
+def validate_selectors(selectors: Sequence[str], codes: Sequence[str]) -> None:
+    for selector in selectors:
+        if selector != "ALL" and not any(code.startswith(selector) for code in codes):
+            raise ConfigError(f"unknown rule selector `{selector}`: no export-lint rule code starts with it")
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml with a ``[tool.export-lint]`` table, searching upward."""
+    current = start.absolute()
+    if current.is_file() or not current.exists():
+        current = current.parent
+    for folder in (current, *current.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+                raise ConfigError(f"cannot read {candidate}: {error}") from error
+            if "export-lint" in data.get("tool", {}):
+                return candidate
+    return None
+
+
+def _string_list(table: dict, key: str, source: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{source}: `{key}` must be a list of strings")
+    return tuple(value)
+
+
+def load_settings(
+    start: Path | None = None,
+    *,
+    config_file: Path | None = None,
+    overrides: dict[str, object] | None = None,
+) -> Settings:
+    """Settings from the nearest pyproject.toml (or ``config_file``), then CLI ``overrides``."""
+    path = config_file if config_file is not None else find_pyproject(start or Path.cwd())
+    values: dict[str, object] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            raise ConfigError(f"cannot read {path}: {error}") from error
+        table = data.get("tool", {}).get("export-lint", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [tool.export-lint] must be a table")
+        unknown = sorted(set(table) - KNOWN_KEYS)
+        if unknown:
+            raise ConfigError(f"{path}: unknown key(s) in [tool.export-lint]: {', '.join(unknown)}")
+        source = str(path)
+        for key in ("select", "extend-select", "ignore", "exclude", "extend-exclude"):
+            if key in table:
+                values[key.replace("-", "_")] = _string_list(table, key, source)
+        if "per-file-ignores" in table:
+            per_file = table["per-file-ignores"]
+            if not isinstance(per_file, dict):
+                raise ConfigError(f"{source}: `per-file-ignores` must be a table of glob = [codes]")
+            values["per_file_ignores"] = tuple(
+                (glob, _string_list(per_file, glob, source)) for glob in sorted(per_file)
+            )
+        if "torch-version" in table:
+            values["torch_version"] = str(table["torch-version"])
+        values["project_root"] = str(Path(path).parent.absolute())
+        values["config_file"] = str(path)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = value
+    if "torch_version" in values:
+        try:
+            versions.parse_version(str(values["torch_version"]))
+        except ValueError as error:
+            raise ConfigError(f"invalid torch-version: {error}") from error
+    return Settings(**values)  # type: ignore[arg-type]

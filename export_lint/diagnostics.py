@@ -1,0 +1,116 @@
+"""Diagnostics, fixes and edits: the data every stage after the rules exchanges."""
+
+from __future__ import annotations
+
+import bisect
+import enum
+from dataclasses import dataclass, field
+
+DOCS_URL = "https://export-lint.readthedocs.io/en/latest/rules/{code}/"
+
+
+class Applicability(enum.Enum):
+    """How safe it is to apply a fix without a human looking at it."""
+
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+    DISPLAY_ONLY = "display-only"
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A 1-based row and a 1-based column counted in characters, as ruff reports them."""
+
+    row: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace ``text[start:end]`` with ``content`` (offsets in characters)."""
+
+    start: int
+    end: int
+    content: str
+    #: Filled in when the edit is reported, for output formats that show rows and columns.
+    location: Location | None = None
+    end_location: Location | None = None
+
+    def overlaps(self, other: Edit) -> bool:
+        if self.start == self.end == other.start == other.end:
+            return self.content != other.content
+        return self.start < other.end and other.start < self.end
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A set of edits applied together or not at all."""
+
+    message: str
+    edits: tuple[Edit, ...]
+    applicability: Applicability = Applicability.SAFE
+
+    @property
+    def start(self) -> int:
+        return min(edit.start for edit in self.edits)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding in one file."""
+
+    code: str
+    name: str
+    message: str
+    path: str
+    start: Location
+    end: Location
+    fix: Fix | None = None
+    noqa_row: int | None = None
+    internal_error: bool = False
+
+    @property
+    def url(self) -> str | None:
+        return DOCS_URL.format(code=self.code) if not self.code.startswith("EXP000") else None
+
+    @property
+    def fixable(self) -> bool:
+        return self.fix is not None and self.fix.applicability is not Applicability.DISPLAY_ONLY
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.path, self.start.row, self.start.column, self.code)
+
+
+@dataclass
+class LineIndex:
+    """Converts between character offsets and 1-based rows and columns of one text."""
+
+    text: str
+    line_starts: list[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        starts = [0]
+        find = self.text.find
+        pos = find("\n")
+        while pos != -1:
+            starts.append(pos + 1)
+            pos = find("\n", pos + 1)
+        self.line_starts = starts
+
+    def location(self, offset: int) -> Location:
+        row = bisect.bisect_right(self.line_starts, offset) - 1
+        return Location(row + 1, offset - self.line_starts[row] + 1)
+
+    def offset(self, row: int, column: int) -> int:
+        """Offset of a 1-based row and 0-based column (libcst's convention)."""
+        if row - 1 >= len(self.line_starts):
+            return len(self.text)
+        return self.line_starts[row - 1] + column
+
+    def line_start(self, offset: int) -> int:
+        return self.line_starts[bisect.bisect_right(self.line_starts, offset) - 1]
+
+    def line_text(self, row: int) -> str:
+        start = self.line_starts[row - 1]
+        end = self.line_starts[row] if row < len(self.line_starts) else len(self.text)
+        return self.text[start:end].rstrip("\r\n")

@@ -1,0 +1,201 @@
+"""lint_source: decode, prefilter, parse once, run every selected rule in one pass, apply noqa."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import tokenize
+import traceback
+from collections.abc import Callable, Sequence
+
+import libcst as cst
+
+from export_lint import versions
+from export_lint.config import Settings
+from export_lint.diagnostics import Diagnostic, LineIndex, Location
+from export_lint.rule import Rule, RuleContext
+from export_lint.semantic import SemanticModel
+from export_lint.suppression import parse_suppressions
+
+#: A file that says none of these cannot hold a hazard export-lint knows.
+PREFILTER = ("torch", "nn.", "export")
+
+BUG_REPORT_HINT = "this is a bug in export-lint: please report it with the file that triggers it"
+
+
+@dataclasses.dataclass
+class FileResult:
+    """The outcome of linting one file."""
+
+    path: str
+    diagnostics: list[Diagnostic]
+    #: Source lines around each diagnostic, by 1-based row, for code frames.
+    source_lines: dict[int, str] = dataclasses.field(default_factory=dict)
+    encoding: str = "utf-8"
+
+    @property
+    def internal_errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.internal_error]
+
+
+def file_error(path: str, name: str, message: str, row: int = 1, column: int = 1, internal: bool = False) -> Diagnostic:
+    location = Location(row, column)
+    return Diagnostic("EXP000", name, message, path, location, location, internal_error=internal)
+
+
+def decode_source(data: bytes) -> tuple[str, str]:
+    """Decode bytes as Python does: BOM, PEP 263 coding cookie, else UTF-8. Returns (text, encoding)."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    return data.decode(encoding), encoding
+
+
+def select_rules(settings: Settings, path: str, rules: Sequence[type[Rule]] | None = None) -> list[type[Rule]]:
+    """The rules that run on one file: selected, not ignored for it, and real on the target torch."""
+    if rules is None:
+        from export_lint.rules import all_rules
+
+        rules = all_rules()
+    codes = [rule.code for rule in rules]
+    preview = [rule.code for rule in rules if rule.preview]
+    enabled = settings.enabled_codes(codes, preview)
+    per_file = settings.ignored_for(path)
+    target = versions.parse_version(settings.torch_version)
+    return [
+        rule
+        for rule in rules
+        if rule.code in enabled
+        and not any(rule.code.startswith(selector) or selector == "ALL" for selector in per_file)
+        and versions.matches(target, rule.torch_versions)
+    ]
+
+
+class _Dispatcher(cst.CSTVisitor):
+    """Walks the tree once, calling each rule's ``visit_X`` / ``leave_X`` and keeping the stack."""
+
+    def __init__(self, rules: list[Rule], semantic: SemanticModel, on_error: Callable[[Rule, BaseException], None]):
+        self.rules = rules
+        self.semantic = semantic
+        self.on_error = on_error
+        self.disabled: set[int] = set()
+        self._table: dict[str, list[tuple[Rule, Callable]]] = {}
+
+    def _handlers(self, prefix: str, node: cst.CSTNode) -> list[tuple[Rule, Callable]]:
+        key = prefix + type(node).__name__
+        handlers = self._table.get(key)
+        if handlers is None:
+            handlers = [(rule, getattr(rule, key)) for rule in self.rules if hasattr(rule, key)]
+            self._table[key] = handlers
+        return handlers
+
+    def _call(self, handlers: list[tuple[Rule, Callable]], node: cst.CSTNode) -> None:
+        for rule, handler in handlers:
+            if id(rule) in self.disabled:
+                continue
+            try:
+                handler(node)
+            except Exception as error:  # a crash in one rule never stops the run
+                self.disabled.add(id(rule))
+                self.on_error(rule, error)
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.semantic.stack.append(node)
+        handlers = self._handlers("visit_", node)
+        if handlers:
+            self._call(handlers, node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        handlers = self._handlers("leave_", original_node)
+        if handlers:
+            self._call(handlers, original_node)
+        self.semantic.stack.pop()
+
+
+def _syntax_error(path: str, error: Exception) -> Diagnostic:
+    if isinstance(error, cst.ParserSyntaxError):
+        message = str(error.message).splitlines()[0] if error.message else "invalid syntax"
+        return file_error(path, "syntax-error", f"SyntaxError: {message}", max(error.raw_line, 1), error.raw_column + 1)
+    return file_error(path, "syntax-error", f"SyntaxError: {error}")
+
+
+def parse(text: str, path: str) -> cst.Module | Diagnostic:
+    if "\x00" in text:
+        return file_error(path, "syntax-error", "SyntaxError: source code cannot contain null bytes")
+    try:
+        return cst.parse_module(text)
+    except cst.ParserSyntaxError as error:
+        return _syntax_error(path, error)
+    except RecursionError:
+        return file_error(path, "syntax-error", "SyntaxError: too deeply nested to parse")
+    except Exception as error:  # libcst's native parser raises a few other types on odd input
+        return file_error(path, "syntax-error", f"SyntaxError: {error}")
+
+
+def lint_text(
+    text: str,
+    path: str,
+    settings: Settings,
+    rules: Sequence[type[Rule]] | None = None,
+) -> list[Diagnostic]:
+    """Diagnostics for one decoded file, noqa applied, sorted by position."""
+    selected = select_rules(settings, path, rules)
+    if not selected or not any(marker in text for marker in PREFILTER):
+        return []
+    module = parse(text, path)
+    if isinstance(module, Diagnostic):
+        return [module]
+    semantic = SemanticModel(module, path)
+    context = RuleContext(text, path, module, semantic, settings.torch_version)
+    errors: list[Diagnostic] = []
+
+    def on_error(rule: Rule, error: BaseException) -> None:
+        frame = traceback.extract_tb(error.__traceback__)[-1]
+        errors.append(
+            file_error(
+                path,
+                "internal-error",
+                f"rule {rule.code} ({rule.name}) crashed: {type(error).__name__}: {error} "
+                f"(at {frame.filename}:{frame.lineno}); {BUG_REPORT_HINT}",
+                internal=True,
+            )
+        )
+
+    instances = [rule(context) for rule in selected]
+    try:
+        module.visit(_Dispatcher(instances, semantic, on_error))
+    except RecursionError:
+        return [file_error(path, "syntax-error", "SyntaxError: too deeply nested to analyse")]
+    suppressions = parse_suppressions(text)
+    kept = [d for d in context.diagnostics if not suppressions.suppresses(d.code, d.noqa_row)]
+    return sorted(kept + errors, key=Diagnostic.sort_key)
+
+
+def source_lines_for(text: str, diagnostics: Sequence[Diagnostic]) -> dict[int, str]:
+    if not diagnostics:
+        return {}
+    lines = LineIndex(text)
+    rows: dict[int, str] = {}
+    last = len(lines.line_starts)
+    for diagnostic in diagnostics:
+        for row in range(max(1, diagnostic.start.row - 1), min(last, diagnostic.end.row + 1) + 1):
+            rows[row] = lines.line_text(row)
+    return rows
+
+
+def lint_source(
+    source: str | bytes,
+    path: str = "<stdin>",
+    settings: Settings | None = None,
+    rules: Sequence[type[Rule]] | None = None,
+) -> FileResult:
+    """Lint one file's source (text, or bytes decoded as Python would)."""
+    settings = settings or Settings()
+    encoding = "utf-8"
+    if isinstance(source, bytes):
+        try:
+            source, encoding = decode_source(source)
+        except (SyntaxError, UnicodeDecodeError, LookupError) as error:
+            reason = error.reason if isinstance(error, UnicodeDecodeError) else str(error)
+            return FileResult(path, [file_error(path, "syntax-error", f"cannot decode file: {reason}")])
+    diagnostics = lint_text(source, path, settings, rules)
+    return FileResult(path, diagnostics, source_lines_for(source, diagnostics), encoding)

@@ -1,0 +1,156 @@
+"""Facts about classes defined outside the linted file, read from source text, never imported.
+
+Installed packages (torchvision's MViT, transformers' models) and the user's other project files
+are located on ``sys.path`` and next to the importing file, parsed with :mod:`ast` and cached.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import os
+import sys
+from pathlib import Path
+
+_MAX_DEPTH = 12
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(path: str) -> ast.Module | None:
+    try:
+        with open(path, "rb") as handle:
+            return ast.parse(handle.read(), filename=path)
+    except (OSError, SyntaxError, ValueError, RecursionError):
+        return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _module_file(dotted: str, anchor_dir: str) -> str | None:
+    """The source file of module ``dotted``, looked up under ``anchor_dir`` and ``sys.path``."""
+    parts = dotted.split(".")
+    roots = [anchor_dir, *[entry or os.getcwd() for entry in sys.path]]
+    for root in roots:
+        base = Path(root, *parts)
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return str(candidate)
+    return None
+
+
+def _absolute_module(module: str, importer: str) -> tuple[str, str]:
+    """Resolve a relative module (``..modeling_utils``) against the importing file's folder.
+
+    Returns ``(dotted, anchor_dir)``: the module name and the folder it is relative to.
+    """
+    if not module.startswith("."):
+        return module, str(Path(importer).parent)
+    level = len(module) - len(module.lstrip("."))
+    folder = Path(importer).parent
+    for _ in range(level - 1):
+        folder = folder.parent
+    return module[level:], str(folder)
+
+
+def _imports_of(tree: ast.Module) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    names[alias.asname] = alias.name
+                else:
+                    names[alias.name.split(".")[0]] = alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom):
+            module = "." * node.level + (node.module or "")
+            sep = "" if module.endswith(".") else "."
+            for alias in node.names:
+                names[alias.asname or alias.name] = f"{module}{sep}{alias.name}"
+    return names
+
+
+def _dotted(expr: ast.expr) -> str | None:
+    if isinstance(expr, ast.Name):
+        return expr.id
+    if isinstance(expr, ast.Attribute):
+        head = _dotted(expr.value)
+        return f"{head}.{expr.attr}" if head else None
+    return None
+
+
+def find_class(qualified: str, importer: str) -> tuple[ast.ClassDef, str] | None:
+    """The class ``pkg.mod.Class`` (or ``..mod.Class`` relative to ``importer``) and its file."""
+    return _find_class(qualified, str(Path(importer).resolve()) if importer else "", 0)
+
+
+@functools.lru_cache(maxsize=4096)
+def _find_class(qualified: str, importer: str, depth: int) -> tuple[ast.ClassDef, str] | None:
+    if depth > _MAX_DEPTH or "." not in qualified:
+        return None
+    module, _, name = qualified.rpartition(".")
+    if not module.strip("."):
+        module_file = importer
+    else:
+        dotted, anchor = _absolute_module(module, importer)
+        module_file = _module_file(dotted, anchor) if dotted else str(Path(anchor) / "__init__.py")
+    if not module_file:
+        return None
+    tree = _parse(module_file)
+    if tree is None:
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            return node, module_file
+    # Re-exported through an import in that module (``from .modeling import Model``).
+    target = _imports_of(tree).get(name)
+    if target is not None and target != qualified:
+        return _find_class(target, module_file, depth + 1)
+    return None
+
+
+def base_names(node: ast.ClassDef, module_file: str) -> list[str]:
+    """Qualified names of a class's bases, through its module's imports."""
+    imports = _imports_of(_parse(module_file) or ast.Module(body=[], type_ignores=[]))
+    found = []
+    for base in node.bases:
+        text = _dotted(base)
+        if text is None:
+            continue
+        head, _, rest = text.partition(".")
+        if head in imports:
+            found.append(imports[head] + (f".{rest}" if rest else ""))
+        else:
+            found.append(f".{text}")  # defined in the same module
+    return found
+
+
+def is_module_class(qualified: str, importer: str, _depth: int = 0) -> bool:
+    """Whether a class defined in another file subclasses ``torch.nn.Module``."""
+    from export_lint.semantic import KNOWN_MODULE_BASES
+
+    if qualified in KNOWN_MODULE_BASES or qualified.startswith("torch.nn.modules."):
+        return True
+    if _depth > _MAX_DEPTH:
+        return False
+    found = find_class(qualified, importer)
+    if found is None:
+        return False
+    node, module_file = found
+    return any(is_module_class(base, module_file, _depth + 1) for base in base_names(node, module_file))
+
+
+def method_params(qualified: str, importer: str, method: str = "forward") -> list[str] | None:
+    """Parameter names (without ``self``) of a method of an external class, or None if unknown."""
+    found = find_class(qualified, importer)
+    depth = 0
+    while found is not None and depth < _MAX_DEPTH:
+        node, module_file = found
+        for stmt in node.body:
+            if isinstance(stmt, ast.FunctionDef) and stmt.name == method:
+                args = stmt.args
+                names = [a.arg for a in [*args.posonlyargs, *args.args]][1:]
+                names += [a.arg for a in args.kwonlyargs]
+                return names
+        bases = base_names(node, module_file)
+        found = find_class(bases[0], module_file) if bases else None
+        depth += 1
+    return None

@@ -1,0 +1,27 @@
+"""GitHub Actions workflow commands: annotations shown on the pull request's diff."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from export_lint.engine import FileResult
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render(results: Sequence[FileResult], **_: object) -> str:
+    lines = []
+    for result in results:
+        for d in result.diagnostics:
+            lines.append(
+                f"::error title={_escape_property(f'export-lint ({d.code})')},file={_escape_property(d.path)},"
+                f"line={d.start.row},col={d.start.column},endLine={d.end.row},endColumn={d.end.column}"
+                f"::{_escape_data(f'{d.path}:{d.start.row}:{d.start.column}: {d.code} {d.message}')}"
+            )
+    return "".join(line + "\n" for line in lines)

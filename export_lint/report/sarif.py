@@ -1,0 +1,74 @@
+"""SARIF 2.1.0: one run, one rule entry per code that fired, one result per diagnostic."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from export_lint import __version__
+from export_lint.diagnostics import DOCS_URL
+from export_lint.engine import FileResult
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def _rule_descriptor(code: str, name: str) -> dict[str, object]:
+    from export_lint.rules import by_code
+
+    rule = by_code().get(code)
+    descriptor: dict[str, object] = {"id": code, "name": name}
+    if rule is not None:
+        descriptor["shortDescription"] = {"text": rule.summary()}
+        descriptor["fullDescription"] = {"text": rule.documentation()}
+        descriptor["helpUri"] = DOCS_URL.format(code=code)
+        descriptor["properties"] = {"torch_versions": rule.torch_versions or "all"}
+    return descriptor
+
+
+def render(results: Sequence[FileResult], **_: object) -> str:
+    rules: dict[str, dict[str, object]] = {}
+    sarif_results = []
+    for result in results:
+        for d in result.diagnostics:
+            if d.code not in rules:
+                rules[d.code] = _rule_descriptor(d.code, d.name)
+            sarif_results.append(
+                {
+                    "ruleId": d.code,
+                    "ruleIndex": list(rules).index(d.code),
+                    "level": "error",
+                    "message": {"text": d.message},
+                    "locations": [
+                        {
+                            "physicalLocation": {
+                                "artifactLocation": {"uri": Path(d.path).as_posix()},
+                                "region": {
+                                    "startLine": d.start.row,
+                                    "startColumn": d.start.column,
+                                    "endLine": d.end.row,
+                                    "endColumn": d.end.column,
+                                },
+                            }
+                        }
+                    ],
+                }
+            )
+    document = {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "export-lint",
+                        "version": __version__,
+                        "informationUri": "https://github.com/export-lint/export-lint",
+                        "rules": list(rules.values()),
+                    }
+                },
+                "results": sarif_results,
+            }
+        ],
+    }
+    return json.dumps(document, indent=2) + "\n"

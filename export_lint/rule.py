@@ -1,0 +1,206 @@
+"""The base class of every rule, its examples, and the context rules report through."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import sys
+import textwrap
+from typing import ClassVar
+
+import libcst as cst
+
+from export_lint.diagnostics import Applicability, Diagnostic, Edit, Fix, LineIndex
+from export_lint.semantic import SemanticModel
+
+
+@dataclasses.dataclass(frozen=True)
+class Valid:
+    """Code the rule must stay silent on (and that really exports)."""
+
+    code: str
+    torch_version: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", textwrap.dedent(self.code).lstrip("\n"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Invalid:
+    """Code the rule must report; ``after`` is the expected result of its fix, if any."""
+
+    code: str
+    after: str | None = None
+    torch_version: str | None = None
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", textwrap.dedent(self.code).lstrip("\n"))
+        if self.after is not None:
+            object.__setattr__(self, "after", textwrap.dedent(self.after).lstrip("\n"))
+
+
+class Rule:
+    """One hazard. Subclasses define metadata, docs (the docstring), examples and visitor methods.
+
+    Visitor methods are libcst's: ``visit_Call(self, node)``, ``leave_FunctionDef(self, node)``,
+    ``leave_Module(self, node)`` for whole-file decisions. Report with ``self.report(...)``.
+    """
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    message: ClassVar[str]
+    #: Torch versions in which the hazard is real, as a specifier (``"<2.7"``); ``""`` is all.
+    torch_versions: ClassVar[str] = ""
+    #: The applicability of the rule's fix, or None when it offers none.
+    fix_applicability: ClassVar[Applicability | None] = None
+    #: Rules in preview are only enabled when selected explicitly by code.
+    preview: ClassVar[bool] = False
+    VALID: ClassVar[list[Valid]] = []
+    INVALID: ClassVar[list[Invalid]] = []
+
+    def __init__(self, context: RuleContext) -> None:
+        self.context = context
+
+    @property
+    def semantic(self) -> SemanticModel:
+        return self.context.semantic
+
+    @classmethod
+    def documentation(cls) -> str:
+        """The rule's user documentation: its module docstring (What it does, Why is this bad?, ...)."""
+        return inspect.cleandoc(sys.modules[cls.__module__].__doc__ or "")
+
+    @classmethod
+    def summary(cls) -> str:
+        """The first sentence of the documentation's "What it does" section."""
+        text = cls.documentation().split("## What it does", 1)[-1].strip()
+        paragraph = " ".join(text.split("\n\n", 1)[0].split())
+        return paragraph.split(". ")[0].rstrip(".") + "."
+
+    def report(self, node: cst.CSTNode, fix: Fix | None = None, **message_args: object) -> None:
+        self.context.report(self, node, self.message.format(**message_args), fix)
+
+    def fix(self, message: str, *edits: Edit | None) -> Fix:
+        applicability = self.fix_applicability or Applicability.DISPLAY_ONLY
+        return Fix(message, tuple(edit for edit in edits if edit is not None), applicability)
+
+
+class RuleContext:
+    """What a rule sees of the file being linted: its text, tree, semantic model and positions."""
+
+    def __init__(self, text: str, path: str, module: cst.Module, semantic: SemanticModel, torch_version: str) -> None:
+        self.text = text
+        self.path = path
+        self.module = module
+        self.semantic = semantic
+        self.torch_version = torch_version
+        self.lines = LineIndex(text)
+        self.diagnostics: list[Diagnostic] = []
+        self._positions = None
+
+    # -- positions ----------------------------------------------------------------------
+    def span(self, node: cst.CSTNode) -> tuple[int, int]:
+        """Start and end character offsets of a node (computed lazily: only reported files pay)."""
+        if self._positions is None:
+            from libcst.metadata import MetadataWrapper, PositionProvider
+
+            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+            self._positions = wrapper.resolve(PositionProvider)
+        code_range = self._positions[node]
+        start = self.lines.offset(code_range.start.line, code_range.start.column)
+        end = self.lines.offset(code_range.end.line, code_range.end.column)
+        return start, end
+
+    def report(self, rule: Rule, node: cst.CSTNode, message: str, fix: Fix | None) -> None:
+        start, end = self.span(node)
+        start_location = self.lines.location(start)
+        if fix is not None:
+            located = tuple(
+                dataclasses.replace(
+                    edit, location=self.lines.location(edit.start), end_location=self.lines.location(edit.end)
+                )
+                for edit in fix.edits
+            )
+            fix = dataclasses.replace(fix, edits=located)
+        self.diagnostics.append(
+            Diagnostic(
+                code=rule.code,
+                name=rule.name,
+                message=message,
+                path=self.path,
+                start=start_location,
+                end=self.lines.location(end),
+                fix=fix if fix is not None and fix.edits else None,
+                noqa_row=start_location.row,
+            )
+        )
+
+    # -- edit helpers ---------------------------------------------------------------------
+    @property
+    def newline(self) -> str:
+        return self.module.default_newline
+
+    def code(self, node: cst.CSTNode) -> str:
+        start, end = self.span(node)
+        return self.text[start:end]
+
+    def indentation_of(self, node: cst.CSTNode) -> str:
+        start, _ = self.span(node)
+        line_start = self.lines.line_start(start)
+        line = self.text[line_start:start]
+        return line[: len(line) - len(line.lstrip())]
+
+    def replace(self, node: cst.CSTNode, content: str) -> Edit:
+        start, end = self.span(node)
+        return Edit(start, end, content)
+
+    def insert_before_statement(self, statement: cst.CSTNode, line: str) -> Edit:
+        """Insert a line, at the statement's indentation, above the line the statement starts on."""
+        start, _ = self.span(statement)
+        line_start = self.lines.line_start(start)
+        return Edit(line_start, line_start, self.indentation_of(statement) + line + self.newline)
+
+    def add_keyword_argument(self, call: cst.Call, argument: str) -> Edit:
+        """Append ``name=value`` to a call's arguments, following its layout."""
+        if not call.args:
+            _, end = self.span(call)
+            return Edit(end - 1, end - 1, argument)
+        last = call.args[-1]
+        _value_start, value_end = self.span(last)
+        if isinstance(last.comma, cst.Comma):
+            # Trailing comma: a multi-line call gets a new line at the same indentation.
+            after = last.comma.whitespace_after
+            if isinstance(after, cst.ParenthesizedWhitespace):
+                _, end = self.span(last)
+                comma_end = self.text.index(",", value_end) + 1
+                newline_at = self.text.index("\n", comma_end) + 1
+                indent = self.indentation_of(last)
+                return Edit(newline_at, newline_at, f"{indent}{argument},{self.newline}")
+            comma_end = self.text.index(",", value_end) + 1
+            return Edit(comma_end, comma_end, f" {argument},")
+        return Edit(value_end, value_end, f", {argument}")
+
+    def module_import_edit(self, statement: str) -> Edit | None:
+        """An edit adding ``import x`` after the file's leading docstring, __future__ and imports."""
+        offset = 0
+        for stmt in self.module.body:
+            if isinstance(stmt, cst.SimpleStatementLine) and all(
+                isinstance(part, (cst.Import, cst.ImportFrom))
+                or (isinstance(part, cst.Expr) and isinstance(part.value, cst.SimpleString))
+                for part in stmt.body
+            ):
+                _, offset = self.span(stmt)
+                newline_at = self.text.find("\n", offset)
+                offset = len(self.text) if newline_at == -1 else newline_at + 1
+                continue
+            break
+        prefix = self.newline if offset and not self.text[:offset].endswith(("\n",)) else ""
+        return Edit(offset, offset, prefix + statement + self.newline)
+
+    def torch_alias(self) -> str | None:
+        """The local name ``torch`` is imported under at module level, if any."""
+        for name, binding in self.semantic.bindings_of(self.module).items():
+            if binding.kind == "import" and binding.qualified_name == "torch":
+                return name
+        return None

@@ -1,0 +1,395 @@
+"""What torch.export traces in one file, and what names mean there.
+
+The semantic model answers the questions rules share: "is this call `torch.export.export`?",
+"which classes are `nn.Module` subclasses?", "is this function traced by export?". Names are
+resolved through imports with a light scope resolver (module scope, then enclosing functions),
+computed lazily so files that never ask pay nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import libcst as cst
+
+from export_lint import external
+
+#: Callables that trace their first argument with torch.export.
+EXPORT_FUNCTIONS = frozenset(
+    {
+        "torch.export.export",
+        "torch.export.export_for_training",
+        "torch.export._trace._export",
+    }
+)
+
+#: Base classes known to be ``torch.nn.Module`` subclasses without reading their source.
+KNOWN_MODULE_BASES = frozenset(
+    {
+        "torch.nn.Module",
+        "torch.nn.modules.module.Module",
+        "transformers.PreTrainedModel",
+        "transformers.modeling_utils.PreTrainedModel",
+    }
+)
+
+_NOT_MODULES_IN_TORCH_NN = frozenset({"Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Binding:
+    """What a name refers to at one point of the file."""
+
+    kind: str  # "import", "function", "class", "param", "assign", "builtin"
+    qualified_name: str | None
+    node: cst.CSTNode | None = None
+
+
+@dataclasses.dataclass
+class ClassInfo:
+    name: str
+    node: cst.ClassDef
+    base_names: list[str | None]
+    methods: dict[str, cst.FunctionDef]
+
+
+def dotted_name(expr: cst.BaseExpression) -> str | None:
+    """``a.b.c`` as text for a Name/Attribute chain, else None."""
+    if isinstance(expr, cst.Name):
+        return expr.value
+    if isinstance(expr, cst.Attribute):
+        head = dotted_name(expr.value)
+        return f"{head}.{expr.attr.value}" if head else None
+    return None
+
+
+def _module_of_import_from(node: cst.ImportFrom) -> str:
+    dots = "." * len(node.relative)
+    return dots + (dotted_name(node.module) or "" if node.module else "")
+
+
+def _import_bindings(node: cst.Import | cst.ImportFrom) -> Iterator[tuple[str, Binding]]:
+    if isinstance(node, cst.Import):
+        for alias in node.names:
+            full = dotted_name(alias.name) or ""
+            if alias.asname is not None:
+                local = dotted_name(alias.asname.name) or full
+                yield local, Binding("import", full, node)
+            else:
+                head = full.split(".")[0]
+                yield head, Binding("import", head, node)
+        return
+    if isinstance(node.names, cst.ImportStar):
+        return
+    module = _module_of_import_from(node)
+    for alias in node.names:
+        name = dotted_name(alias.name) or ""
+        local = dotted_name(alias.asname.name) if alias.asname is not None else name
+        separator = "" if module.endswith(".") else "."
+        yield local or name, Binding("import", f"{module}{separator}{name}", node)
+
+
+def _assigned_names(target: cst.BaseExpression) -> Iterator[str]:
+    if isinstance(target, cst.Name):
+        yield target.value
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        for element in target.elements:
+            yield from _assigned_names(element.value)
+    elif isinstance(target, cst.StarredElement):
+        yield from _assigned_names(target.value)
+
+
+class _BindingCollector(cst.CSTVisitor):
+    """Collects the names one scope binds, without entering nested scopes."""
+
+    def __init__(self, module_name: str, scope_root: cst.CSTNode) -> None:
+        self.module_name = module_name
+        self.scope_root = scope_root
+        self.bindings: dict[str, Binding] = {}
+
+    def _bind(self, name: str, binding: Binding) -> None:
+        previous = self.bindings.get(name)
+        # A name bound twice in one scope is only known when both bindings agree.
+        if previous is not None and previous != binding:
+            self.bindings[name] = Binding("assign", None, binding.node)
+        else:
+            self.bindings[name] = binding
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        if node is self.scope_root:
+            return True
+        self._bind(node.name.value, Binding("function", f"{self.module_name}.{node.name.value}", node))
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        if node is self.scope_root:
+            return True
+        self._bind(node.name.value, Binding("class", f"{self.module_name}.{node.name.value}", node))
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_Param(self, node: cst.Param) -> bool:
+        self._bind(node.name.value, Binding("param", None, node))
+        return False
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        for name, binding in _import_bindings(node):
+            self._bind(name, binding)
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        for name, binding in _import_bindings(node):
+            self._bind(name, binding)
+        return False
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            for name in _assigned_names(target.target):
+                self._bind(name, Binding("assign", None, node))
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        for name in _assigned_names(node.target):
+            self._bind(name, Binding("assign", None, node))
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        for name in _assigned_names(node.target):
+            self._bind(name, Binding("assign", None, node))
+
+    def visit_For(self, node: cst.For) -> None:
+        for name in _assigned_names(node.target):
+            self._bind(name, Binding("assign", None, node))
+
+    def visit_AsName(self, node: cst.AsName) -> None:
+        for name in _assigned_names(node.name):
+            self._bind(name, Binding("assign", None, node))
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        for name in _assigned_names(node.target):
+            self._bind(name, Binding("assign", None, node))
+
+    # Comprehension variables live in their own scope.
+    def visit_CompFor(self, node: cst.CompFor) -> bool:
+        return False
+
+
+class SemanticModel:
+    """Facts about one parsed file, shared by every rule."""
+
+    def __init__(self, module: cst.Module, path: str, module_name: str = "<module>") -> None:
+        self.module = module
+        self.path = path
+        self.module_name = module_name
+        self._scope_bindings: dict[int, dict[str, Binding]] = {}
+        self._classes: dict[str, ClassInfo] | None = None
+        self._module_class_cache: dict[str, bool] = {}
+        self._traced: set[int] | None = None
+        # Filled by the engine while it walks the tree.
+        self.stack: list[cst.CSTNode] = []
+
+    # -- scopes and names -------------------------------------------------------------
+    def bindings_of(self, scope: cst.CSTNode) -> dict[str, Binding]:
+        key = id(scope)
+        found = self._scope_bindings.get(key)
+        if found is None:
+            collector = _BindingCollector(self.module_name, scope)
+            scope.visit(collector)
+            found = collector.bindings
+            self._scope_bindings[key] = found
+        return found
+
+    def scopes(self, stack: list[cst.CSTNode] | None = None) -> list[cst.CSTNode]:
+        """Enclosing scopes, innermost first (class scopes only when directly inside them)."""
+        stack = self.stack if stack is None else stack
+        found: list[cst.CSTNode] = []
+        for depth in range(len(stack) - 1, -1, -1):
+            node = stack[depth]
+            if isinstance(node, (cst.FunctionDef, cst.Lambda)) or (isinstance(node, cst.ClassDef) and not found):
+                found.append(node)
+        found.append(self.module)
+        return found
+
+    def binding(self, name: str, stack: list[cst.CSTNode] | None = None) -> Binding:
+        for scope in self.scopes(stack):
+            if isinstance(scope, cst.Lambda):
+                if any(param.name.value == name for param in scope.params.params):
+                    return Binding("param", None, scope)
+                continue
+            found = self.bindings_of(scope).get(name)
+            if found is not None:
+                return found
+        return Binding("builtin", name)
+
+    def qualified_name(self, expr: cst.BaseExpression, stack: list[cst.CSTNode] | None = None) -> str | None:
+        """The fully qualified name an expression refers to, through imports; None when unknown."""
+        if isinstance(expr, cst.Name):
+            return self.binding(expr.value, stack).qualified_name
+        if isinstance(expr, cst.Attribute):
+            head = self.qualified_name(expr.value, stack)
+            return f"{head}.{expr.attr.value}" if head else None
+        return None
+
+    def is_export_call(self, node: cst.Call, stack: list[cst.CSTNode] | None = None) -> bool:
+        return self.qualified_name(node.func, stack) in EXPORT_FUNCTIONS
+
+    # -- classes ------------------------------------------------------------------------
+    @property
+    def classes(self) -> dict[str, ClassInfo]:
+        """Classes defined at module level (also inside top-level if/try blocks)."""
+        if self._classes is None:
+            self._classes = {}
+            for node in self._top_level_statements(self.module.body):
+                if isinstance(node, cst.ClassDef):
+                    methods = {stmt.name.value: stmt for stmt in node.body.body if isinstance(stmt, cst.FunctionDef)}
+                    bases = [self.qualified_name(arg.value, [self.module]) for arg in node.bases if arg.keyword is None]
+                    self._classes[node.name.value] = ClassInfo(node.name.value, node, bases, methods)
+        return self._classes
+
+    def _top_level_statements(self, body) -> Iterator[cst.CSTNode]:
+        for stmt in body:
+            yield stmt
+            if isinstance(stmt, (cst.If, cst.Try, cst.With)):
+                yield from self._top_level_statements(stmt.body.body)
+                orelse = getattr(stmt, "orelse", None)
+                if isinstance(orelse, (cst.Else, cst.If)):
+                    yield from self._top_level_statements(orelse.body.body)
+
+    def is_module_class_name(self, qualified: str | None) -> bool:
+        """Whether a qualified class name is an ``nn.Module`` subclass, as far as it can be known."""
+        if qualified is None:
+            return False
+        cached = self._module_class_cache.get(qualified)
+        if cached is not None:
+            return cached
+        self._module_class_cache[qualified] = False  # guards against cycles
+        result = self._resolve_module_class(qualified)
+        self._module_class_cache[qualified] = result
+        return result
+
+    def _resolve_module_class(self, qualified: str) -> bool:
+        if qualified in KNOWN_MODULE_BASES:
+            return True
+        if qualified.startswith("torch.nn."):
+            last = qualified.rsplit(".", 1)[-1]
+            return (
+                last[:1].isupper()
+                and last not in _NOT_MODULES_IN_TORCH_NN
+                and ".functional" not in qualified
+                and ".init" not in qualified
+                and ".utils" not in qualified
+            )
+        local_prefix = f"{self.module_name}."
+        if qualified.startswith(local_prefix):
+            info = self.classes.get(qualified[len(local_prefix) :])
+            return info is not None and any(self.is_module_class_name(base) for base in info.base_names)
+        return external.is_module_class(qualified, self.path)
+
+    def class_info(self, node: cst.ClassDef) -> ClassInfo | None:
+        info = self.classes.get(node.name.value)
+        return info if info is not None and info.node is node else None
+
+    def is_module_class(self, node: cst.ClassDef) -> bool:
+        info = self.class_info(node)
+        if info is None:
+            bases = [self.qualified_name(arg.value) for arg in node.bases if arg.keyword is None]
+            return any(self.is_module_class_name(base) for base in bases)
+        return self.is_module_class_name(f"{self.module_name}.{info.name}")
+
+    def find_method(self, info: ClassInfo, name: str) -> cst.FunctionDef | None:
+        """A method defined by a class or its base classes in this file."""
+        seen: set[str] = set()
+        todo = [info]
+        while todo:
+            current = todo.pop(0)
+            if current.name in seen:
+                continue
+            seen.add(current.name)
+            if name in current.methods:
+                return current.methods[name]
+            for base in current.base_names:
+                if base and base.startswith(f"{self.module_name}."):
+                    base_info = self.classes.get(base[len(self.module_name) + 1 :])
+                    if base_info is not None:
+                        todo.append(base_info)
+        return None
+
+    # -- enclosing nodes ----------------------------------------------------------------
+    def enclosing(self, kind: type, stack: list[cst.CSTNode] | None = None) -> cst.CSTNode | None:
+        stack = self.stack if stack is None else stack
+        for node in reversed(stack):
+            if isinstance(node, kind):
+                return node
+        return None
+
+    def enclosing_method(self, stack: list[cst.CSTNode] | None = None) -> tuple[ClassInfo, cst.FunctionDef] | None:
+        """The (class, method) whose body directly holds the current node."""
+        stack = self.stack if stack is None else stack
+        for depth in range(len(stack) - 1, 0, -1):
+            node = stack[depth]
+            if isinstance(node, cst.FunctionDef):
+                for outer in reversed(stack[:depth]):
+                    if isinstance(outer, cst.ClassDef):
+                        info = self.class_info(outer)
+                        return (info, node) if info is not None else None
+                    if isinstance(outer, cst.FunctionDef):
+                        return None
+                return None
+        return None
+
+    # -- what export traces -------------------------------------------------------------
+    def traced_functions(self) -> set[int]:
+        """ids of the FunctionDefs torch.export traces: module forwards and what they call."""
+        if self._traced is not None:
+            return self._traced
+        traced: set[int] = set()
+        todo: list[tuple[cst.FunctionDef, ClassInfo | None]] = []
+        for info in self.classes.values():
+            if self.is_module_class_name(f"{self.module_name}.{info.name}"):
+                forward = self.find_method(info, "forward")
+                if forward is not None:
+                    todo.append((forward, info))
+        module_functions = {
+            node.name.value: node
+            for node in self._top_level_statements(self.module.body)
+            if isinstance(node, cst.FunctionDef)
+        }
+        while todo:
+            function, owner = todo.pop()
+            if id(function) in traced:
+                continue
+            traced.add(id(function))
+            for callee in _called_names(function):
+                if callee.startswith("self.") and owner is not None:
+                    method = self.find_method(owner, callee[5:])
+                    if method is not None:
+                        todo.append((method, owner))
+                elif callee in module_functions:
+                    todo.append((module_functions[callee], None))
+        self._traced = traced
+        return traced
+
+    def is_traced(self, function: cst.FunctionDef) -> bool:
+        return id(function) in self.traced_functions()
+
+    def in_traced_code(self, stack: list[cst.CSTNode] | None = None) -> bool:
+        """Whether the current node lies in a function export traces."""
+        stack = self.stack if stack is None else stack
+        return any(isinstance(node, cst.FunctionDef) and self.is_traced(node) for node in reversed(stack))
+
+
+class _CallCollector(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        name = dotted_name(node.func)
+        if name is not None:
+            self.names.append(name)
+
+
+def _called_names(function: cst.FunctionDef) -> list[str]:
+    collector = _CallCollector()
+    function.body.visit(collector)
+    return collector.names

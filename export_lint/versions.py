@@ -1,0 +1,72 @@
+"""Torch version detection and the small version specifiers rules are gated on."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+#: The newest torch release export-lint knows about; used when none is installed.
+NEWEST_KNOWN_TORCH = "2.14"
+
+Version = tuple[int, ...]
+
+_SPEC = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*([0-9]+(?:\.[0-9]+)*)\s*$")
+
+
+def parse_version(text: str) -> Version:
+    """``"2.7.0+cpu"`` -> ``(2, 7, 0)``; raises ValueError on text that is not a version."""
+    match = re.match(r"^\s*v?([0-9]+(?:\.[0-9]+)*)", text)
+    if not match:
+        raise ValueError(f"not a version: {text!r}")
+    return tuple(int(part) for part in match.group(1).split("."))
+
+
+def _compare(left: Version, right: Version) -> int:
+    width = max(len(left), len(right))
+    a = left + (0,) * (width - len(left))
+    b = right + (0,) * (width - len(right))
+    return (a > b) - (a < b)
+
+
+@functools.lru_cache(maxsize=256)
+def _clauses(spec: str) -> tuple[tuple[str, Version], ...]:
+    clauses = []
+    for part in spec.split(","):
+        if not part.strip():
+            continue
+        match = _SPEC.match(part)
+        if not match:
+            raise ValueError(f"not a version specifier: {spec!r}")
+        clauses.append((match.group(1), parse_version(match.group(2))))
+    return tuple(clauses)
+
+
+def validate_specifier(spec: str) -> None:
+    _clauses(spec)
+
+
+def matches(version: Version, spec: str) -> bool:
+    """Whether ``version`` satisfies a specifier such as ``"<2.7"`` or ``">=2.0,<2.5"``; ``""`` matches all."""
+    tests = {
+        "<": lambda c: c < 0,
+        "<=": lambda c: c <= 0,
+        ">": lambda c: c > 0,
+        ">=": lambda c: c >= 0,
+        "==": lambda c: c == 0,
+        "!=": lambda c: c != 0,
+    }
+    return all(tests[op](_compare(version, bound)) for op, bound in _clauses(spec))
+
+
+def installed_torch_version() -> str | None:
+    """The installed torch's version from package metadata, without importing torch."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def default_torch_version() -> str:
+    return installed_torch_version() or NEWEST_KNOWN_TORCH

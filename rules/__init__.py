@@ -1,0 +1,34 @@
+"""The codes table: the one registry of export-lint's rules.
+
+Each entry maps a rule code to ``module:Class`` inside this package. Adding a rule is adding a
+file here and a line below; the engine never changes.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from export_lint.rule import Rule
+
+CODES: dict[str, str] = {
+    "EXP001": "exp001_non_module_export_target:NonModuleExportTarget",
+}
+
+
+def load(code: str) -> type[Rule]:
+    module_name, _, class_name = CODES[code].partition(":")
+    module = importlib.import_module(f"{__name__}.{module_name}")
+    return getattr(module, class_name)
+
+
+@functools.lru_cache(maxsize=1)
+def all_rules() -> tuple[type[Rule], ...]:
+    """Every rule class, ordered by code."""
+    return tuple(load(code) for code in sorted(CODES))
+
+
+def by_code() -> dict[str, type[Rule]]:
+    return {rule.code: rule for rule in all_rules()}
