@@ -16,10 +16,15 @@ from export_lint.semantic import SemanticModel
 
 @dataclasses.dataclass(frozen=True)
 class Valid:
-    """Code the rule must stay silent on (and that really exports)."""
+    """Code the rule must stay silent on.
+
+    With ``proves`` (the default) the code is a runnable script: the proof stage (``export-lint
+    verify --rules``, the slow tests) executes it with the real torch and it must not raise.
+    """
 
     code: str
     torch_version: str | None = None
+    proves: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "code", textwrap.dedent(self.code).lstrip("\n"))
@@ -27,12 +32,19 @@ class Valid:
 
 @dataclasses.dataclass(frozen=True)
 class Invalid:
-    """Code the rule must report; ``after`` is the expected result of its fix, if any."""
+    """Code the rule must report; ``after`` is the expected result of its fix, if any.
+
+    With ``proves`` (the default) both are runnable scripts that the proof stage executes with the
+    real torch: on a torch inside the rule's ``torch_versions`` gate ``code`` must raise (a silent
+    divergence is proven by the script's own ``assert torch.allclose(...)``) and ``after`` must run
+    cleanly; outside the gate ``code`` must run cleanly.
+    """
 
     code: str
     after: str | None = None
     torch_version: str | None = None
     count: int = 1
+    proves: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "code", textwrap.dedent(self.code).lstrip("\n"))

@@ -157,6 +157,9 @@ class NonModuleExportTarget(Rule):
 
                 def predict(self, x):
                     return torch.export.export(self._predict, (x,), strict=False)
+
+
+            Predictor(torch.nn.Linear(3, 3)).predict(torch.randn(2, 3))
             """,
             after='''
             import torch
@@ -186,10 +189,14 @@ class NonModuleExportTarget(Rule):
 
                 def predict(self, x):
                     return torch.export.export(PredictExportWrapper(self), (x,), strict=False)
+
+
+            Predictor(torch.nn.Linear(3, 3)).predict(torch.randn(2, 3))
             ''',
         ),
         Invalid(
             """
+            from torch import ones
             from torch.export import export as ex
 
 
@@ -197,9 +204,10 @@ class NonModuleExportTarget(Rule):
                 return x * 2
 
 
-            ep = ex(double, (torch_input,))
+            ep = ex(double, (ones(3),))
             """,
             after='''
+            from torch import ones
             from torch.export import export as ex
             import torch
 
@@ -219,7 +227,7 @@ class NonModuleExportTarget(Rule):
                     return self.fn(*args, **kwargs)
 
 
-            ep = ex(DoubleExportWrapper(double), (torch_input,))
+            ep = ex(DoubleExportWrapper(double), (ones(3),))
             ''',
         ),
         Invalid(

@@ -1,0 +1,86 @@
+"""Prove each rule's claim on the installed torch by executing its examples.
+
+An INVALID example is a runnable script: inside the rule's torch gate it must raise (silent
+divergence shows up as the script's own failed ``assert torch.allclose``), and its fixed version
+must run cleanly. Outside the gate the original must run cleanly. VALID examples must run cleanly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import traceback
+
+from export_lint import versions
+from export_lint.rule import Invalid, Rule, Valid
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What happened when one script ran."""
+
+    raised: bool
+    error: str | None
+    seconds: float
+
+
+@dataclasses.dataclass
+class Proof:
+    """One claim about one example, and whether the installed torch agrees."""
+
+    code: str
+    example: str  # e.g. "INVALID[0]" or "INVALID[0] fixed"
+    claim: str  # "fails", "exports"
+    outcome: Outcome
+
+    @property
+    def holds(self) -> bool:
+        return self.outcome.raised == (self.claim == "fails")
+
+
+def run_script(code: str, name: str = "<export-lint example>") -> Outcome:
+    """Execute a script in a fresh namespace; report whether it raised and the first error line."""
+    start = time.perf_counter()
+    namespace = {"__name__": "__export_lint_example__"}
+    try:
+        exec(compile(code, name, "exec"), namespace)
+    except BaseException as error:
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        first = traceback.format_exception_only(type(error), error)[-1].strip().splitlines()[0]
+        return Outcome(True, first, time.perf_counter() - start)
+    return Outcome(False, None, time.perf_counter() - start)
+
+
+def installed_torch_affected(rule: type[Rule]) -> bool:
+    """Whether the installed torch lies inside the rule's gate."""
+    installed = versions.installed_torch_version()
+    if installed is None:
+        raise RuntimeError("torch is not installed")
+    return versions.matches(versions.parse_version(installed), rule.torch_versions)
+
+
+def prove_example(rule: type[Rule], index: int, example: Valid | Invalid) -> list[Proof]:
+    """The proofs one example makes on the installed torch (none if it is not runnable)."""
+    if not example.proves:
+        return []
+    label = f"{'INVALID' if isinstance(example, Invalid) else 'VALID'}[{index}]"
+    if isinstance(example, Valid):
+        return [Proof(rule.code, label, "exports", run_script(example.code, f"<{rule.code} {label}>"))]
+    affected = installed_torch_affected(rule)
+    proofs = [
+        Proof(rule.code, label, "fails" if affected else "exports", run_script(example.code, f"<{rule.code} {label}>"))
+    ]
+    if affected and example.after is not None:
+        fixed = run_script(example.after, f"<{rule.code} {label} fixed>")
+        proofs.append(Proof(rule.code, f"{label} fixed", "exports", fixed))
+    return proofs
+
+
+def prove_rule(rule: type[Rule]) -> list[Proof]:
+    proofs: list[Proof] = []
+    for index, example in enumerate(rule.INVALID):
+        proofs += prove_example(rule, index, example)
+    for index, example in enumerate(rule.VALID):
+        proofs += prove_example(rule, index, example)
+    return proofs
