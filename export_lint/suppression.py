@@ -14,7 +14,7 @@ _FILE_NOQA = re.compile(r"#\s*export-lint\s*:\s*noqa\b", re.IGNORECASE)
 @dataclasses.dataclass(frozen=True)
 class NoqaDirective:
     row: int
-    #: The codes named, or None for a bare ``# noqa`` that suppresses everything on the line.
+    #: The codes named, or None for a bare noqa comment, which suppresses everything on the line.
     codes: frozenset[str] | None
     #: Offsets of the comment in the file (for tools that edit noqa comments).
     start: int
