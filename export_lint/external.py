@@ -154,3 +154,38 @@ def method_params(qualified: str, importer: str, method: str = "forward") -> lis
         found = find_class(bases[0], module_file) if bases else None
         depth += 1
     return None
+
+
+def function_return_class(qualified: str, importer: str, _depth: int = 0) -> tuple[str, str] | None:
+    """The class a module-level function of another file is annotated to return (``def f() -> MViT``).
+
+    Returns ``(class name, file to resolve it from)``, e.g. ``(".MViT", ".../mvit.py")``, or None.
+    Follows re-exports, ``from .mvit import *`` included (torchvision's ``models.video``).
+    """
+    module, _, name = qualified.rpartition(".")
+    if not module.strip(".") or _depth > _MAX_DEPTH:
+        return None
+    dotted, anchor = _absolute_module(module, str(Path(importer).resolve()) if importer else "")
+    module_file = _module_file(dotted, anchor) if dotted else None
+    tree = _parse(module_file) if module_file else None
+    if tree is None:
+        return None
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            text = _dotted(node.returns) if node.returns is not None else None
+            if text is None:
+                return None
+            head, _, rest = text.partition(".")
+            imports = _imports_of(tree)
+            if head in imports:
+                return imports[head] + (f".{rest}" if rest else ""), module_file
+            return f".{text}", module_file
+    target = _imports_of(tree).get(name)
+    if target is not None:
+        return function_return_class(target, module_file, _depth + 1)
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+            found = function_return_class(f"{'.' * node.level}{node.module or ''}.{name}", module_file, _depth + 1)
+            if found is not None:
+                return found
+    return None

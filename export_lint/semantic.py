@@ -315,6 +315,26 @@ class SemanticModel:
                         todo.append(base_info)
         return None
 
+    def forward_params(self, qualified: str, importer: str | None = None) -> list[str] | None:
+        """Parameter names (without ``self``) of a module class's ``forward``, in this file or an
+        installed package's source (read, never imported); None when unknown or variadic."""
+        local_prefix = f"{self.module_name}."
+        if importer is None and qualified.startswith(local_prefix):
+            info = self.classes.get(qualified[len(local_prefix) :])
+            if info is None:
+                return None
+            forward = self.find_method(info, "forward")
+            if forward is not None:
+                params = forward.params
+                if isinstance(params.star_arg, cst.Param) or params.star_kwarg is not None:
+                    return None
+                names = [p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)]
+                return names[1:]
+            external_bases = [b for b in info.base_names if b and not b.startswith(local_prefix)]
+            return self.forward_params(external_bases[0], self.path) if len(external_bases) == 1 else None
+        # method_params drops ``*args``/``**kwargs``: an empty list means "unknown" here.
+        return external.method_params(qualified, importer or self.path) or None
+
     # -- enclosing nodes ----------------------------------------------------------------
     def enclosing(self, kind: type, stack: list[cst.CSTNode] | None = None) -> cst.CSTNode | None:
         stack = self.stack if stack is None else stack
