@@ -1,4 +1,12 @@
-"""The Python API: the same diagnostics and fixes the CLI produces, for notebooks and other tools."""
+"""The Python API: the same diagnostics and fixes ``export-lint check`` / ``fix`` produce, for notebooks and tools.
+
+>>> from export_lint import lint_source, fix_source
+>>> [d.code for d in lint_source("import torch\\ntorch.export.export(lambda x: x, (1,))\\n")]
+['EXP001']
+
+Nothing here imports torch. Without ``settings``, ``lint_paths`` reads ``[tool.export-lint]`` from
+the nearest pyproject.toml (as the CLI does); ``lint_source`` and ``fix_source`` use the defaults.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +16,71 @@ from pathlib import Path
 from export_lint.config import Settings, load_settings
 from export_lint.diagnostics import Diagnostic
 from export_lint.discovery import discover
-from export_lint.engine import FileResult
+from export_lint.engine import file_error
 from export_lint.engine import lint_source as _lint_source
 from export_lint.fixer import FixResult, fix_text
 from export_lint.runner import lint_files
 
-
-def lint_source(source: str | bytes, path: str = "<stdin>", settings: Settings | None = None) -> list[Diagnostic]:
-    """Diagnostics for one file's source, as ``export-lint check`` reports them."""
-    return _lint_source(source, path, settings).diagnostics
+__all__ = ["Diagnostic", "FixResult", "Settings", "fix_source", "lint_paths", "lint_source"]
 
 
-def lint_paths(paths: Sequence[str | Path], settings: Settings | None = None) -> list[FileResult]:
-    """Lint files and folders (config from the nearest pyproject.toml unless ``settings`` is given)."""
-    names = [str(path) for path in paths]
-    settings = settings or load_settings(Path(names[0]) if names else None)
-    return lint_files(discover(names, settings).files, settings)
+def _settings(settings: Settings | None, select: Sequence[str] | None, start: Path | None = None) -> Settings:
+    if settings is None:
+        overrides = {"select": tuple(select)} if select is not None else None
+        return load_settings(start, overrides=overrides) if start is not None else Settings(**(overrides or {}))
+    if select is not None:
+        raise TypeError("pass either settings or select, not both")
+    return settings
+
+
+def lint_source(
+    source: str | bytes,
+    path: str = "<stdin>",
+    settings: Settings | None = None,
+    *,
+    select: Sequence[str] | None = None,
+) -> list[Diagnostic]:
+    """Diagnostics for one file's source, sorted by position, noqa comments applied.
+
+    ``source`` may be bytes (decoded as Python does: BOM, PEP 263 cookie). ``path`` is the name
+    reported and matched by ``per-file-ignores``. ``select`` (codes, prefixes or ``"ALL"``) is a
+    shortcut for ``Settings(select=...)``. Raises ``ConfigError`` on an unknown code.
+    """
+    return _lint_source(source, path, _settings(settings, select)).diagnostics
+
+
+def lint_paths(
+    paths: Sequence[str | Path],
+    settings: Settings | None = None,
+    *,
+    select: Sequence[str] | None = None,
+    jobs: int | None = None,
+) -> list[Diagnostic]:
+    """Diagnostics for files and folders, in the CLI's order (path, then position).
+
+    Folders are walked with the configured excludes and ``.gitignore``; a path that does not exist
+    or cannot be read yields one ``EXP000`` diagnostic. Without ``settings`` the nearest
+    pyproject.toml (searched upward from the first path) is read.
+    """
+    names = [str(path) for path in paths] or ["."]
+    settings = _settings(settings, select, Path(names[0]))
+    found = discover(names, settings)
+    errors = [file_error(path, "io-error", message) for path, message in found.errors]
+    results = lint_files(found.files, settings, jobs)
+    return sorted([*errors, *(d for result in results for d in result.diagnostics)], key=Diagnostic.sort_key)
 
 
 def fix_source(
-    source: str, path: str = "<stdin>", settings: Settings | None = None, *, unsafe: bool = False
+    source: str,
+    path: str = "<stdin>",
+    settings: Settings | None = None,
+    *,
+    unsafe: bool = False,
+    select: Sequence[str] | None = None,
 ) -> FixResult:
-    """Apply every applicable fix to one file's text; ``.text`` is the result, ``.remaining`` what is left."""
-    return fix_text(source, path, settings or Settings(), unsafe=unsafe)
+    """Apply every applicable fix to one file's text, re-linting until nothing more applies.
+
+    ``.text`` is the fixed source, ``.applied`` the number of fixes applied, ``.remaining`` the
+    diagnostics left. ``unsafe`` also applies fixes marked unsafe, as ``--unsafe-fixes`` does.
+    """
+    return fix_text(source, path, _settings(settings, select), unsafe=unsafe)

@@ -6,6 +6,7 @@ import argparse
 import collections
 import functools
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +15,10 @@ from export_lint import __version__
 
 EXIT_CLEAN, EXIT_DIAGNOSTICS, EXIT_ERROR = 0, 1, 2
 
-OUTPUT_FORMATS = ("full", "concise", "json", "json-lines", "sarif", "github")
+OUTPUT_FORMATS = ("full", "concise", "json", "json-lines", "sarif", "github", "junit")
+
+#: A progress indicator is shown on a terminal's stderr from this many files on.
+PROGRESS_MIN_FILES = 100
 
 
 def _codes(value: str) -> list[str]:
@@ -55,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("-o", "--output-file", type=Path, help="write the report to a file")
     output.add_argument("--statistics", action="store_true", help="print counts per rule instead of diagnostics")
     output.add_argument("--exit-zero", action="store_true", help="exit 0 even when diagnostics are reported")
+    output.add_argument(
+        "--add-noqa", action="store_true", help="add `# noqa: CODE` to every reported line (merging existing ones)"
+    )
 
     fix = commands.add_parser("fix", help="show the fixes as a diff, or apply them with --apply")
     _add_selection(fix)
@@ -108,6 +115,31 @@ def _collect(args: argparse.Namespace, settings) -> tuple[list[str], list, bool]
     return found.files, errors, False
 
 
+def _use_color(output_file: Path | None) -> bool:
+    """Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    return output_file is None and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
+
+
+class _Progress:
+    """``[n/total]`` on stderr, only when stderr is a terminal and the tree is large."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.enabled = total >= PROGRESS_MIN_FILES and sys.stderr.isatty()
+
+    def __call__(self, done: int) -> None:
+        sys.stderr.write(f"\rexport-lint: checked {done}/{self.total} files")
+        sys.stderr.flush()
+
+    def callback(self):
+        return self if self.enabled else None
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+
+
 def _write(text: str, output_file: Path | None) -> None:
     if output_file is None:
         sys.stdout.write(text)
@@ -148,12 +180,22 @@ def run_check(args: argparse.Namespace) -> int:
     _validate(settings)
     files, results, from_stdin = _collect(args, settings)
     if from_stdin:
-        results.append(lint_source(sys.stdin.buffer.read(), args.stdin_filename or "-", settings))
+        name = args.stdin_filename or "-"
+        if args.force_exclude and args.stdin_filename and settings.is_excluded(name):
+            return EXIT_CLEAN
+        results.append(lint_source(sys.stdin.buffer.read(), name, settings))
     else:
-        results += lint_files(files, settings, args.jobs)
+        progress = _Progress(len(files))
+        try:
+            results += lint_files(files, settings, args.jobs, progress.callback())
+        finally:
+            progress.close()
     results.sort(key=lambda result: result.path)
     diagnostics = [d for result in results for d in result.diagnostics]
-    report = _statistics(diagnostics) if args.statistics else render(args.output_format, results)
+    if args.add_noqa:
+        return _add_noqa(results, from_stdin)
+    color = _use_color(args.output_file)
+    report = _statistics(diagnostics) if args.statistics else render(args.output_format, results, color=color)
     if args.output_format in ("full", "concise"):
         report += _summary(diagnostics)
     _write(report, args.output_file)
@@ -162,6 +204,39 @@ def run_check(args: argparse.Namespace) -> int:
     if diagnostics and not args.exit_zero:
         return EXIT_DIAGNOSTICS
     return EXIT_CLEAN
+
+
+def _add_noqa(results: list, from_stdin: bool) -> int:
+    """``check --add-noqa``: silence every reported diagnostic in place; exit 0 unless a file failed."""
+    from export_lint.engine import decode_source
+    from export_lint.fixer import content_hash, write_atomic
+    from export_lint.suppression import add_noqa
+
+    if from_stdin:
+        print("error: --add-noqa edits files; it cannot read stdin", file=sys.stderr)
+        return EXIT_ERROR
+    added, failed = 0, False
+    for result in results:
+        rows: dict[int, list[str]] = collections.defaultdict(list)
+        for d in result.diagnostics:
+            if d.code == "EXP900":
+                continue  # a stale noqa is fixed by removing it, never silenced by another one
+            if d.code == "EXP000" or d.noqa_row is None:
+                failed = True
+                print(f"error: {d.path}:{d.start.row}:{d.start.column}: {d.message}", file=sys.stderr)
+                continue
+            rows[d.noqa_row].append(d.code)
+        if not rows:
+            continue
+        with open(result.path, "rb") as handle:
+            data = handle.read()
+        text, encoding = decode_source(data)
+        new_text, count = add_noqa(text, rows)
+        if count:
+            write_atomic(result.path, new_text, encoding, expected_hash=content_hash(data))
+            added += count
+    print(f"Added {added} noqa directive{'s' if added != 1 else ''}.")
+    return EXIT_ERROR if failed else EXIT_CLEAN
 
 
 def run_fix(args: argparse.Namespace) -> int:

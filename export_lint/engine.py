@@ -139,7 +139,8 @@ def lint_text(
 ) -> list[Diagnostic]:
     """Diagnostics for one decoded file, noqa applied, sorted by position."""
     selected = select_rules(settings, path, rules)
-    if not selected or not any(marker in text for marker in PREFILTER):
+    checks_noqa = "noqa" in text and any(hasattr(rule, "check_noqa") for rule in selected)
+    if not selected or not (checks_noqa or any(marker in text for marker in PREFILTER)):
         return []
     module = parse(text, path)
     if isinstance(module, Diagnostic):
@@ -166,7 +167,21 @@ def lint_text(
     except RecursionError:
         return [file_error(path, "syntax-error", "SyntaxError: too deeply nested to analyse")]
     suppressions = parse_suppressions(text)
-    kept = [d for d in context.diagnostics if not suppressions.suppresses(d.code, d.noqa_row)]
+    kept: list[Diagnostic] = []
+    used: set[tuple[int | None, str]] = set()  # (row, code) pairs a noqa comment silenced
+    for d in context.diagnostics:
+        if suppressions.suppresses(d.code, d.noqa_row):
+            used.add((d.noqa_row, d.code))
+        else:
+            kept.append(d)
+    for rule in instances:  # rules about the noqa comments themselves (EXP900) run last
+        if hasattr(rule, "check_noqa"):
+            try:
+                found = rule.check_noqa(suppressions, used, settings, selected)
+            except Exception as error:
+                on_error(rule, error)
+                continue
+            kept += [d for d in found if not suppressions.suppresses(d.code, d.noqa_row)]
     return sorted(kept + errors, key=Diagnostic.sort_key)
 
 

@@ -14,6 +14,7 @@ FORMATS = {
     "json-lines": "json_format",
     "sarif": "sarif",
     "github": "github",
+    "junit": "junit",
 }
 
 

@@ -1,4 +1,9 @@
-"""GitHub Actions workflow commands: annotations shown on the pull request's diff."""
+"""GitHub Actions workflow commands: annotations shown on the pull request's diff.
+
+One line per diagnostic, exactly
+``::error title=export-lint (EXP001),file=PATH,line=R,col=C,endLine=R,endColumn=C::MESSAGE``
+(rows and columns 1-based; ``%``, CR, LF escaped everywhere, ``:`` and ``,`` in properties).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,6 @@ def render(results: Sequence[FileResult], **_: object) -> str:
             lines.append(
                 f"::error title={_escape_property(f'export-lint ({d.code})')},file={_escape_property(d.path)},"
                 f"line={d.start.row},col={d.start.column},endLine={d.end.row},endColumn={d.end.column}"
-                f"::{_escape_data(f'{d.path}:{d.start.row}:{d.start.column}: {d.code} {d.message}')}"
+                f"::{_escape_data(d.message)}"
             )
     return "".join(line + "\n" for line in lines)

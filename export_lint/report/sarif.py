@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 from export_lint import __version__
 from export_lint.diagnostics import DOCS_URL
@@ -42,7 +43,7 @@ def render(results: Sequence[FileResult], **_: object) -> str:
                     "locations": [
                         {
                             "physicalLocation": {
-                                "artifactLocation": {"uri": Path(d.path).as_posix()},
+                                "artifactLocation": {"uri": quote(Path(d.path).as_posix())},
                                 "region": {
                                     "startLine": d.start.row,
                                     "startColumn": d.start.column,

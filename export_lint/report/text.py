@@ -1,4 +1,8 @@
-"""Human output: ``full`` (with a code frame under each diagnostic) and ``concise`` (one line each)."""
+"""Human output: ``full`` (with a code frame under each diagnostic) and ``concise`` (one line each).
+
+With ``color`` (the CLI turns it on for terminals only, never when ``NO_COLOR`` is set), paths are
+bold, codes red, and the offending span is underlined in the code frame as well as marked by carets.
+"""
 
 from __future__ import annotations
 
@@ -7,40 +11,63 @@ from collections.abc import Sequence
 from export_lint.diagnostics import Diagnostic
 from export_lint.engine import FileResult
 
-
-def _headline(d: Diagnostic) -> str:
-    marker = " [*]" if d.fixable else ""
-    return f"{d.path}:{d.start.row}:{d.start.column}: {d.code}{marker} {d.message}"
+BOLD, RED, CYAN, BLUE, UNDERLINE, RESET = "\x1b[1m", "\x1b[1;31m", "\x1b[36m", "\x1b[34m", "\x1b[4m", "\x1b[0m"
 
 
-def _frame(d: Diagnostic, lines: dict[int, str]) -> list[str]:
+class _Style:
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def __call__(self, text: str, code: str) -> str:
+        return f"{code}{text}{RESET}" if self.color and text else text
+
+
+def _headline(d: Diagnostic, style: _Style) -> str:
+    marker = f" {style('[*]', CYAN)}" if d.fixable else ""
+    location = style(d.path, BOLD) + f":{d.start.row}:{d.start.column}:"
+    return f"{location} {style(d.code, RED)}{marker} {d.message}"
+
+
+def _span_on(d: Diagnostic, row: int, text: str) -> tuple[int, int]:
+    """The [start, end) columns (0-based) of the diagnostic on one row of its frame."""
+    start = d.start.column - 1 if row == d.start.row else len(text) - len(text.lstrip())
+    end = d.end.column - 1 if row == d.end.row else len(text)
+    return start, max(end, start + 1)
+
+
+def _frame(d: Diagnostic, lines: dict[int, str], style: _Style) -> list[str]:
     rows = [row for row in range(d.start.row - 1, d.end.row + 2) if row in lines]
     if not rows:
         return []
     width = len(str(rows[-1]))
     gutter = " " * width
-    out = [f"{gutter} |"]
+    bar = style("|", BLUE)
+    out = [f"{gutter} {bar}"]
     for row in rows:
         text = lines[row].expandtabs(1)
-        out.append(f"{row:>{width}} | {text}" if text else f"{row:>{width}} |")
-        if d.start.row <= row <= d.end.row:
-            start = d.start.column - 1 if row == d.start.row else len(text) - len(text.lstrip())
-            end = d.end.column - 1 if row == d.end.row else len(text)
-            carets = "^" * max(1, end - start)
+        inside = d.start.row <= row <= d.end.row
+        shown = text
+        if inside and style.color:
+            start, end = _span_on(d, row, text)
+            shown = text[:start] + style(text[start:end], UNDERLINE) + text[end:]
+        out.append(f"{style(str(row).rjust(width), BLUE)} {bar} {shown}" if text else f"{row:>{width}} {bar}")
+        if inside:
+            start, end = _span_on(d, row, text)
             label = f" {d.code}" if row == d.end.row else ""
-            out.append(f"{gutter} | {' ' * start}{carets}{label}")
-    out.append(f"{gutter} |")
+            out.append(f"{gutter} {bar} {' ' * start}{style('^' * (end - start) + label, RED)}")
+    out.append(f"{gutter} {bar}")
     if d.fix is not None:
-        out.append(f"{gutter} = help: {d.fix.message}")
+        out.append(f"{gutter} {style('=', BLUE)} help: {d.fix.message}")
     return out
 
 
-def render(results: Sequence[FileResult], output_format: str = "full", **_: object) -> str:
+def render(results: Sequence[FileResult], output_format: str = "full", color: bool = False, **_: object) -> str:
+    style = _Style(color)
     lines: list[str] = []
     for result in results:
         for d in result.diagnostics:
-            lines.append(_headline(d))
+            lines.append(_headline(d, style))
             if output_format == "full":
-                lines.extend(_frame(d, result.source_lines))
+                lines.extend(_frame(d, result.source_lines, style))
                 lines.append("")
     return "".join(line + "\n" for line in lines)
