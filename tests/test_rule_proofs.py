@@ -29,4 +29,6 @@ def test_example_behaves_as_the_rule_claims(rule, index, example):
 
 def test_every_rule_proves_at_least_one_invalid_example():
     for rule in all_rules():
+        if rule.code.startswith("EXP9"):
+            continue  # EXP9xx rules check export-lint's own comments: there is no torch claim to prove
         assert any(example.proves for example in rule.INVALID), rule.code
