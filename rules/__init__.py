@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 CODES: dict[str, str] = {
     "EXP001": "exp001_non_module_export_target:NonModuleExportTarget",
     "EXP101": "exp101_missing_dynamic_shapes:MissingDynamicShapes",
+    "EXP204": "exp204_plain_tensor_attribute_mutation:PlainTensorAttributeMutation",
     "EXP900": "exp900_unused_noqa:UnusedNoqa",
 }
 

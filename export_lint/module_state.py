@@ -1,0 +1,218 @@
+"""What the attributes of an ``nn.Module`` class hold, as far as its source says.
+
+torch.export treats module state by kind: registered buffers and parameters are program inputs
+(their in-place updates are part of the program), plain tensor attributes are lifted as constants
+(mutating one breaks ``run_decompositions``), Python numbers are read once at trace time. Rules ask
+``attribute_kinds(semantic, info)`` for ``{"name": kind}`` and ``is_inplace_tensor_method(name)``.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from typing import Literal
+
+import libcst as cst
+
+from export_lint.semantic import ClassInfo, SemanticModel
+
+Kind = Literal["buffer", "parameter", "module", "tensor", "python", "unknown"]
+
+#: torch functions that build a new plain tensor.
+TENSOR_FACTORIES = frozenset(
+    f"torch.{name}"
+    for name in (
+        "zeros",
+        "ones",
+        "empty",
+        "full",
+        "rand",
+        "randn",
+        "randint",
+        "tensor",
+        "as_tensor",
+        "arange",
+        "linspace",
+        "eye",
+        "zeros_like",
+        "ones_like",
+        "empty_like",
+        "full_like",
+        "from_numpy",
+    )
+)
+_PARAMETERS = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
+_BUFFERS = frozenset({"torch.nn.Buffer", "torch.nn.parameter.Buffer"})
+
+#: Trailing-underscore methods that do not write tensor data.
+_NOT_DATA_WRITES = frozenset({"requires_grad_", "share_memory_", "retain_grad_"})
+_INPLACE_METHOD = re.compile(r"^[a-z][a-z0-9_]*[a-z0-9]_$")
+
+
+_KINDS_CACHE: weakref.WeakKeyDictionary[SemanticModel, dict[str, dict[str, Kind]]] = weakref.WeakKeyDictionary()
+
+
+def is_inplace_tensor_method(name: str) -> bool:
+    """``add_``, ``copy_``, ``masked_fill_``... (PyTorch's naming convention for in-place ops)."""
+    return bool(_INPLACE_METHOD.match(name)) and name not in _NOT_DATA_WRITES
+
+
+def self_name(method: cst.FunctionDef) -> str | None:
+    params = method.params.params
+    return params[0].name.value if params else None
+
+
+def self_attribute(expr: cst.BaseExpression, receiver: str | None) -> str | None:
+    """``attr`` when ``expr`` is ``<receiver>.attr``, else None."""
+    if (
+        receiver is not None
+        and isinstance(expr, cst.Attribute)
+        and isinstance(expr.value, cst.Name)
+        and expr.value.value == receiver
+    ):
+        return expr.attr.value
+    return None
+
+
+def _is_python_scalar(expr: cst.BaseExpression) -> bool:
+    if isinstance(expr, cst.UnaryOperation):
+        return _is_python_scalar(expr.expression)
+    if isinstance(expr, (cst.Integer, cst.Float)):
+        return True
+    return isinstance(expr, cst.Name) and expr.value in {"True", "False"}
+
+
+def _value_kind(semantic: SemanticModel, value: cst.BaseExpression) -> Kind:
+    if _is_python_scalar(value):
+        return "python"
+    if isinstance(value, cst.Call):
+        qualified = semantic.qualified_name(value.func, [semantic.module])
+        if qualified in _PARAMETERS:
+            return "parameter"
+        if qualified in _BUFFERS:
+            return "buffer"
+        if qualified in TENSOR_FACTORIES:
+            return "tensor"
+        if semantic.is_module_class_name(qualified):
+            return "module"
+    return "unknown"
+
+
+class _InitCollector(cst.CSTVisitor):
+    """Collects ``self.x = ...`` and ``self.register_buffer/parameter("x", ...)`` in one method."""
+
+    def __init__(self, semantic: SemanticModel, receiver: str) -> None:
+        self.semantic = semantic
+        self.receiver = receiver
+        self.found: list[tuple[str, Kind, cst.CSTNode]] = []
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False  # nested functions have their own `self`, if any
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            name = self_attribute(target.target, self.receiver)
+            if name is not None:
+                self.found.append((name, _value_kind(self.semantic, node.value), node))
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        name = self_attribute(node.target, self.receiver)
+        if name is not None and node.value is not None:
+            self.found.append((name, _value_kind(self.semantic, node.value), node))
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        name = self_attribute(node.target, self.receiver)
+        if name is not None:
+            self.found.append((name, "unknown", node))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Name) and func.value == "setattr" and len(node.args) == 3:
+            owner, name, value = (arg.value for arg in node.args)
+            if isinstance(owner, cst.Name) and owner.value == self.receiver:
+                if isinstance(name, cst.SimpleString):
+                    self.found.append((name.evaluated_value, _value_kind(self.semantic, value), node))
+                else:
+                    self.found.append(("*", "unknown", node))
+            return
+        if not (isinstance(func, cst.Attribute) and self_attribute(func, self.receiver) is not None):
+            return
+        kind: Kind | None = {"register_buffer": "buffer", "register_parameter": "parameter"}.get(func.attr.value)
+        registers = {"register_buffer", "register_parameter", "add_module", "register_module"}
+        if not node.args:
+            return
+        if not isinstance(node.args[0].value, cst.SimpleString):
+            if func.attr.value in registers:
+                self.found.append(("*", "unknown", node))  # a computed name: any attribute may be registered
+            return
+        if kind is None:
+            return
+        self.found.append((node.args[0].value.evaluated_value, kind, node))
+
+
+def _merge(kinds: list[Kind]) -> Kind:
+    unique = set(kinds)
+    return unique.pop() if len(unique) == 1 else "unknown"
+
+
+def attribute_kinds(semantic: SemanticModel, info: ClassInfo) -> dict[str, Kind]:
+    """Kind of each attribute the class (and its bases in this file) sets in ``__init__`` or class body.
+
+    A name set in two ways, or a class whose ``__init__`` registers computed names (``"*"`` key), maps
+    to ``"unknown"``; rules stay silent on those.
+    """
+    cache = _KINDS_CACHE.setdefault(semantic, {})
+    cached = cache.get(info.name)
+    if cached is not None:
+        return cached
+    collected: dict[str, list[Kind]] = {}
+    for current in _class_and_local_bases(semantic, info):
+        for stmt in current.node.body.body:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                for part in stmt.body:
+                    if isinstance(part, cst.Assign):
+                        for target in part.targets:
+                            if isinstance(target.target, cst.Name):
+                                kind = "python" if _is_python_scalar(part.value) else "unknown"
+                                collected.setdefault(target.target.value, []).append(kind)
+        init = current.methods.get("__init__")
+        receiver = self_name(init) if init is not None else None
+        if init is None or receiver is None:
+            continue
+        collector = _InitCollector(semantic, receiver)
+        init.body.visit(collector)
+        for name, kind, _node in collector.found:
+            collected.setdefault(name, []).append(kind)
+    kinds = {name: _merge(values) for name, values in collected.items()}
+    if "*" in kinds:
+        kinds = dict.fromkeys(kinds, "unknown")
+    cache[info.name] = kinds
+    return kinds
+
+
+def init_assignment(semantic: SemanticModel, info: ClassInfo, attribute: str) -> cst.Assign | None:
+    """The single ``self.<attribute> = value`` statement in the class's own ``__init__``, if exactly one."""
+    init = info.methods.get("__init__")
+    receiver = self_name(init) if init is not None else None
+    if init is None or receiver is None:
+        return None
+    collector = _InitCollector(semantic, receiver)
+    init.body.visit(collector)
+    found = [node for name, _kind, node in collector.found if name == attribute]
+    return found[0] if len(found) == 1 and isinstance(found[0], cst.Assign) else None
+
+
+def _class_and_local_bases(semantic: SemanticModel, info: ClassInfo) -> list[ClassInfo]:
+    order: list[ClassInfo] = []
+    todo = [info]
+    while todo:
+        current = todo.pop(0)
+        if any(seen is current for seen in order):
+            continue
+        order.append(current)
+        for base in current.base_names:
+            if base and base.startswith(f"{semantic.module_name}."):
+                found = semantic.classes.get(base[len(semantic.module_name) + 1 :])
+                if found is not None:
+                    todo.append(found)
+    return order
