@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 CODES: dict[str, str] = {
     "EXP001": "exp001_non_module_export_target:NonModuleExportTarget",
     "EXP101": "exp101_missing_dynamic_shapes:MissingDynamicShapes",
+    "EXP102": "exp102_dim_zero_one_specialization:DimZeroOneSpecialization",
+    "EXP103": "exp103_dynamic_shapes_key_mismatch:DynamicShapesKeyMismatch",
     "EXP204": "exp204_plain_tensor_attribute_mutation:PlainTensorAttributeMutation",
     "EXP900": "exp900_unused_noqa:UnusedNoqa",
 }
