@@ -216,3 +216,24 @@ def _class_and_local_bases(semantic: SemanticModel, info: ClassInfo) -> list[Cla
                 if found is not None:
                     todo.append(found)
     return order
+
+
+def under_training_branch(stack: list[cst.CSTNode]) -> bool:
+    """Whether the innermost statements sit under an ``if`` that tests ``<x>.training``.
+
+    An exported model is usually in eval mode, so training-only state updates never run in the
+    exported program; rules about state stay silent there.
+    """
+    return any(isinstance(node, (cst.If, cst.IfExp)) and _mentions_training(node.test) for node in stack)
+
+
+def _mentions_training(expr: cst.BaseExpression) -> bool:
+    found = False
+
+    class _Finder(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            nonlocal found
+            found = found or node.attr.value == "training"
+
+    expr.visit(_Finder())
+    return found

@@ -19,6 +19,8 @@ CODES: dict[str, str] = {
     "EXP102": "exp102_dim_zero_one_specialization:DimZeroOneSpecialization",
     "EXP103": "exp103_dynamic_shapes_key_mismatch:DynamicShapesKeyMismatch",
     "EXP204": "exp204_plain_tensor_attribute_mutation:PlainTensorAttributeMutation",
+    "EXP205": "exp205_python_state_updated_in_forward:PythonStateUpdatedInForward",
+    "EXP206": "exp206_global_state_updated_in_forward:GlobalStateUpdatedInForward",
     "EXP900": "exp900_unused_noqa:UnusedNoqa",
 }
 
