@@ -398,6 +398,211 @@ class SemanticModel:
         stack = self.stack if stack is None else stack
         return any(isinstance(node, cst.FunctionDef) and self.is_traced(node) for node in reversed(stack))
 
+    def constructed_class(self, expr: cst.BaseExpression, before: cst.CSTNode | None = None) -> str | None:
+        """The qualified class an expression's object was built from, following names assigned
+        earlier in the current scope: ``X(...)``, ``X.from_pretrained(...)``, ``X.from_config(...)``,
+        and methods returning the module itself (``model.eval()``, ``.to(device)``)."""
+        scope = self.scopes()[0]
+        return self._constructed(expr, self.assignments_before(scope, before), 0)
+
+    def assignments_before(self, scope: cst.CSTNode, before: cst.CSTNode | None) -> list[cst.Assign]:
+        """The assignments of a scope, in source order, up to the node ``before``."""
+        ordered: list[cst.Assign] = []
+
+        class _Collector(cst.CSTVisitor):
+            stop = False
+
+            def on_visit(self, node: cst.CSTNode) -> bool:
+                if node is before:
+                    self.stop = True
+                if self.stop:
+                    return False
+                if isinstance(node, cst.Assign):
+                    ordered.append(node)
+                return node is scope or not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
+
+        scope.visit(_Collector())
+        return ordered
+
+    def _constructed(self, expr: cst.BaseExpression, assigns: list[cst.Assign], depth: int) -> str | None:
+        if depth > 8:
+            return None
+        if isinstance(expr, cst.Name):
+            for index in range(len(assigns) - 1, -1, -1):
+                targets = [dotted_name(target.target) for target in assigns[index].targets]
+                if expr.value in targets:
+                    return self._constructed(assigns[index].value, assigns[:index], depth + 1)
+            return None
+        if not isinstance(expr, cst.Call):
+            return None
+        func = expr.func
+        if isinstance(func, cst.Attribute) and func.attr.value in MODULE_SELF_METHODS:
+            found = self._constructed(func.value, assigns, depth + 1)
+            if found is not None:
+                return found
+        qualified = self.qualified_name(func)
+        if qualified is None:
+            return None
+        owner, _, method = qualified.rpartition(".")
+        if method in {"from_pretrained", "from_config", "_from_config"}:
+            return owner
+        return qualified if method[:1].isupper() else None
+
+    # -- Hugging Face objects -------------------------------------------------------------
+    # A tokenizer is known by where it comes from, never by the name it is stored under: a call of a
+    # ``transformers`` tokenizer/processor class (``BertTokenizerFast(...)``) or of its
+    # ``from_pretrained``, a name or ``self.attr`` assigned from such a call (or from a function of
+    # this file that returns one), or a parameter annotated with such a class.
+    def is_tokenizer_factory(self, expr: cst.BaseExpression, stack: list[cst.CSTNode] | None = None) -> bool:
+        """Whether an expression creates a tokenizer (``AutoTokenizer.from_pretrained(...)``)."""
+        if not isinstance(expr, cst.Call):
+            return False
+        qualified = self.qualified_name(expr.func, stack)
+        if qualified is not None and qualified.endswith(".from_pretrained"):
+            qualified = qualified.rsplit(".", 1)[0]
+        if is_tokenizer_class_name(qualified):
+            return True
+        # ``init_tokenizer()``: a function of this file whose every return is a tokenizer.
+        if isinstance(expr.func, cst.Name):
+            binding = self.binding(expr.func.value, stack)
+            if binding.kind == "function" and isinstance(binding.node, cst.FunctionDef):
+                return self._returns_tokenizer(binding.node)
+        return False
+
+    def _returns_tokenizer(self, function: cst.FunctionDef) -> bool:
+        returns = [node.value for node in nodes_in(function.body, cst.Return) if node.value is not None]
+        stack = [self.module, function]
+        return bool(returns) and all(self.is_tokenizer(value, stack) for value in returns)
+
+    def is_tokenizer(
+        self, expr: cst.BaseExpression, stack: list[cst.CSTNode] | None = None, owner: ClassInfo | None = None
+    ) -> bool:
+        """Whether an expression evaluates to a Hugging Face tokenizer or processor instance."""
+        stack = self.stack if stack is None else stack
+        if self.is_tokenizer_factory(expr, stack):
+            return True
+        if isinstance(expr, cst.Name):
+            binding = self.binding(expr.value, stack)
+            if binding.kind == "param" and isinstance(binding.node, cst.Param):
+                annotation = binding.node.annotation
+                return annotation is not None and is_tokenizer_class_name(
+                    self.qualified_name(annotation.annotation, stack)
+                )
+            if binding.kind == "assign" and isinstance(binding.node, cst.Assign):
+                return self.is_tokenizer_factory(binding.node.value, stack)
+            return False
+        if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == "self":
+            if owner is None:
+                enclosing = self.enclosing_method(stack)
+                owner = enclosing[0] if enclosing is not None else None
+            return owner is not None and self._attribute_is_tokenizer(owner, expr.attr.value)
+        return False
+
+    def _attribute_is_tokenizer(self, owner: ClassInfo, attribute: str) -> bool:
+        """Whether some method of the class (or its bases here) assigns ``self.attribute`` a tokenizer."""
+        for info in self._class_and_local_bases(owner):
+            for method in info.methods.values():
+                for assign in nodes_in(method.body, cst.Assign):
+                    for target in assign.targets:
+                        name = dotted_name(target.target)
+                        if name == f"self.{attribute}" and self.is_tokenizer(
+                            assign.value, [self.module, info.node, method], info
+                        ):
+                            return True
+        return False
+
+    def _class_and_local_bases(self, info: ClassInfo) -> list[ClassInfo]:
+        found: list[ClassInfo] = []
+        todo = [info]
+        while todo:
+            current = todo.pop(0)
+            if current in found:
+                continue
+            found.append(current)
+            for base in current.base_names:
+                if base and base.startswith(f"{self.module_name}."):
+                    base_info = self.classes.get(base[len(self.module_name) + 1 :])
+                    if base_info is not None:
+                        todo.append(base_info)
+        return found
+
+    def is_tokenizer_call(
+        self, call: cst.Call, stack: list[cst.CSTNode] | None = None, owner: ClassInfo | None = None
+    ) -> bool:
+        """Whether a call tokenizes text: ``tok(text, ...)`` or ``tok.encode(...)`` on a tokenizer."""
+        func = call.func
+        if self.is_tokenizer(func, stack, owner):
+            return True
+        return (
+            isinstance(func, cst.Attribute)
+            and func.attr.value in TOKENIZING_METHODS
+            and self.is_tokenizer(func.value, stack, owner)
+        )
+
+    def owner_of(self, function: cst.FunctionDef) -> ClassInfo | None:
+        """The module-level class that defines a method, if any."""
+        for info in self.classes.values():
+            if any(method is function for method in info.methods.values()):
+                return info
+        return None
+
+    def traced_from(self, info: ClassInfo) -> list[cst.FunctionDef]:
+        """The functions exporting an instance of a class of this file traces: its forward and callees."""
+        forward = self.find_method(info, "forward")
+        if forward is None:
+            return []
+        module_functions = {
+            node.name.value: node
+            for node in self._top_level_statements(self.module.body)
+            if isinstance(node, cst.FunctionDef)
+        }
+        found: list[cst.FunctionDef] = []
+        todo: list[cst.FunctionDef] = [forward]
+        while todo:
+            function = todo.pop()
+            if any(function is seen for seen in found):
+                continue
+            found.append(function)
+            for callee in _called_names(function):
+                if callee.startswith("self."):
+                    method = self.find_method(info, callee[5:])
+                    if method is not None:
+                        todo.append(method)
+                elif callee in module_functions:
+                    todo.append(module_functions[callee])
+        return found
+
+
+#: Module methods that return the module itself.
+MODULE_SELF_METHODS = frozenset({"eval", "train", "to", "cpu", "cuda", "float", "half", "double", "requires_grad_"})
+#: ``transformers`` class-name endings of tokenizers and processors (they all preprocess in Python).
+TOKENIZER_CLASS_SUFFIXES = ("Tokenizer", "TokenizerFast", "TokenizerBase", "Processor")
+#: Tokenizer methods that turn text into ids (calling the tokenizer itself is the common one).
+TOKENIZING_METHODS = frozenset({"encode", "encode_plus", "batch_encode_plus", "apply_chat_template", "pad"})
+
+
+def is_tokenizer_class_name(qualified: str | None) -> bool:
+    """A ``transformers`` (or ``tokenizers``) class that tokenizes: ``transformers.BertTokenizerFast``."""
+    if qualified is None:
+        return False
+    if qualified in {"tokenizers.Tokenizer"}:
+        return True
+    return qualified.startswith("transformers.") and qualified.rsplit(".", 1)[-1].endswith(TOKENIZER_CLASS_SUFFIXES)
+
+
+def nodes_in(root: cst.CSTNode, kind: type) -> list:
+    """Nodes of one kind under ``root``, without entering nested functions, classes or lambdas."""
+    found: list = []
+
+    class _Collector(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if isinstance(node, kind):
+                found.append(node)
+            return node is root or not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
+
+    root.visit(_Collector())
+    return found
+
 
 class _CallCollector(cst.CSTVisitor):
     def __init__(self) -> None:
