@@ -20,6 +20,8 @@ CODES: dict[str, str] = {
     "EXP101": "exp101_missing_dynamic_shapes:MissingDynamicShapes",
     "EXP102": "exp102_dim_zero_one_specialization:DimZeroOneSpecialization",
     "EXP103": "exp103_dynamic_shapes_key_mismatch:DynamicShapesKeyMismatch",
+    "EXP201": "exp201_frozen_storage_mutation:FrozenStorageMutation",
+    "EXP202": "exp202_non_tensor_input_baked:NonTensorInputBaked",
     "EXP203": "exp203_forward_input_mutation:ForwardInputMutation",
     "EXP204": "exp204_plain_tensor_attribute_mutation:PlainTensorAttributeMutation",
     "EXP205": "exp205_python_state_updated_in_forward:PythonStateUpdatedInForward",
