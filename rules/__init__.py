@@ -18,6 +18,7 @@ CODES: dict[str, str] = {
     "EXP002": "exp002_hf_cache_output:HfCacheOutput",
     "EXP003": "exp003_strict_tracing_hazard:StrictTracingHazard",
     "EXP004": "exp004_removed_capture_pre_autograd_graph:RemovedCapturePreAutogradGraph",
+    "EXP005": "exp005_removed_export_constraints:RemovedExportConstraints",
     "EXP101": "exp101_missing_dynamic_shapes:MissingDynamicShapes",
     "EXP102": "exp102_dim_zero_one_specialization:DimZeroOneSpecialization",
     "EXP103": "exp103_dynamic_shapes_key_mismatch:DynamicShapesKeyMismatch",
