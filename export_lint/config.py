@@ -146,6 +146,27 @@ def _string_list(table: dict, key: str, source: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _apply_overrides(values: dict[str, object], overrides: dict[str, object]) -> None:
+    """CLI flags win over the config, layered like ruff's.
+
+    ``--select`` starts afresh (the config's select, extend-select and ignore are dropped);
+    ``--ignore`` and ``--extend-select`` add to the config's, and ``--extend-select CODE`` also
+    lifts a config ``ignore`` of exactly that selector.
+    """
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    if "select" in overrides:
+        values["extend_select"] = ()
+        values["ignore"] = ()
+    else:
+        extend = tuple(overrides.pop("extend_select", ()))
+        if extend:
+            values["extend_select"] = (*values.get("extend_select", ()), *extend)  # type: ignore[misc]
+            values["ignore"] = tuple(s for s in values.get("ignore", ()) if s not in extend)  # type: ignore[union-attr]
+        if "ignore" in overrides:
+            overrides["ignore"] = (*values.get("ignore", ()), *overrides["ignore"])  # type: ignore[misc]
+    values.update(overrides)
+
+
 def load_settings(
     start: Path | None = None,
     *,
@@ -181,9 +202,7 @@ def load_settings(
             values["torch_version"] = str(table["torch-version"])
         values["project_root"] = str(Path(path).parent.absolute())
         values["config_file"] = str(path)
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            values[key] = value
+    _apply_overrides(values, overrides or {})
     if "torch_version" in values:
         try:
             versions.parse_version(str(values["torch_version"]))

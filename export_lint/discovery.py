@@ -102,7 +102,7 @@ def discover(paths: list[str], settings: Settings, *, force_exclude: bool = Fals
                 ignore_rules += _read_gitignore(folder, "" if base == "." else base)
 
         def on_error(error: OSError, raw: str = raw) -> None:
-            errors.append((error.filename or raw, error.strerror or str(error)))
+            errors.append((os.path.normpath(error.filename or raw), error.strerror or str(error)))
 
         for folder, subfolders, names in os.walk(raw, onerror=on_error, followlinks=False):
             folder_rel = relative_posix(folder, str(root))
@@ -115,7 +115,7 @@ def discover(paths: list[str], settings: Settings, *, force_exclude: bool = Fals
                 if settings.is_excluded(sub_path) or _ignored(ignore_rules, sub_rel, True):
                     continue
                 if not os.access(sub_path, os.R_OK | os.X_OK):
-                    errors.append((sub_path, "Permission denied"))
+                    errors.append((os.path.normpath(sub_path), "Permission denied"))
                     continue
                 kept.append(sub)
             subfolders[:] = kept

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from export_lint.diagnostics import Diagnostic
+from export_lint.diagnostics import Applicability, Diagnostic
 from export_lint.engine import FileResult
 
 BOLD, RED, CYAN, BLUE, UNDERLINE, RESET = "\x1b[1m", "\x1b[1;31m", "\x1b[36m", "\x1b[34m", "\x1b[4m", "\x1b[0m"
@@ -23,7 +23,9 @@ class _Style:
 
 
 def _headline(d: Diagnostic, style: _Style) -> str:
-    marker = f" {style('[*]', CYAN)}" if d.fixable else ""
+    # Like ruff, [*] marks what `fix --apply` will do: safe fixes only.
+    safe = d.fix is not None and d.fix.applicability is Applicability.SAFE
+    marker = f" {style('[*]', CYAN)}" if safe else ""
     location = style(d.path, BOLD) + f":{d.start.row}:{d.start.column}:"
     return f"{location} {style(d.code, RED)}{marker} {d.message}"
 
