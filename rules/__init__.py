@@ -19,6 +19,7 @@ CODES: dict[str, str] = {
     "EXP003": "exp003_strict_tracing_hazard:StrictTracingHazard",
     "EXP004": "exp004_removed_capture_pre_autograd_graph:RemovedCapturePreAutogradGraph",
     "EXP005": "exp005_removed_export_constraints:RemovedExportConstraints",
+    "EXP006": "exp006_removed_dynamic_dim:RemovedDynamicDim",
     "EXP101": "exp101_missing_dynamic_shapes:MissingDynamicShapes",
     "EXP102": "exp102_dim_zero_one_specialization:DimZeroOneSpecialization",
     "EXP103": "exp103_dynamic_shapes_key_mismatch:DynamicShapesKeyMismatch",
