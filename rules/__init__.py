@@ -20,6 +20,7 @@ CODES: dict[str, str] = {
     "EXP004": "exp004_removed_capture_pre_autograd_graph:RemovedCapturePreAutogradGraph",
     "EXP005": "exp005_removed_export_constraints:RemovedExportConstraints",
     "EXP006": "exp006_removed_dynamic_dim:RemovedDynamicDim",
+    "EXP007": "exp007_removed_export_for_training:RemovedExportForTraining",
     "EXP101": "exp101_missing_dynamic_shapes:MissingDynamicShapes",
     "EXP102": "exp102_dim_zero_one_specialization:DimZeroOneSpecialization",
     "EXP103": "exp103_dynamic_shapes_key_mismatch:DynamicShapesKeyMismatch",
