@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     rule.add_argument("code", nargs="?", help="a rule code such as EXP001")
     rule.add_argument("--all", action="store_true", help="list every rule")
     rule.add_argument("--output-format", choices=("text", "json"), default="text")
+
+    from export_lint.verify.cli import add_parser as add_verify_parser  # light: torch is imported only when run
+
+    add_verify_parser(commands)
     return parser
 
 
@@ -326,7 +330,13 @@ def run_rule(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-COMMANDS = {"check": run_check, "fix": run_fix, "rule": run_rule}
+def run_verify(args: argparse.Namespace) -> int:
+    from export_lint.verify.cli import run
+
+    return run(args)
+
+
+COMMANDS = {"check": run_check, "fix": run_fix, "rule": run_rule, "verify": run_verify}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import traceback
+from collections.abc import Callable
 
 from export_lint import versions
 from export_lint.rule import Invalid, Rule, Valid
@@ -77,10 +78,25 @@ def prove_example(rule: type[Rule], index: int, example: Valid | Invalid) -> lis
     return proofs
 
 
-def prove_rule(rule: type[Rule]) -> list[Proof]:
+#: progress(rule code, example label, state, detail): state is "start", "ok" or "fail".
+Progress = Callable[[str, str, str, str], None]
+
+
+def prove_rule(rule: type[Rule], progress: Progress | None = None) -> list[Proof]:
+    """Every proof a rule's runnable examples make, reporting each example to ``progress``."""
     proofs: list[Proof] = []
-    for index, example in enumerate(rule.INVALID):
-        proofs += prove_example(rule, index, example)
-    for index, example in enumerate(rule.VALID):
-        proofs += prove_example(rule, index, example)
+    examples = [*(("INVALID", e) for e in rule.INVALID), *(("VALID", e) for e in rule.VALID)]
+    counters = {"INVALID": 0, "VALID": 0}
+    for kind, example in examples:
+        index = counters[kind]
+        counters[kind] += 1
+        label = f"{kind}[{index}]"
+        if progress is not None and example.proves:
+            progress(rule.code, label, "start", "running the example")
+        made = prove_example(rule, index, example)
+        proofs += made
+        if progress is not None and made:
+            good = all(proof.holds for proof in made)
+            detail = "; ".join(f"{p.example} {p.claim}: {p.outcome.error or 'ran clean'}" for p in made)
+            progress(rule.code, label, "ok" if good else "fail", detail)
     return proofs

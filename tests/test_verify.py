@@ -1,0 +1,188 @@
+"""export-lint verify: the CLI contract, the case table, and the runner on a tiny real case.
+
+The four reference models run in tests/test_verify_models.py (slow); everything here takes seconds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import textwrap
+
+import pytest
+
+from export_lint import versions
+from export_lint.cli import main
+from export_lint.config import Settings
+from export_lint.engine import lint_source
+from export_lint.rules import by_code
+from export_lint.verify import cli as verify_cli
+from export_lint.verify.cases import BAKED, CASES, FAILS, Case, Expectation
+from export_lint.verify.progress import ProgressPrinter
+
+INSTALLED_TORCH = versions.installed_torch_version()
+
+
+# -- usage errors exit 2 before anything heavy is imported ---------------------------------
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["verify", "--model", "resnet"], "unknown model resnet; choose from mvit, whisper, blip, sam2"),
+        (["verify", "--model", "mvit", "--weights", "/no/such/file.pth"], "/no/such/file.pth does not exist"),
+        (["verify", "--model", "mvit,sam2", "--weights", "w.pth"], "say which model"),
+        (["verify", "--model", "mvit", "--weights", "sam2=w.pth"], "'sam2' is not a selected model"),
+        (["verify", "--rules", "EXP999"], "unknown code EXP999"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_message(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_missing_optional_dependency_exits_2_with_the_install_hint(monkeypatch, capsys):
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):  # sam2 uninstalled, as on a machine without the extra
+        return None if name == "sam2" else real_find_spec(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    assert main(["verify", "--model", "sam2"]) == 2
+    error = capsys.readouterr().err
+    assert "needs sam2, which is not installed" in error
+    assert "pip install 'export-lint[verify]'" in error
+
+
+@pytest.mark.skipif(INSTALLED_TORCH is None, reason="needs torch")
+def test_cuda_without_cuda_is_a_usage_error(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["verify", "--model", "blip", "--device", "cuda"]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_weights_map_to_their_models(tmp_path):
+    state = tmp_path / "mvit.pth"
+    state.write_bytes(b"")
+    parser = verify_cli.add_parser(__import__("argparse").ArgumentParser().add_subparsers())
+    args = parser.parse_args(["--model", "mvit", "--weights", str(state)])
+    assert verify_cli._weights(args, verify_cli._selected_cases(args)) == {"mvit": str(state)}
+    args = parser.parse_args(["--model", "mvit,sam2", "--weights", f"mvit={state}"])
+    assert verify_cli._weights(args, verify_cli._selected_cases(args)) == {"mvit": str(state)}
+
+
+# -- the fixtures: real code, with the hazards export-lint must report --------------------
+def _found(case: Case, torch_version: str) -> set[str]:
+    source = case.path.read_text(encoding="utf-8")
+    return {d.code for d in lint_source(source, str(case.path), Settings(torch_version=torch_version)).diagnostics}
+
+
+#: Hazards the fixtures hold that the rules do not find yet (strict xfail: a fix flips it to a failure).
+KNOWN_MISSES = {
+    ("blip", "2.5"): "EXP201 misses BLIP's `tokenizer(...).to(image.device)` followed by `text.input_ids[:, 0] = ...`",
+}
+
+
+def _fixture_params():
+    for torch_version in ("2.5", "2.14"):
+        for case in CASES:
+            reason = KNOWN_MISSES.get((case.name, torch_version))
+            marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+            yield pytest.param(case, torch_version, id=f"{case.name}-torch{torch_version}", marks=marks)
+
+
+@pytest.mark.parametrize(("case", "torch_version"), _fixture_params())
+def test_each_fixture_reports_its_registered_expected_codes(case, torch_version):
+    expected = {e.code for e in case.expected(torch_version)}
+    registered = expected & set(by_code())
+    assert registered <= _found(case, torch_version)
+    if expected - registered:
+        pytest.xfail(f"rules not yet in export-lint: {', '.join(sorted(expected - registered))}")
+
+
+def test_blip_expects_the_frozen_storage_error_only_before_torch_2_7():
+    blip = next(case for case in CASES if case.name == "blip")
+    assert {e.code for e in blip.expected("2.6.0")} == {"EXP201", "EXP202"}
+    assert {e.code for e in blip.expected("2.7.0")} == {"EXP202"}
+    assert {e.code: e.claim for e in blip.expected("2.6.0")} == {"EXP201": FAILS, "EXP202": BAKED}
+
+
+def test_fixtures_are_importable_without_running_anything():
+    # Building and exporting happens only in the entry function, never at import.
+    for case in CASES:
+        source = case.path.read_text(encoding="utf-8")
+        assert f'def {case.entry}(weights: str | None = None, device: str = "cpu")' in source
+
+
+# -- progress and report -------------------------------------------------------------------
+def test_progress_prints_one_line_per_finished_step_when_not_a_terminal():
+    stream = io.StringIO()
+    printer = ProgressPrinter(stream, live=False)
+    printer("mvit", "lint", "start", "mvit_video.py")
+    printer("mvit", "lint", "ok", "EXP101")
+    printer("mvit", "original", "start", "torch.export")
+    printer("mvit", "original", "fail", "AssertionError: Guard failed")
+    printer.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("  ok   mvit     lint      EXP101 (")
+    assert lines[1].startswith("  FAIL mvit     original  AssertionError: Guard failed (")
+
+
+# -- the runner on a tiny real case (torch.export for real, a second or two) ---------------
+TINY_FIXTURE = """
+import torch
+
+
+class Scaler:
+    def __init__(self) -> None:
+        self.model = torch.nn.Linear(4, 3)
+
+    def _predict(self, x):
+        return self.model(x).relu()
+
+    def export(self, x):
+        return torch.export.export(self._predict, (x,), strict=False)
+
+
+def export_tiny(weights=None, device="cpu"):
+    torch.manual_seed(0)
+    return Scaler().export(torch.randn(2, 4, device=device))
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_result(tmp_path_factory):
+    pytest.importorskip("torch")
+    from export_lint.verify.reference import run_case
+
+    path = tmp_path_factory.mktemp("tiny") / "tiny_case.py"
+    path.write_text(textwrap.dedent(TINY_FIXTURE).lstrip(), encoding="utf-8")
+    case = Case("tiny", "tiny", "tiny_case", "export_tiny", (Expectation("EXP001", FAILS),), (), "", source=path)
+    events = []
+    result = run_case(case, progress=lambda *event: events.append(event))
+    return result, events
+
+
+@pytest.mark.slow
+def test_tiny_case_is_verified_end_to_end(tiny_result):
+    result, _ = tiny_result
+    assert result.problems == []
+    assert result.found_codes == ["EXP001"]
+    assert result.original.status == "fails" and result.original.stage == "export"
+    assert result.original.error.startswith("ValueError: Expected `mod` to be an instance of `torch.nn.Module`")
+    assert result.fixes_applied == 1 and "PredictExportWrapper(self)" in result.fix_diff
+    assert result.fixed.status == "exports"
+    assert [a.agree for a in result.agreement] == [True]
+    assert result.peak_rss_bytes > 0 and result.export_seconds > 0
+    data = json.loads(json.dumps(result.to_json()))
+    assert data["passed"] is True and data["tolerance"] == {"rtol": 1e-4, "atol": 1e-5}
+
+
+@pytest.mark.slow
+def test_tiny_case_reports_every_step(tiny_result):
+    _, events = tiny_result
+    finished = [(step, state) for _, step, state, _ in events if state != "start"]
+    assert finished == [("lint", "ok"), ("original", "fail"), ("fix", "ok"), ("fixed", "ok"), ("compare", "ok")]
