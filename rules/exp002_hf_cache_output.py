@@ -173,7 +173,11 @@ class HfCacheOutput(Rule):
                 "from transformers.exporters.exporter_dynamo import register_cache_pytrees_for_model\nfrom transformers import",
             )
             + "register_cache_pytrees_for_model(model)\n"
-            + 'ep = torch.export.export(model, (features,), {"decoder_input_ids": decoder_input_ids}, strict=True)\n'
+            + 'ep = torch.export.export(model, (features,), {"decoder_input_ids": decoder_input_ids}, strict=True)\n',
+            # Measured once on torch 2.14.1 (strict export with the registration works, 6 s idle, ~25 s
+            # on the loaded 2-core test machine): left out of the slow suite; the registration itself is
+            # proven by INVALID[0]'s fixed script.
+            proves=False,
         ),
         Valid(
             """
@@ -207,6 +211,9 @@ class HfCacheOutput(Rule):
             + _EXPORT_AND_COMPARE,
         ),
         # A decoder-only model: its DynamicCache is returned the same way (transformers >= 4.56).
+        # Not proven in the shared proof process: pytree registration is process-global, and the
+        # fixed Whisper script above registers every Cache class. tests/test_hf_rules.py measures
+        # it in a fresh interpreter.
         Invalid(
             """
             import torch
@@ -232,6 +239,7 @@ class HfCacheOutput(Rule):
             register_cache_pytrees_for_model(model)
             ep = torch.export.export(model, (torch.randint(0, 50, (1, 5)),), strict=False)
             """,
+            proves=False,
         ),
     ]
 

@@ -96,7 +96,7 @@ class StrictTracingHazard(Rule):
 
     code = "EXP003"
     name = "strict-tracing-hazard"
-    message = "Strict export traces {what} with TorchDynamo, which cannot trace it{why}"
+    message = "Strict export (TorchDynamo) cannot trace {what}{why}"
     fix_applicability = Applicability.UNSAFE
 
     VALID = [
@@ -207,7 +207,7 @@ class StrictTracingHazard(Rule):
             return None
         class_name = generative_model_class(qualified)
         if class_name is not None and old_torch:
-            return f"`{class_name}`, a transformers model"
+            return f"`{class_name}` (a transformers model)"
         return None
 
     def _local_class(self, qualified: str | None) -> ClassInfo | None:

@@ -264,7 +264,13 @@ class FrozenStorageMutation(Rule):
 
     def _source(self, value: cst.BaseExpression, frozen: dict[str, _Frozen], containers: dict[str, str]):
         if isinstance(value, cst.Call):
-            if self.semantic.is_tokenizer_call(value, self._stack, self._owner):
+            # ``tokenizer(...).to(device)``: BatchEncoding.to keeps the tensors on their device.
+            inner = value
+            while isinstance(inner.func, cst.Attribute) and inner.func.attr.value == "to":
+                if not isinstance(inner.func.value, cst.Call):
+                    break
+                inner = inner.func.value
+            if self.semantic.is_tokenizer_call(inner, self._stack, self._owner):
                 return "container"
             qualified = self.semantic.qualified_name(value.func, self._stack)
             first = value.args[0].value if value.args and value.args[0].keyword is None else None
