@@ -30,6 +30,7 @@ CODES: dict[str, str] = {
     "EXP204": "exp204_plain_tensor_attribute_mutation:PlainTensorAttributeMutation",
     "EXP205": "exp205_python_state_updated_in_forward:PythonStateUpdatedInForward",
     "EXP206": "exp206_global_state_updated_in_forward:GlobalStateUpdatedInForward",
+    "EXP401": "exp401_numpy_on_tensor_in_forward:NumpyOnTensorInForward",
     "EXP900": "exp900_unused_noqa:UnusedNoqa",
 }
 

@@ -249,6 +249,16 @@ class TorchRandom(nn.Module):
         return x * torch.rand(())
 
 
+class NumpyRandom(nn.Module):
+    def forward(self, x):
+        return x * float(np.random.rand())
+
+
+class PerfCounter(nn.Module):
+    def forward(self, x):
+        return x * (time.perf_counter() % 7)
+
+
 class TimeInForward(nn.Module):
     def forward(self, x):
         return x * (time.time() % 7)
@@ -288,6 +298,8 @@ case("np.asarray(tensor)")(lambda: (NumpyArrayOfTensor(), (torch.randn(3),)))
 case("python-random")(lambda: (PythonRandom(), (torch.randn(3),)))
 case("torch-rand (look-alike)")(lambda: (TorchRandom(), (torch.randn(3),)))
 case("time.time")(lambda: (TimeInForward(), (torch.randn(3),)))
+case("np.random.rand")(lambda: (NumpyRandom(), (torch.randn(3),)))
+case("time.perf_counter")(lambda: (PerfCounter(), (torch.randn(3),)))
 
 
 # -- (c) train/eval and device ------------------------------------------------------------------
@@ -475,10 +487,8 @@ def _eager(case_: Case, seed: int) -> tuple[object, tuple]:
     torch.manual_seed(seed + 1)
     random.seed(seed + 1)
     inputs = _clone(args)
-    if case_.reference is not None:
-        outputs = case_.reference(model, inputs)
-    else:
-        outputs = [model(*inputs), model(*inputs)]
+    reference = case_.reference or (lambda model, inputs: [model(*inputs), model(*inputs)])
+    outputs = reference(model, inputs)
     return outputs, inputs
 
 
