@@ -308,10 +308,20 @@ def run_rule(args: argparse.Namespace) -> int:
             ]
             print(json.dumps(data, indent=2))
         else:
-            print(f"{'code':<8}{'name':<34}{'fix':<14}{'torch':<14}summary")
-            for rule in rules:
-                fix = rule.fix_applicability.value if rule.fix_applicability else "-"
-                print(f"{rule.code:<8}{rule.name:<34}{fix:<14}{rule.torch_versions or 'all':<14}{rule.summary()}")
+            rows = [
+                (
+                    rule.code,
+                    rule.name,
+                    rule.fix_applicability.value if rule.fix_applicability else "-",
+                    rule.torch_versions or "all",
+                    rule.summary(),
+                )
+                for rule in rules
+            ]
+            header = ("code", "name", "fix", "torch", "summary")
+            widths = [max(len(row[i]) for row in [header, *rows]) + 2 for i in range(4)]
+            for row in [header, *rows]:
+                print("".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + row[4])
         return EXIT_CLEAN
     if not args.code:
         print("error: give a rule code (e.g. `export-lint rule EXP001`) or --all", file=sys.stderr)
