@@ -31,6 +31,7 @@ CODES: dict[str, str] = {
     "EXP205": "exp205_python_state_updated_in_forward:PythonStateUpdatedInForward",
     "EXP206": "exp206_global_state_updated_in_forward:GlobalStateUpdatedInForward",
     "EXP401": "exp401_numpy_on_tensor_in_forward:NumpyOnTensorInForward",
+    "EXP402": "exp402_python_random_or_clock_in_forward:PythonRandomOrClockInForward",
     "EXP900": "exp900_unused_noqa:UnusedNoqa",
 }
 
