@@ -32,6 +32,8 @@ CODES: dict[str, str] = {
     "EXP206": "exp206_global_state_updated_in_forward:GlobalStateUpdatedInForward",
     "EXP401": "exp401_numpy_on_tensor_in_forward:NumpyOnTensorInForward",
     "EXP402": "exp402_python_random_or_clock_in_forward:PythonRandomOrClockInForward",
+    "EXP403": "exp403_file_io_in_forward:FileIoInForward",
+    "EXP404": "exp404_scripted_submodule_in_forward:ScriptedSubmoduleInForward",
     "EXP900": "exp900_unused_noqa:UnusedNoqa",
 }
 
