@@ -34,6 +34,7 @@ CODES: dict[str, str] = {
     "EXP402": "exp402_python_random_or_clock_in_forward:PythonRandomOrClockInForward",
     "EXP403": "exp403_file_io_in_forward:FileIoInForward",
     "EXP404": "exp404_scripted_submodule_in_forward:ScriptedSubmoduleInForward",
+    "EXP501": "exp501_export_in_training_mode:ExportInTrainingMode",
     "EXP900": "exp900_unused_noqa:UnusedNoqa",
 }
 
