@@ -175,7 +175,8 @@ def lint_text(
         else:
             kept.append(d)
     for rule in instances:  # rules about the noqa comments themselves (EXP900) run last
-        if hasattr(rule, "check_noqa"):
+        # After a crash the noqa comments' use is unknown: say nothing rather than remove a needed one.
+        if hasattr(rule, "check_noqa") and not errors:
             try:
                 found = rule.check_noqa(suppressions, used, settings, selected)
             except Exception as error:

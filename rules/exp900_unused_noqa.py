@@ -22,9 +22,11 @@ ep = torch.export.export(model, (x,))
 
 ## Fix safety
 Safe: the fix only edits the comment. It removes the unused export-lint codes and keeps every
-other code; when no code is left it removes the `noqa` directive. Codes of rules that are enabled
-but not active for this file (ignored by `per-file-ignores`, or outside the target torch versions)
-are never reported, because another configuration would need them.
+other code; when no code is left it removes the `noqa` directive. As with ruff's RUF100, codes of
+rules that are not enabled (by `select`/`ignore`) are reported as `non-enabled`. Codes of rules
+that are enabled but not active for this file (ignored by `per-file-ignores`, or outside the
+target torch versions) are never reported, because another configuration needs them; nothing is
+reported for a file on which a rule crashed.
 
 ## References
 - ruff's `unused-noqa` (RUF100): https://docs.astral.sh/ruff/rules/unused-noqa/

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -61,8 +62,6 @@ def test_cli_flags_win_over_the_config(tmp_path):
         ('selct = ["EXP001"]', "unknown key(s) in [tool.export-lint]: selct"),
         ('select = ["EXP999"]', "unknown rule selector `EXP999`"),
         ('[tool.export-lint.per-file-ignores]\n"tests/*" = ["EXQ1"]', "unknown rule selector `EXQ1`"),
-        ('select = "EXP001"', "`select` must be a list of strings"),
-        ('torch-version = "banana"', "invalid torch-version"),
     ],
 )
 def test_config_errors_exit_2_with_a_clear_message(tmp_path, table, message):
@@ -132,6 +131,21 @@ def test_settings_layering_of_cli_overrides(tmp_path):
     assert more_ignores.enabled_codes(codes) == {"EXP101"}
     lifted = load_settings(config, overrides={"extend_select": ("EXP001",)})
     assert sorted(lifted.enabled_codes(codes)) == ["EXP001", "EXP101", "EXP900"]
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('select = "EXP001"', "`select` must be a list of strings"),
+        ('torch-version = "banana"', "invalid torch-version"),
+        ("per-file-ignores = []", "`per-file-ignores` must be a table"),
+        ("select = [", "cannot read"),
+    ],
+)
+def test_malformed_config_raises_config_error(tmp_path, table, message):
+    write(tmp_path, {"pyproject.toml": f"[tool.export-lint]\n{table}\n"})
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings(tmp_path)
 
 
 def test_unknown_selector_raises_config_error():
