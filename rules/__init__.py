@@ -35,6 +35,7 @@ CODES: dict[str, str] = {
     "EXP403": "exp403_file_io_in_forward:FileIoInForward",
     "EXP404": "exp404_scripted_submodule_in_forward:ScriptedSubmoduleInForward",
     "EXP501": "exp501_export_in_training_mode:ExportInTrainingMode",
+    "EXP502": "exp502_hardcoded_cuda_device:HardcodedCudaDevice",
     "EXP900": "exp900_unused_noqa:UnusedNoqa",
 }
 
