@@ -281,6 +281,9 @@ def run_fix(args: argparse.Namespace) -> int:
             print(render("concise", [FileResult(d.path, [d]) for d in remaining]), end="", file=stream)
         verb = "Fixed" if args.apply else "Would fix"
         print(f"{verb} {fixed} error{'s' if fixed != 1 else ''}, {len(remaining)} remaining.", file=stream)
+        hint = _summary(remaining).splitlines()[-1] if remaining and not args.unsafe_fixes else ""
+        if hint.endswith("`--unsafe-fixes`."):
+            print(hint, file=stream)
     if any(d.internal_error for d in remaining):
         return EXIT_ERROR
     if remaining or (changed and (not args.apply or args.exit_non_zero_on_fix)):

@@ -170,7 +170,9 @@ def test_unsafe_fixes_are_hinted_and_applied_only_on_request(tmp_path):
         "Found 2 errors.",
         "2 more fixes available with `--unsafe-fixes`.",
     ]
-    assert run("fix", "--apply", "--select", "EXP001", "src", cwd=tmp_path, env=env).returncode == 1
+    safe_only = run("fix", "--apply", "--select", "EXP001", "src", cwd=tmp_path, env=env)
+    assert safe_only.returncode == 1
+    assert "2 more fixes available with `--unsafe-fixes`." in safe_only.stdout
     assert "FExportWrapper" not in (tmp_path / "src" / "m.py").read_text()
     unsafe = run("fix", "--apply", "--unsafe-fixes", "--select", "EXP001", "src", cwd=tmp_path, env=env)
     assert unsafe.returncode == 0, unsafe.stdout + unsafe.stderr
@@ -271,10 +273,13 @@ module.NonModuleExportTarget.visit_Call = visit_Call
 def test_a_crashing_rule_is_reported_for_its_file_and_the_run_goes_on(tmp_path):
     """21 files: enough for the process pool, so the crash happens in a worker."""
     hooks = write(tmp_path / "hooks", {"sitecustomize.py": CRASHING_RULE})
-    files = {"crash.py": HAZARD, **{f"ok_{i:02}.py": HAZARD for i in range(20)}}
+    # The noqa in crash.py must not be called unused (EXP900) when the rule it names crashed.
+    files = {"crash.py": HAZARD + "y = 1  # noqa: EXP001\n", **{f"ok_{i:02}.py": HAZARD for i in range(20)}}
     write(tmp_path / "src", files)
     env = {"PYTHONPATH": str(hooks)}
-    result = run("check", "--select", "EXP001", "-j", "2", "--output-format", "json", "src", cwd=tmp_path, env=env)
+    result = run(
+        "check", "--select", "EXP001,EXP900", "-j", "2", "--output-format", "json", "src", cwd=tmp_path, env=env
+    )
     assert result.returncode == 2, result.stderr
     found = json.loads(result.stdout)
     crash = [d for d in found if d["filename"] == "src/crash.py"]
