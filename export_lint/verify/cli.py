@@ -128,8 +128,8 @@ def render_table(results: list, torch_version: str) -> str:
         "fixed",
         "eager vs exported",
         "export s",
-        "peak",
-        "",
+        "peak RSS",
+        "verdict",
     )
     rows = [header]
     for result in results:
@@ -173,7 +173,7 @@ def run_cases(args: argparse.Namespace) -> int:
     _check_device(args.device)
 
     from export_lint import __version__, versions
-    from export_lint.verify.memory import max_rss_bytes
+    from export_lint.verify.memory import cpu_seconds, max_rss_bytes
     from export_lint.verify.progress import ProgressPrinter
     from export_lint.verify.reference import run_case
 
@@ -214,6 +214,7 @@ def run_cases(args: argparse.Namespace) -> int:
             "passed": passed,
             "seconds": round(seconds, 3),
             "peak_rss_bytes": peak,
+            "cpu_seconds": round(cpu_seconds(), 3),
             "cases": [result.to_json() for result in results],
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -23,6 +23,12 @@ def max_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
+def cpu_seconds() -> float:
+    """User plus system CPU time this process has used (imports included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 class PeakMemory:
     """``with PeakMemory() as peak: ...`` then ``peak.bytes``: the highest RSS seen during the block."""
 
