@@ -213,7 +213,7 @@ class HfCacheOutput(Rule):
         # A decoder-only model: its DynamicCache is returned the same way (transformers >= 4.56).
         # Not proven in the shared proof process: pytree registration is process-global, and the
         # fixed Whisper script above registers every Cache class. tests/test_hf_rules.py measures
-        # it in a fresh interpreter.
+        # it with the cache classes unregistered.
         Invalid(
             """
             import torch
