@@ -37,41 +37,28 @@ def git(*args: str, cwd: Path) -> str:
     ).stdout.strip()
 
 
-@pytest.fixture(scope="module")
-def hook_repo(tmp_path_factory) -> tuple[Path, str]:
-    """A git repository holding a snapshot of this working tree; (path, commit)."""
-    if not (ROOT / ".git").exists():
-        pytest.skip("not a git checkout")
+def snapshot_of_this_checkout(folder: Path) -> str:
+    """Copy this working tree (tracked and untracked, non-ignored files) into a new git repo; its commit."""
     listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=ROOT).split("\0")
-    snapshot = tmp_path_factory.mktemp("hook-repo")
     for name in filter(None, listed):
         source = ROOT / name
         if source.is_file():
-            (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, snapshot / name)
-    assert (snapshot / ".pre-commit-hooks.yaml").is_file()
-    git("init", "-q", cwd=snapshot)
-    git("add", "-A", cwd=snapshot)
-    git("commit", "-q", "-m", "snapshot", cwd=snapshot)
-    return snapshot, git("rev-parse", "HEAD", cwd=snapshot)
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, folder / name)
+    assert (folder / ".pre-commit-hooks.yaml").is_file()
+    git("init", "-q", cwd=folder)
+    git("add", "-A", cwd=folder)
+    git("commit", "-q", "-m", "snapshot", cwd=folder)
+    return git("rev-parse", "HEAD", cwd=folder)
 
 
-@pytest.fixture(scope="module")
-def pre_commit_home(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("pre-commit-home")
-
-
-@pytest.fixture
-def user_repo(tmp_path, hook_repo) -> Path:
+def user_repo(folder: Path, hook_repo: Path, rev: str, files: dict[str, str], staged: list[str]) -> Path:
     """A user's repository whose .pre-commit-config.yaml uses both hooks of this checkout."""
-    path, rev = hook_repo
-    config = (
-        f"repos:\n  - repo: {path}\n    rev: {rev}\n    hooks:\n      - id: export-lint\n      - id: export-lint-fix\n"
-    )
-    write(tmp_path, {".pre-commit-config.yaml": config})
-    git("init", "-q", cwd=tmp_path)
-    git("add", ".pre-commit-config.yaml", cwd=tmp_path)
-    return tmp_path
+    config = f"repos:\n  - repo: {hook_repo}\n    rev: {rev}\n    hooks:\n      - id: export-lint\n      - id: export-lint-fix\n"
+    write(folder, {".pre-commit-config.yaml": config, **files})
+    git("init", "-q", cwd=folder)
+    git("add", ".pre-commit-config.yaml", *staged, cwd=folder)
+    return folder
 
 
 def pre_commit(hook: str, cwd: Path, home: Path) -> subprocess.CompletedProcess:
@@ -89,48 +76,48 @@ def pre_commit(hook: str, cwd: Path, home: Path) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-def test_hook_fails_on_a_staged_hazard_and_prints_the_diagnostic(user_repo, pre_commit_home):
-    write(user_repo, {"model.py": HAZARD})
-    git("add", "model.py", cwd=user_repo)
-    result = pre_commit("export-lint", user_repo, pre_commit_home)
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "model.py:8:21: EXP001" in result.stdout
-    assert "Failed" in result.stdout
-    installed = list(pre_commit_home.glob("repo*/py_env-*/lib/python*/site-packages/export_lint/cli.py"))
+def test_pre_commit_hooks_of_this_checkout(tmp_path):
+    """One test, so that pytest-xdist never builds the hook environment twice; each scenario says what failed."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    hooks = tmp_path / "hook-repo"
+    hooks.mkdir()
+    rev = snapshot_of_this_checkout(hooks)
+    home = tmp_path / "pre-commit-home"
+
+    # A staged hazard: the check hook fails and prints the diagnostic.
+    repo = user_repo(tmp_path / "hazard", hooks, rev, {"model.py": HAZARD}, ["model.py"])
+    result = pre_commit("export-lint", repo, home)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and "Failed" in result.stdout, f"staged hazard must fail:\n{output}"
+    assert "model.py:8:21: EXP001" in result.stdout, output
+    installed = list(home.glob("repo*/py_env-*/lib/python*/site-packages/export_lint/cli.py"))
     assert installed, "the hook must run export-lint installed into its own environment"
 
+    # Clean staged files pass, and the project's excludes hold for the file names pre-commit passes.
+    files = {
+        "clean.py": "import torch\n\nx = torch.ones(1)\n",
+        "legacy/old.py": HAZARD,
+        "pyproject.toml": '[tool.export-lint]\nextend-exclude = ["legacy"]\n',
+    }
+    repo = user_repo(tmp_path / "clean", hooks, rev, files, list(files))
+    result = pre_commit("export-lint", repo, home)
+    assert result.returncode == 0 and "Passed" in result.stdout, f"clean files must pass:\n{result.stdout}"
 
-def test_hook_passes_on_clean_files_and_honours_excludes(user_repo, pre_commit_home):
-    write(
-        user_repo,
-        {
-            "clean.py": "import torch\n\nx = torch.ones(1)\n",
-            "legacy/old.py": HAZARD,
-            "pyproject.toml": '[tool.export-lint]\nextend-exclude = ["legacy"]\n',
-        },
-    )
-    git("add", "clean.py", "legacy/old.py", "pyproject.toml", cwd=user_repo)
-    result = pre_commit("export-lint", user_repo, pre_commit_home)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Passed" in result.stdout
+    # No Python file staged (an unstaged hazard in the tree): skipped, passes, lints nothing.
+    files = {"README.md": "# hi\n", "unstaged.py": HAZARD}
+    repo = user_repo(tmp_path / "nothing", hooks, rev, files, ["README.md"])
+    result = pre_commit("export-lint", repo, home)
+    assert result.returncode == 0, f"no Python file staged must pass:\n{result.stdout}"
+    assert "(no files to check)Skipped" in result.stdout and "EXP001" not in result.stdout, result.stdout
 
-
-def test_hook_passes_when_no_python_file_is_staged(user_repo, pre_commit_home):
-    write(user_repo, {"README.md": "# hi\n", "unstaged.py": HAZARD})  # a hazard that is not staged
-    git("add", "README.md", cwd=user_repo)
-    result = pre_commit("export-lint", user_repo, pre_commit_home)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "(no files to check)Skipped" in result.stdout
-    assert "EXP001" not in result.stdout
-
-
-def test_fix_hook_fixes_the_file_and_fails_so_the_commit_is_redone(user_repo, pre_commit_home):
+    # The fix hook rewrites the file and fails, so that the user re-stages; then it passes.
     # Only EXP001, so that the second run passes whatever other rules say about the fixed file.
-    write(user_repo, {"model.py": HAZARD, "pyproject.toml": '[tool.export-lint]\nselect = ["EXP001"]\n'})
-    git("add", "model.py", "pyproject.toml", cwd=user_repo)
-    result = pre_commit("export-lint-fix", user_repo, pre_commit_home)
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "torch.export.export(FExportWrapper(f)" in (user_repo / "model.py").read_text()
-    git("add", "model.py", cwd=user_repo)
-    again = pre_commit("export-lint-fix", user_repo, pre_commit_home)
-    assert again.returncode == 0, again.stdout + again.stderr
+    files = {"model.py": HAZARD, "pyproject.toml": '[tool.export-lint]\nselect = ["EXP001"]\n'}
+    repo = user_repo(tmp_path / "fix", hooks, rev, files, list(files))
+    result = pre_commit("export-lint-fix", repo, home)
+    assert result.returncode == 1, f"a fix must fail the hook:\n{result.stdout}"
+    assert "torch.export.export(FExportWrapper(f)" in (repo / "model.py").read_text()
+    git("add", "model.py", cwd=repo)
+    again = pre_commit("export-lint-fix", repo, home)
+    assert again.returncode == 0, f"nothing left to fix must pass:\n{again.stdout}"
