@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     rule.add_argument("--all", action="store_true", help="list every rule")
     rule.add_argument("--output-format", choices=("text", "json"), default="text")
 
+    clean = commands.add_parser("clean", help="delete the results cache (.export_lint_cache)")
+    clean.add_argument("paths", nargs="*", default=[], help="project folders (default: . and the configured root)")
+
     from export_lint.verify.cli import add_parser as add_verify_parser  # light: torch is imported only when run
 
     add_verify_parser(commands)
@@ -191,7 +194,7 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         progress = _Progress(len(files))
         try:
-            results += lint_files(files, settings, args.jobs, progress.callback())
+            results += lint_files(files, settings, args.jobs, progress.callback(), cache=not args.no_cache)
         finally:
             progress.close()
     results.sort(key=lambda result: result.path)
@@ -349,14 +352,24 @@ def run_verify(args: argparse.Namespace) -> int:
     return run(args)
 
 
-COMMANDS = {"check": run_check, "fix": run_fix, "rule": run_rule, "verify": run_verify}
+def run_clean(args: argparse.Namespace) -> int:
+    from export_lint.cache import clean
+    from export_lint.config import load_settings
+
+    folders = [Path(path) for path in args.paths] or [Path("."), Path(load_settings(Path(".")).project_root)]
+    for removed in clean(dict.fromkeys(folder.absolute() for folder in folders)):
+        print(f"Removed {removed}", file=sys.stderr)
+    return EXIT_CLEAN
+
+
+COMMANDS = {"check": run_check, "fix": run_fix, "rule": run_rule, "verify": run_verify, "clean": run_clean}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # --version exits here, before anything heavy is imported
     from export_lint.config import ConfigError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_ERROR

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import io
+import itertools
+import re
 import tokenize
 import traceback
 from collections.abc import Callable, Sequence
@@ -16,9 +19,19 @@ from export_lint.diagnostics import Diagnostic, LineIndex, Location
 from export_lint.rule import Rule, RuleContext
 from export_lint.semantic import SemanticModel
 from export_lint.suppression import parse_suppressions
+from export_lint.traversal import TRIVIA_TYPES, walk
 
 #: A file that says none of these cannot hold a hazard export-lint knows.
 PREFILTER = ("torch", "nn.", "export")
+
+#: Larger files (the biggest in torch is 1.3 MB) are reported and skipped, not parsed.
+MAX_SOURCE_CHARS = 5 * 2**20
+#: Deeper expressions are refused: LibCST's time grows steeply with nesting (see ``_too_complex``).
+MAX_NESTING = 400
+_SUSPICIOUS_DEPTH = 100
+_SUSPICIOUS_LINE = 2000
+_BRACKETS = re.compile(r"[\[\](){}]")
+_BRACKET_DELTA = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
 
 BUG_REPORT_HINT = "this is a bug in export-lint: please report it with the file that triggers it"
 
@@ -69,22 +82,31 @@ def select_rules(settings: Settings, path: str, rules: Sequence[type[Rule]] | No
     ]
 
 
-class _Dispatcher(cst.CSTVisitor):
-    """Walks the tree once, calling each rule's ``visit_X`` / ``leave_X`` and keeping the stack."""
+class _Dispatcher:
+    """Calls each rule's ``visit_X`` / ``leave_X`` in one walk and keeps the semantic stack.
+
+    Handlers are looked up once per node type. The walk skips whitespace and punctuation nodes
+    unless some rule has a handler for one of their types.
+    """
 
     def __init__(self, rules: list[Rule], semantic: SemanticModel, on_error: Callable[[Rule, BaseException], None]):
         self.rules = rules
         self.semantic = semantic
         self.on_error = on_error
         self.disabled: set[int] = set()
-        self._table: dict[str, list[tuple[Rule, Callable]]] = {}
+        self._visit: dict[type, list[tuple[Rule, Callable]]] = {}
+        self._leave: dict[type, list[tuple[Rule, Callable]]] = {}
+        handled = {
+            name.split("_", 1)[1] for rule in rules for name in dir(rule) if name.startswith(("visit_", "leave_"))
+        }
+        self.skip = frozenset(kind for kind in TRIVIA_TYPES if kind.__name__ not in handled)
 
-    def _handlers(self, prefix: str, node: cst.CSTNode) -> list[tuple[Rule, Callable]]:
-        key = prefix + type(node).__name__
-        handlers = self._table.get(key)
+    def _handlers(self, table: dict, prefix: str, kind: type) -> list[tuple[Rule, Callable]]:
+        handlers = table.get(kind)
         if handlers is None:
+            key = prefix + kind.__name__
             handlers = [(rule, getattr(rule, key)) for rule in self.rules if hasattr(rule, key)]
-            self._table[key] = handlers
+            table[kind] = handlers
         return handlers
 
     def _call(self, handlers: list[tuple[Rule, Callable]], node: cst.CSTNode) -> None:
@@ -99,16 +121,23 @@ class _Dispatcher(cst.CSTVisitor):
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         self.semantic.stack.append(node)
-        handlers = self._handlers("visit_", node)
+        handlers = self._visit.get(type(node))
+        if handlers is None:
+            handlers = self._handlers(self._visit, "visit_", type(node))
         if handlers:
             self._call(handlers, node)
         return True
 
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        handlers = self._handlers("leave_", original_node)
+    def on_leave(self, node: cst.CSTNode) -> None:
+        handlers = self._leave.get(type(node))
+        if handlers is None:
+            handlers = self._handlers(self._leave, "leave_", type(node))
         if handlers:
-            self._call(handlers, original_node)
+            self._call(handlers, node)
         self.semantic.stack.pop()
+
+    def run(self, module: cst.Module) -> None:
+        walk(module, self.on_visit, self.on_leave, self.skip)
 
 
 def _syntax_error(path: str, error: Exception) -> Diagnostic:
@@ -118,9 +147,59 @@ def _syntax_error(path: str, error: Exception) -> Diagnostic:
     return file_error(path, "syntax-error", f"SyntaxError: {error}")
 
 
+def _too_complex(text: str, path: str) -> Diagnostic | None:
+    """Refuse, before LibCST sees it, a file its native parser would crash or hang on.
+
+    LibCST's parser overflows the C stack (a segfault, not an exception) on brackets nested about
+    2,000 deep, and takes time cubic in the length of an operator chain (``1+1+...``: ~3 s for
+    1,000 terms, minutes for 4,000). CPython refuses brackets nested over 200 deep, so a cheap
+    bracket count and line length decide whether to ask CPython's own parser first.
+    """
+    if len(text) > MAX_SOURCE_CHARS:
+        size = len(text) / 2**20
+        return file_error(
+            path,
+            "file-too-large",
+            f"file too large to lint ({size:.1f} MiB > {MAX_SOURCE_CHARS // 2**20} MiB); skipped",
+        )
+    depth = max(itertools.accumulate(map(_BRACKET_DELTA.__getitem__, _BRACKETS.findall(text))), default=0)
+    if depth <= _SUSPICIOUS_DEPTH and max(map(len, text.splitlines()), default=0) <= _SUSPICIOUS_LINE:
+        return None
+    try:
+        tree = compile(text, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as error:
+        message = error.msg or "invalid syntax"
+        return file_error(
+            path, "syntax-error", f"SyntaxError: {message}", max(error.lineno or 1, 1), max(error.offset or 1, 1)
+        )
+    except (RecursionError, MemoryError):
+        return file_error(path, "syntax-error", "SyntaxError: too deeply nested to parse")
+    except ValueError as error:
+        return file_error(path, "syntax-error", f"SyntaxError: {error}")
+    nesting = _ast_depth(tree)
+    if nesting > MAX_NESTING:
+        return file_error(
+            path, "syntax-error", f"expressions nested {nesting} levels deep (limit {MAX_NESTING}): too deep to analyse"
+        )
+    return None
+
+
+def _ast_depth(tree: ast.AST) -> int:
+    deepest = 0
+    todo = [(tree, 1)]
+    while todo:
+        node, depth = todo.pop()
+        deepest = max(deepest, depth)
+        todo.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
 def parse(text: str, path: str) -> cst.Module | Diagnostic:
     if "\x00" in text:
         return file_error(path, "syntax-error", "SyntaxError: source code cannot contain null bytes")
+    refused = _too_complex(text, path)
+    if refused is not None:
+        return refused
     try:
         return cst.parse_module(text)
     except cst.ParserSyntaxError as error:
@@ -163,7 +242,7 @@ def lint_text(
 
     instances = [rule(context) for rule in selected]
     try:
-        module.visit(_Dispatcher(instances, semantic, on_error))
+        _Dispatcher(instances, semantic, on_error).run(module)
     except RecursionError:
         return [file_error(path, "syntax-error", "SyntaxError: too deeply nested to analyse")]
     suppressions = parse_suppressions(text)

@@ -7,16 +7,39 @@ are located on ``sys.path`` and next to the importing file, parsed with :mod:`as
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 _MAX_DEPTH = 12
 
 
-@functools.lru_cache(maxsize=1024)
+#: Files read while linting the current file, for the results cache (see ``recording_reads``).
+_reads: set[str] | None = None
+
+
+@contextlib.contextmanager
+def recording_reads() -> Iterator[set[str]]:
+    """Collect the paths of the files this module reads (its own cache hits included)."""
+    global _reads
+    outer, _reads = _reads, set()
+    try:
+        yield _reads
+    finally:
+        _reads = outer
+
+
 def _parse(path: str) -> ast.Module | None:
+    if _reads is not None:
+        _reads.add(path)
+    return _parse_cached(path)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_cached(path: str) -> ast.Module | None:
     try:
         with open(path, "rb") as handle:
             return ast.parse(handle.read(), filename=path)
@@ -82,7 +105,7 @@ def find_class(qualified: str, importer: str) -> tuple[ast.ClassDef, str] | None
     return _find_class(qualified, str(Path(importer).resolve()) if importer else "", 0)
 
 
-@functools.lru_cache(maxsize=4096)
+# Not cached itself (its parses are), so that ``recording_reads`` sees every file a lookup reads.
 def _find_class(qualified: str, importer: str, depth: int) -> tuple[ast.ClassDef, str] | None:
     if depth > _MAX_DEPTH or "." not in qualified:
         return None

@@ -166,3 +166,13 @@ def fix_file(path: str, settings: Settings, unsafe: bool = False, write: bool = 
         except OSError as error:
             outcome.error = f"cannot write: {error.strerror or error}"
     return outcome
+
+
+def fix_failure(path: str, reason: str) -> FileFix:
+    """The outcome for a file whose worker crashed or timed out: nothing written, one internal error."""
+    from export_lint.engine import BUG_REPORT_HINT
+
+    return FileFix(path, "", 0, [file_error(path, "internal-error", f"{reason}; {BUG_REPORT_HINT}", internal=True)])
+
+
+fix_file.on_failure = fix_failure  # type: ignore[attr-defined]

@@ -1,15 +1,26 @@
-"""Lint many files: read in the workers, a process pool sized to the cores, ordered output."""
+"""Lint many files: a crash-proof worker pool that ships paths, the results cache, ordered output.
+
+Workers read and lint one path at a time and send back small results, so memory stays bounded per
+worker whatever the size of the tree. A worker that dies (LibCST's native parser can overflow the
+C stack) or overruns the per-file timeout is replaced, and its file gets an EXP000 diagnostic
+instead of taking the run down.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection, wait
 from typing import TypeVar
 
 from export_lint.config import Settings
-from export_lint.engine import FileResult, file_error, lint_source
+from export_lint.engine import BUG_REPORT_HINT, FileResult, file_error, lint_source
 
 T = TypeVar("T")
 
@@ -27,13 +38,113 @@ def lint_file(path: str, settings: Settings) -> FileResult:
     return lint_source(data, path, settings)
 
 
-def _run_chunk(task: Callable[[str], T], paths: Sequence[str]) -> list[T]:
-    return [task(path) for path in paths]
+def lint_failure(path: str, reason: str) -> FileResult:
+    """The result for a file whose worker crashed or timed out."""
+    return FileResult(path, [file_error(path, "internal-error", f"{reason}; {BUG_REPORT_HINT}", internal=True)])
 
 
-def _chunks(paths: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(paths), size):
-        yield paths[start : start + size]
+lint_file.on_failure = lint_failure  # type: ignore[attr-defined]
+
+
+def _cached_lint(path: str, settings: Settings) -> tuple[FileResult, str | None, tuple[tuple[str, str], ...]]:
+    """``lint_file`` plus what the cache stores: the file's hash and the other files it read."""
+    from export_lint import external
+    from export_lint.cache import content_hash
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as error:
+        result = FileResult(path, [file_error(path, "io-error", f"cannot read file: {error.strerror or error}")])
+        return result, None, ()
+    with external.recording_reads() as reads:
+        result = lint_source(data, path, settings)
+    dependencies = []
+    for dependency in sorted(reads - {os.path.abspath(path)}):
+        try:
+            with open(dependency, "rb") as handle:
+                dependencies.append((dependency, content_hash(handle.read())))
+        except OSError:
+            return result, None, ()  # cannot vouch for it: do not cache
+    return result, content_hash(data), tuple(dependencies)
+
+
+def _cached_failure(path: str, reason: str) -> tuple[FileResult, None, tuple]:
+    return lint_failure(path, reason), None, ()
+
+
+_cached_lint.on_failure = _cached_failure  # type: ignore[attr-defined]
+
+
+class TaskFailed(Exception):
+    """A worker died or timed out on a path and the task declares no ``on_failure``."""
+
+
+def _failure_handler(task: Callable[[str], T]) -> Callable[[str, str], T]:
+    handler = getattr(getattr(task, "func", task), "on_failure", None)
+    if handler is not None:
+        return handler
+
+    def fail(path: str, reason: str) -> T:
+        raise TaskFailed(f"{path}: {reason}")
+
+    return fail
+
+
+def _worker(task: Callable[[str], T], connection: Connection) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and ends the workers
+    while True:
+        try:
+            message = connection.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        index, path = message
+        try:
+            outcome = (index, True, task(path))
+        except BaseException as error:  # reported by the parent with the file's name
+            outcome = (index, False, f"{type(error).__name__}: {error}")
+        connection.send(outcome)
+
+
+class _Slot:
+    """One worker process and the path it is busy with."""
+
+    def __init__(self, context, task: Callable[[str], T]) -> None:
+        self.connection, child = context.Pipe()
+        self.process = context.Process(target=_worker, args=(task, child), daemon=True)
+        self.process.start()
+        child.close()
+        self.index: int | None = None
+        self.started = 0.0
+
+    def send(self, index: int, path: str) -> None:
+        self.index, self.started = index, time.monotonic()
+        self.connection.send((index, path))
+
+    def stop(self, kill: bool = False) -> None:
+        if kill:
+            self.process.kill()
+        else:
+            with contextlib.suppress(OSError):
+                self.connection.send(None)
+        self.process.join(timeout=None if kill else 5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.connection.close()
+
+
+def _death_reason(process: multiprocessing.Process) -> str:
+    code = process.exitcode
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"the worker linting this file crashed ({name})"
+    return f"the worker linting this file exited unexpectedly (exit code {code})"
 
 
 def run_parallel(
@@ -41,30 +152,75 @@ def run_parallel(
     paths: Sequence[str],
     jobs: int | None = None,
     progress: Callable[[int], None] | None = None,
+    *,
+    timeout: float | None = None,
 ) -> list[T]:
-    """``task`` over every path, on a process pool when it pays; results in the order of ``paths``.
+    """``task`` over every path, on worker processes when it pays; results in the order of ``paths``.
 
-    ``task`` must be picklable (a module-level function or a ``functools.partial`` of one).
-    ``progress``, if given, is called with the number of paths done so far as chunks finish.
+    ``task`` must be picklable (a module-level function or a ``functools.partial`` of one). A worker
+    that dies, or runs longer than ``timeout`` seconds on one path, is replaced; the path's result
+    is then ``task.on_failure(path, reason)`` (``TaskFailed`` is raised when the task has none).
+    ``progress``, if given, is called with the number of paths done so far.
     """
     jobs = jobs or os.cpu_count() or 1
     if jobs <= 1 or len(paths) < PARALLEL_THRESHOLD:
-        if progress is None:
-            return _run_chunk(task, paths)
         done = []
         for path in paths:
             done.append(task(path))
-            progress(len(done))
+            if progress is not None:
+                progress(len(done))
         return done
-    size = max(1, min(64, len(paths) // (jobs * 4)))
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_run_chunk, task, chunk) for chunk in _chunks(paths, size)]
-        if progress is not None:
-            finished = 0
-            for future in as_completed(futures):
-                finished += len(future.result())
-                progress(finished)
-        return [result for future in futures for result in future.result()]
+    on_failure = _failure_handler(task)
+    # fork shares what the parent imported (libcst, the rules); elsewhere spawn is the safe choice.
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    results: list[T | None] = [None] * len(paths)
+    pending = list(reversed(range(len(paths))))
+    slots = [_Slot(context, task) for _ in range(min(jobs, len(paths)))]
+    finished = 0
+    try:
+        for slot in slots:
+            if pending:
+                index = pending.pop()
+                slot.send(index, paths[index])
+        while finished < len(paths):
+            busy = {slot.connection: slot for slot in slots if slot.index is not None}
+            ready = wait(list(busy), timeout=1.0 if timeout is not None else None)
+            for connection in ready:
+                slot = busy[connection]
+                index = slot.index
+                try:
+                    _, ok, value = connection.recv()
+                    results[index] = value if ok else on_failure(paths[index], f"crashed: {value}")
+                except (EOFError, OSError):
+                    slot.process.join(timeout=5)
+                    results[index] = on_failure(paths[index], _death_reason(slot.process))
+                    slot.stop(kill=True)
+                    slots[slots.index(slot)] = slot = _Slot(context, task)
+                slot.index = None
+                finished += 1
+                if progress is not None:
+                    progress(finished)
+                if pending:
+                    index = pending.pop()
+                    slot.send(index, paths[index])
+            if timeout is not None:
+                now = time.monotonic()
+                for position, slot in enumerate(slots):
+                    if slot.index is not None and now - slot.started > timeout:
+                        index = slot.index
+                        results[index] = on_failure(paths[index], f"linting this file took over {timeout:g} s")
+                        slot.stop(kill=True)
+                        slots[position] = slot = _Slot(context, task)
+                        finished += 1
+                        if progress is not None:
+                            progress(finished)
+                        if pending:
+                            index = pending.pop()
+                            slot.send(index, paths[index])
+    finally:
+        for slot in slots:
+            slot.stop(kill=finished < len(paths))
+    return results  # type: ignore[return-value]
 
 
 def lint_files(
@@ -72,7 +228,53 @@ def lint_files(
     settings: Settings,
     jobs: int | None = None,
     progress: Callable[[int], None] | None = None,
+    *,
+    cache: bool = False,
+    timeout: float | None = None,
 ) -> list[FileResult]:
-    """Lint files in parallel; results come back in path order whatever the parallelism."""
-    results = run_parallel(functools.partial(lint_file, settings=settings), sorted(paths), jobs, progress)
-    return sorted(results, key=lambda result: result.path)
+    """Lint files in parallel; results come back in path order whatever the parallelism.
+
+    With ``cache``, results of unchanged files come from ``.export_lint_cache/`` (see
+    :mod:`export_lint.cache`) and new results are stored there.
+    """
+    ordered = sorted(paths)
+    if not cache:
+        results = run_parallel(
+            functools.partial(lint_file, settings=settings), ordered, jobs, progress, timeout=timeout
+        )
+        return sorted(results, key=lambda result: result.path)
+    from export_lint.cache import Cache, content_hash
+
+    store = Cache.open(settings)
+    found: dict[str, FileResult] = {}
+    misses: list[str] = []
+    for path in ordered:
+        try:
+            with open(path, "rb") as handle:
+                hit = store.get(path, content_hash(handle.read()))
+        except OSError:
+            hit = None
+        if isinstance(hit, FileResult):
+            found[path] = hit if hit.path == path else _renamed(hit, path)
+        else:
+            misses.append(path)
+    if progress is not None and found:
+        progress(len(found))
+    offset = len(found)
+    report = (lambda done: progress(offset + done)) if progress is not None else None
+    task = functools.partial(_cached_lint, settings=settings)
+    outcomes = run_parallel(task, misses, jobs, report, timeout=timeout)
+    for path, (result, digest, dependencies) in zip(misses, outcomes, strict=True):
+        found[path] = result
+        if digest is not None and not any(d.internal_error for d in result.diagnostics):
+            store.put(path, digest, dependencies, result)
+    store.save()
+    return sorted(found.values(), key=lambda result: result.path)
+
+
+def _renamed(result: FileResult, path: str) -> FileResult:
+    """A cached result reported under the name the file has in this run."""
+    import dataclasses
+
+    diagnostics = [dataclasses.replace(d, path=path) for d in result.diagnostics]
+    return dataclasses.replace(result, path=path, diagnostics=diagnostics)
