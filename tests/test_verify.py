@@ -179,3 +179,33 @@ def test_tiny_case_reports_every_step(tiny_result):
     finished = [(step, state) for _, step, state, _ in events if state != "start"]
     # "ok": each step behaved as claimed (the original failing to export is what EXP001 claims)
     assert finished == [("lint", "ok"), ("original", "ok"), ("fix", "ok"), ("fixed", "ok"), ("compare", "ok")]
+
+
+def test_the_table_names_every_claim_that_did_not_hold():
+    from export_lint.verify.reference import CaseResult, Outcome
+
+    good = CaseResult("sam2", "SAM2", "2.14.1", ["EXP001"], found_codes=["EXP001"])
+    good.original = Outcome("fails", "export", "ValueError: Expected `mod` to be an instance of `torch.nn.Module`")
+    good.fixed = Outcome("exports", export_seconds=1.5)
+    bad = CaseResult("mvit", "MViT", "2.14.1", ["EXP101"], found_codes=[])
+    bad.original = Outcome("exports")
+    bad.problems.append("expected codes not reported: EXP101")
+    table = verify_cli.render_table([good, bad], "2.14.1")
+    rows = table.splitlines()
+    assert rows[0].split()[:6] == ["case", "codes", "original", "(torch", "2.14.1)", "fixed"]
+    assert rows[2].startswith("sam2") and rows[2].endswith("ok")
+    assert rows[3].startswith("mvit") and rows[3].endswith("MISMATCH")
+    assert rows[-1] == "mvit: expected codes not reported: EXP101"
+
+
+@pytest.mark.slow
+def test_verify_rules_proves_the_selected_rules_and_writes_json(tmp_path, capsys):
+    pytest.importorskip("torch")
+    report = tmp_path / "rules.json"
+    assert main(["verify", "--rules", "EXP001", "--json", str(report), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "EXP001 non-module-export-target (torch all): " in out and ", holds" in out
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert data["passed"] is True
+    assert [rule["code"] for rule in data["rules"]] == ["EXP001"]
+    assert data["rules"][0]["proofs"] and all(proof["holds"] for proof in data["rules"][0]["proofs"])

@@ -175,7 +175,7 @@ def run_cases(args: argparse.Namespace) -> int:
     from export_lint import __version__, versions
     from export_lint.verify.memory import cpu_seconds, max_rss_bytes
     from export_lint.verify.progress import ProgressPrinter
-    from export_lint.verify.reference import run_case
+    from export_lint.verify.reference import run_case_safely
 
     torch_version = versions.installed_torch_version() or "?"
     printer = ProgressPrinter(live=None if not args.no_progress else False)
@@ -189,7 +189,7 @@ def run_cases(args: argparse.Namespace) -> int:
             if not quiet:
                 printer.message(f"[{index}/{len(cases)}] {case.name}: {case.title}")
             results.append(
-                run_case(
+                run_case_safely(
                     case,
                     device=args.device,
                     weights=weights.get(case.name),

@@ -144,7 +144,11 @@ def _check_numerics(result: CaseResult, call: ExportCall, progress: Progress) ->
     if not agreement.agree:
         result.problems.append(f"exported program differs from eager: {_agreement_text(agreement)}")
 
-    dims = numerics.dynamic_dims(call.program, call.args, call.kwargs)
+    try:
+        dims = numerics.dynamic_dims(call.program, call.args, call.kwargs)
+    except ValueError as error:
+        result.problems.append(f"cannot match the program's inputs to the example inputs: {error}")
+        return
     for symbol, group in itertools.groupby(sorted(dims, key=lambda d: d.symbol), key=lambda d: d.symbol):
         group = list(group)
         where = ", ".join(f"input {d.input_index} dim {d.dim}" for d in group)
@@ -210,6 +214,17 @@ def _probe_baked(call: ExportCall) -> tuple[bool, str]:
     if same_as_baked and eager_changes:
         return True, "another string is silently ignored: the program returns the baked result"
     return False, "the program follows its string input: nothing was baked"
+
+
+def run_case_safely(case: Case, **options) -> CaseResult:
+    """``run_case``, with a crash of the verification itself reported as the case's problem."""
+    try:
+        return run_case(case, **options)
+    except Exception as error:
+        torch_version = versions.installed_torch_version() or versions.NEWEST_KNOWN_TORCH
+        result = CaseResult(case.name, case.title, torch_version, [e.code for e in case.expected(torch_version)])
+        result.problems.append(f"verification crashed: {first_line(error)} (a bug in export-lint verify)")
+        return result
 
 
 def run_case(
