@@ -543,6 +543,8 @@ class ScopeFlow:
             single = self.evaluate(arguments[0], env)
             if isinstance(single, TupleValue):
                 return _tensor(single.items)
+            if not isinstance(single, IntValue):
+                return None  # ``torch.randn(shape)``: not even the rank is known
         return _tensor([self.evaluate(argument, env) for argument in arguments])
 
     def _int_args(self, call: cst.Call, env: Env) -> list[int] | None:
@@ -563,9 +565,13 @@ def _ints(values) -> list[int] | None:
 
 
 def _tensor(values) -> TensorValue | None:
-    if not values or not all(isinstance(value, IntValue) for value in values):
+    """A tensor whose sizes are these values: ints where known, None where not."""
+    if not values:
         return None
-    return TensorValue(tuple(v.value for v in values), tuple(v.origin for v in values))
+    sizes = tuple(v.value if isinstance(v, IntValue) else None for v in values)
+    if any(size is not None and size < 0 for size in sizes):
+        return None
+    return TensorValue(sizes, tuple(v.origin if isinstance(v, IntValue) else None for v in values))
 
 
 def _literal_tensor(expr: cst.BaseExpression) -> TensorValue | None:
@@ -617,6 +623,8 @@ def _tensor_method(tensor: TensorValue, method: str, ints: list[int] | None) -> 
         return TensorValue((*sizes[:at], 1, *sizes[at:]), (*origins[:at], None, *origins[at:]))
     if method == "squeeze" and len(ints) == 1 and -rank <= ints[0] < rank:
         at = ints[0] % rank
+        if sizes[at] is None:
+            return None
         if sizes[at] != 1:
             return tensor
         return TensorValue((*sizes[:at], *sizes[at + 1 :]), (*origins[:at], *origins[at + 1 :]))

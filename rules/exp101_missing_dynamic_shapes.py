@@ -303,6 +303,9 @@ class MissingDynamicShapes(Rule):
         example = flow.evaluate(parts.args, event.env)
         if not isinstance(example, TupleValue):
             return
+        params = target_forward_params(self.semantic, flow, event, parts.target)
+        if params is not None and len(params) < len(example.items):
+            params = None
         # (input index, dim) -> sizes seen at calls, in order
         differing: dict[tuple[int, int], list[int]] = {}
         details: list[str] = []
@@ -321,12 +324,13 @@ class MissingDynamicShapes(Rule):
                     if before is None or after is None or before == after:
                         continue
                     differing.setdefault((index, dim), []).append(after)
-                    details.append(f"input {index} dim {dim}: {before} at export, {after} at line {row}")
+                    name = f"`{params[index]}`" if params is not None else f"input {index}"
+                    details.append(f"{name} dim {dim}: {before} at export, {after} at line {row}")
         if not differing:
             return
         fix = None
         if parts.kwargs is None:
-            fix = self._fix(node, example, differing, target_forward_params(self.semantic, flow, event, parts.target))
+            fix = self._fix(node, example, differing, params)
         self.report(node, fix, details="; ".join(details[:3]) + ("; ..." if len(details) > 3 else ""))
 
     def _fix(
@@ -358,7 +362,7 @@ class MissingDynamicShapes(Rule):
         for index in range(len(example.items)):
             entries = per_input.get(index)
             specs.append("{" + ", ".join(text for _, text in sorted(entries)) + "}" if entries else "None")
-        if params is not None and len(params) >= len(specs):
+        if params is not None:
             value = "{" + ", ".join(f'"{params[i]}": {spec}' for i, spec in enumerate(specs)) + "}"
         else:
             value = "(" + ", ".join(specs) + ("," if len(specs) == 1 else "") + ")"

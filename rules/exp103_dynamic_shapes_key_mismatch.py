@@ -56,7 +56,7 @@ class DynamicShapesKeyMismatch(Rule):
     code = "EXP103"
     name = "dynamic-shapes-key-mismatch"
     message = (
-        "`dynamic_shapes` key {keys} {verb} not among the names of the exported inputs {expected}: "
+        "`dynamic_shapes` {keys} {verb} not among the names of the exported inputs {expected}: "
         "torch.export rejects the dict (`UserError`)"
     )
     fix_applicability = Applicability.SAFE
@@ -276,7 +276,7 @@ class DynamicShapesKeyMismatch(Rule):
         self.report(
             wrong[0][1] if inline else parts.dynamic_shapes,
             self._fix(spec.node, keys, wrong, expected, args, bool(keyword_names)),
-            keys=", ".join(f"`{name}`" for name, _, _ in wrong),
+            keys=("key " if len(wrong) == 1 else "keys ") + ", ".join(f"`{name}`" for name, _, _ in wrong),
             verb="is" if len(wrong) == 1 else "are",
             expected=expected,
         )
