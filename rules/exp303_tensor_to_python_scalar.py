@@ -1,0 +1,184 @@
+"""## What it does
+Finds `int(t)`, `float(t)` and `assert t` in traced code, where `t` is a tensor computed from a
+forward input, when the code is exported in non-strict mode (`strict=False`, the default since
+torch 2.7).
+
+## Why is this bad?
+In non-strict mode export runs `forward` as ordinary Python on fake tensors, and `int()`,
+`float()` and `assert` ask a fake tensor for a concrete value it does not have. Measured on torch
+2.14.1 (scripts/measure_control_flow.py); strict mode traces all three:
+
+| construct | strict=True | strict=False |
+|---|---|---|
+| `x[int(i)]`, `x * int(i)` | exports | `GuardOnDataDependentSymNode: Could not extract specialized integer from data-dependent expression u0` |
+| `x * float(s)` | exports | `GuardOnDataDependentSymNode: Could not guard on data-dependent expression zuf0` |
+| `assert (x > 0).all()` | exports | `GuardOnDataDependentSymNode: Could not guard on data-dependent expression Eq(u0, 1)` |
+
+`t.item()` traces in both modes (`x[i.item()]`, `x * s.item()` and `assert s.item() > 0` export),
+and `torch._check_tensor_all(cond)` is the traceable assertion.
+
+## Example
+```python
+class Model(torch.nn.Module):
+    def forward(self, x, i):
+        assert (x > 0).all()
+        return x[int(i)]
+```
+
+## Use instead
+```python
+class Model(torch.nn.Module):
+    def forward(self, x, i):
+        torch._check_tensor_all(x > 0)
+        return x[i.item()]
+```
+
+## Fix safety
+Unsafe. `int(t)` and `float(t)` become `t.item()`, which returns an `int` for integer tensors and a
+`float` for floating tensors: the same value only when the tensor's dtype matches the conversion,
+which the linter cannot see. `assert t` becomes `torch._check_tensor_all(t)`, which checks every
+element (an `assert` on a multi-element tensor raises instead) and is not removed by `python -O`.
+
+## References
+- Non-strict export: https://pytorch.org/docs/stable/export.html#non-strict-export
+- `torch._check_tensor_all`: https://pytorch.org/docs/stable/generated/torch._check_tensor_all.html
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from export_lint import dataflow
+from export_lint.dataflow import TENSOR_KINDS
+from export_lint.diagnostics import Applicability
+from export_lint.rule import Invalid, Rule, Valid
+
+
+class TensorToPythonScalar(Rule):
+    """``int(t)``, ``float(t)`` or ``assert t`` on a traced tensor in non-strict export."""
+
+    code = "EXP303"
+    name = "tensor-to-python-scalar"
+    message = "`{expression}` asks a traced tensor for a concrete value: non-strict torch.export fails here{hint}"
+    fix_applicability = Applicability.UNSAFE
+
+    VALID = [
+        Valid(
+            """
+            import torch
+
+            class Model(torch.nn.Module):
+                def forward(self, x, i):
+                    torch._check_tensor_all(x > 0)
+                    assert x.sum().item() > 0
+                    return x[i.item()] * int(x.shape[0])
+
+            torch.export.export(Model(), (torch.rand(4) + 1, torch.tensor(1)), strict=False)
+            """
+        ),
+        Valid(
+            """
+            import torch
+
+            class Model(torch.nn.Module):
+                def forward(self, x, i):
+                    return x[int(i)]
+
+            torch.export.export(Model(), (torch.randn(4), torch.tensor(1)), strict=True)
+            """
+        ),
+        Valid(
+            """
+            import torch
+
+            class Model(torch.nn.Module):
+                def forward(self, x, scale: float = 2.0):
+                    return x * float(scale)
+
+            torch.export.export(Model(), (torch.randn(4),))
+            """
+        ),
+    ]
+    INVALID = [
+        Invalid(
+            """
+            import torch
+
+            class Model(torch.nn.Module):
+                def forward(self, x, i):
+                    return x[int(i)]
+
+            torch.export.export(Model(), (torch.randn(4), torch.tensor(1)), strict=False)
+            """,
+            after="""
+            import torch
+
+            class Model(torch.nn.Module):
+                def forward(self, x, i):
+                    return x[i.item()]
+
+            torch.export.export(Model(), (torch.randn(4), torch.tensor(1)), strict=False)
+            """,
+        ),
+        Invalid(
+            """
+            import torch
+
+            class Model(torch.nn.Module):
+                def forward(self, x: torch.Tensor, scale: torch.Tensor):
+                    assert (x > 0).all()
+                    return x * float(scale.max())
+
+            torch.export.export(Model(), (torch.rand(4) + 1, torch.tensor([2.5])))
+            """,
+            after="""
+            import torch
+
+            class Model(torch.nn.Module):
+                def forward(self, x: torch.Tensor, scale: torch.Tensor):
+                    torch._check_tensor_all((x > 0).all())
+                    return x * scale.max().item()
+
+            torch.export.export(Model(), (torch.rand(4) + 1, torch.tensor([2.5])))
+            """,
+            count=2,
+        ),
+    ]
+
+    def visit_Call(self, node: cst.Call) -> None:
+        name = self.semantic.qualified_name(node.func)
+        if name not in {"int", "float"} or len(node.args) != 1 or node.args[0].star or node.args[0].keyword:
+            return
+        value = node.args[0].value
+        flow = self._flow()
+        if flow is None or flow.kind(value) not in TENSOR_KINDS:
+            return
+        receiver = self.context.code(value)
+        if not isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)):
+            receiver = f"({receiver})"
+        fix = self.fix("Read the value with `.item()`", self.context.replace(node, f"{receiver}.item()"))
+        self.report(node, fix, expression=self.context.code(node), hint=" (use `.item()`)")
+
+    def visit_Assert(self, node: cst.Assert) -> None:
+        flow = self._flow()
+        if flow is None or flow.kind(node.test) not in TENSOR_KINDS:
+            return
+        torch_name = self.context.torch_alias()
+        fix = None
+        if torch_name is not None and node.msg is None:
+            check = f"{torch_name}._check_tensor_all({self.context.code(node.test)})"
+            fix = self.fix("Check with `torch._check_tensor_all`", self.context.replace(node, check))
+        self.report(
+            node,
+            fix,
+            expression=f"assert {self.context.code(node.test)}",
+            hint=" (use `torch._check_tensor_all`)",
+        )
+
+    def _flow(self) -> dataflow.FunctionFlow | None:
+        flow = dataflow.current_flow(self.semantic, self.context.torch_version)
+        if flow is None or not dataflow.traced_non_strict(self.semantic, self.context.torch_version):
+            return None
+        if dataflow.guarded_by_compile_check(self.semantic):
+            return None
+        return flow
