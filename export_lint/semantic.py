@@ -470,9 +470,13 @@ class SemanticModel:
         return False
 
     def _returns_tokenizer(self, function: cst.FunctionDef) -> bool:
-        returns = [node.value for node in nodes_in(function.body, cst.Return) if node.value is not None]
-        stack = [self.module, function]
-        return bool(returns) and all(self.is_tokenizer(value, stack) for value in returns)
+        cache: dict[int, bool] = self.__dict__.setdefault("_returns_tokenizer_cache", {})
+        if id(function) not in cache:
+            cache[id(function)] = False  # guards against recursion
+            returns = [node.value for node in nodes_in(function.body, cst.Return) if node.value is not None]
+            stack = [self.module, function]
+            cache[id(function)] = bool(returns) and all(self.is_tokenizer(value, stack) for value in returns)
+        return cache[id(function)]
 
     def is_tokenizer(
         self, expr: cst.BaseExpression, stack: list[cst.CSTNode] | None = None, owner: ClassInfo | None = None
@@ -500,16 +504,24 @@ class SemanticModel:
 
     def _attribute_is_tokenizer(self, owner: ClassInfo, attribute: str) -> bool:
         """Whether some method of the class (or its bases here) assigns ``self.attribute`` a tokenizer."""
-        for info in self._class_and_local_bases(owner):
-            for method in info.methods.values():
-                for assign in nodes_in(method.body, cst.Assign):
-                    for target in assign.targets:
-                        name = dotted_name(target.target)
-                        if name == f"self.{attribute}" and self.is_tokenizer(
-                            assign.value, [self.module, info.node, method], info
-                        ):
-                            return True
-        return False
+        cache: dict[int, set[str]] = self.__dict__.setdefault("_tokenizer_attributes", {})
+        found = cache.get(id(owner.node))
+        if found is None:
+            found = set()
+            cache[id(owner.node)] = found  # guards against recursion through the class's own methods
+            for info in self._class_and_local_bases(owner):
+                for method in info.methods.values():
+                    for assign in nodes_in(method.body, cst.Assign):
+                        for target in assign.targets:
+                            name = dotted_name(target.target)
+                            if (
+                                name is not None
+                                and name.startswith("self.")
+                                and name.count(".") == 1
+                                and self.is_tokenizer(assign.value, [self.module, info.node, method], info)
+                            ):
+                                found.add(name[5:])
+        return attribute in found
 
     def _class_and_local_bases(self, info: ClassInfo) -> list[ClassInfo]:
         found: list[ClassInfo] = []
