@@ -294,7 +294,10 @@ class MissingDynamicShapes(Rule):
         if not self.semantic.is_export_call(node):
             return
         parts = export_call_parts(node)
-        if parts.dynamic_shapes is not None or parts.args is None or has_star_arguments(node):
+        given = parts.dynamic_shapes
+        if given is not None and not (isinstance(given.value, cst.Name) and given.value.value == "None"):
+            return
+        if parts.args is None or has_star_arguments(node):
             return
         flow = flow_at(self.semantic)
         event = flow.exports.get(id(node)) if flow is not None else None
@@ -330,12 +333,13 @@ class MissingDynamicShapes(Rule):
             return
         fix = None
         if parts.kwargs is None:
-            fix = self._fix(node, example, differing, params)
+            fix = self._fix(node, given, example, differing, params)
         self.report(node, fix, details="; ".join(details[:3]) + ("; ..." if len(details) > 3 else ""))
 
     def _fix(
         self,
         node: cst.Call,
+        given: cst.Arg | None,
         example: TupleValue,
         differing: dict[tuple[int, int], list[int]],
         params: list[str] | None,
@@ -366,7 +370,10 @@ class MissingDynamicShapes(Rule):
             value = "{" + ", ".join(f'"{params[i]}": {spec}' for i, spec in enumerate(specs)) + "}"
         else:
             value = "(" + ", ".join(specs) + ("," if len(specs) == 1 else "") + ")"
-        edit = self.context.add_keyword_argument(node, f"dynamic_shapes={value}")
+        if given is not None:  # an explicit `dynamic_shapes=None`
+            edit = self.context.replace(given.value, value)
+        else:
+            edit = self.context.add_keyword_argument(node, f"dynamic_shapes={value}")
         return self.fix("Add `dynamic_shapes` with a `Dim` on each dimension whose size changes", import_edit, edit)
 
     def _dim_reference(self) -> tuple[str, Edit | None]:

@@ -261,6 +261,18 @@ def test_exp101_reuses_a_dim_import_and_sizes_max_to_a_power_of_two():
     assert fixed.count("import") == 2
 
 
+def test_exp101_treats_an_explicit_none_as_missing_and_replaces_it():
+    fixed = _fix(
+        """
+        import torch
+        ep = torch.export.export(torch.nn.ReLU(), (torch.randn(2, 3),), dynamic_shapes=None, strict=True)
+        ep.module()(torch.randn(4, 3))
+        """,
+        ["EXP101"],
+    ).text
+    assert 'dynamic_shapes=({0: torch.export.Dim("batch", min=2, max=4)},), strict=True)' in fixed
+
+
 # -- the claims, re-measured with the installed torch -------------------------------------
 
 
