@@ -20,7 +20,7 @@ from typing import Any
 from export_lint import versions
 from export_lint.verify import numerics
 from export_lint.verify.cases import BAKED, FAILS, FAILS_ON_CALL, Case
-from export_lint.verify.memory import PeakMemory
+from export_lint.verify.memory import PeakMemory, cpu_seconds
 from export_lint.verify.recorder import ExportCall, first_line, recording_exports
 
 #: progress(case, step, state, detail): state is "start", "ok" or "fail".
@@ -74,6 +74,7 @@ class CaseResult:
     claims: list[Claim] = dataclasses.field(default_factory=list)
     peak_rss_bytes: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # user + system: comparable on a busy machine, where wall time is not
     problems: list[str] = dataclasses.field(default_factory=list)
 
     @property
@@ -244,7 +245,7 @@ def run_case(
     torch_version = versions.installed_torch_version() or versions.NEWEST_KNOWN_TORCH
     expected = case.expected(torch_version)
     result = CaseResult(case.name, case.title, torch_version, [e.code for e in expected])
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     settings = Settings(torch_version=torch_version)
     source = case.path.read_text(encoding="utf-8")
 
@@ -319,4 +320,5 @@ def run_case(
         gc.collect()
     result.peak_rss_bytes = peak.bytes
     result.seconds = time.perf_counter() - started
+    result.cpu_seconds = cpu_seconds() - cpu_started
     return result
