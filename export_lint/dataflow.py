@@ -334,8 +334,11 @@ class FunctionFlow:
         function: cst.FunctionDef,
         is_forward: bool,
         dynamic: dict[str, dict[int, DynamicDim]] | None = None,
+        layers: frozenset[str] = frozenset(),
     ) -> None:
         self.semantic = semantic
+        #: ``self.<name>`` attributes set to a torch.nn layer that maps tensors to one tensor.
+        self.layers = layers
         self.function = function
         self.is_forward = is_forward
         #: Forward parameter -> its dims declared dynamic.
@@ -560,6 +563,9 @@ class FunctionFlow:
             if isinstance(expr.operator, cst.Not):
                 return Kind.DATA_SCALAR if inner in DATA_DEPENDENT_KINDS else None
             return inner
+        if isinstance(expr, cst.IfExp):
+            body, orelse = self.kind(expr.body), self.kind(expr.orelse)
+            return body if body == orelse else None
         if isinstance(expr, cst.Comparison):
             kinds = [self.kind(expr.left), *(self.kind(c.comparator) for c in expr.comparisons)]
             if any(isinstance(c.operator, (cst.Is, cst.IsNot, cst.In, cst.NotIn)) for c in expr.comparisons):
@@ -588,6 +594,13 @@ class FunctionFlow:
 
     def _call_kind(self, call: cst.Call) -> Kind | None:
         func = call.func
+        if (
+            isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Name)
+            and func.value.value == "self"
+            and func.attr.value in self.layers
+        ):
+            return Kind.TENSOR if any(self.kind(arg.value) in TENSOR_KINDS for arg in call.args) else None
         if isinstance(func, cst.Attribute) and not self._is_torch_callable(func):
             receiver = self.kind(func.value)
             if receiver not in TENSOR_KINDS:
@@ -905,6 +918,54 @@ def _owner_of_forward(semantic: SemanticModel, stack: list[cst.CSTNode]) -> tupl
     return found
 
 
+#: torch.nn modules whose call does not return one tensor.
+_NON_TENSOR_LAYERS = frozenset(
+    {
+        "RNN",
+        "LSTM",
+        "GRU",
+        "MultiheadAttention",
+        "ModuleList",
+        "ModuleDict",
+        "ParameterList",
+        "ParameterDict",
+        "Identity",
+        "AdaptiveMaxPool1d",
+        "AdaptiveMaxPool2d",
+        "AdaptiveMaxPool3d",
+    }
+)
+
+
+def torch_layers(semantic: SemanticModel, info: ClassInfo) -> frozenset[str]:
+    """Attributes ``__init__`` sets to a ``torch.nn`` layer: calling them maps tensors to a tensor."""
+    init = info.methods.get("__init__")
+    if init is None:
+        return frozenset()
+    found: dict[str, bool] = {}
+    for target, value, how in _assignments(init):
+        if not (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name)):
+            continue
+        if target.value.value != "self":
+            continue
+        name = target.attr.value
+        layer = False
+        if how == "assign" and isinstance(value, cst.Call):
+            qualified = semantic.qualified_name(value.func, [semantic.module]) or ""
+            last = qualified.rsplit(".", 1)[-1]
+            layer = (
+                qualified.startswith("torch.nn.")
+                and last not in _NON_TENSOR_LAYERS
+                and semantic.is_module_class_name(qualified)
+                and not (
+                    last.startswith("MaxPool")
+                    and any(arg.keyword and arg.keyword.value == "return_indices" for arg in value.args)
+                )
+            )
+        found[name] = found.get(name, True) and layer
+    return frozenset(name for name, layer in found.items() if layer)
+
+
 def current_flow(semantic: SemanticModel, torch_version: str) -> FunctionFlow | None:
     """The flow of the innermost function around the current node, when export traces it."""
     function = semantic.enclosing(cst.FunctionDef)
@@ -919,7 +980,9 @@ def current_flow(semantic: SemanticModel, torch_version: str) -> FunctionFlow | 
         if is_forward:
             mode = facts.modes.get(owner[0].name)
             dynamic = mode.dynamic if mode is not None else None
-        flow = FunctionFlow(semantic, function, is_forward, dynamic)
+        method = semantic.enclosing_method(semantic.stack[: semantic.stack.index(function) + 1])
+        layers = torch_layers(semantic, method[0]) if method is not None and method[1] is function else frozenset()
+        flow = FunctionFlow(semantic, function, is_forward, dynamic, layers)
         facts.flows[id(function)] = flow
     return flow
 
