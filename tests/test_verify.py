@@ -209,3 +209,31 @@ def test_verify_rules_proves_the_selected_rules_and_writes_json(tmp_path, capsys
     assert data["passed"] is True
     assert [rule["code"] for rule in data["rules"]] == ["EXP001"]
     assert data["rules"][0]["proofs"] and all(proof["holds"] for proof in data["rules"][0]["proofs"])
+
+
+@pytest.mark.parametrize(
+    ("name", "torch_version", "error", "matches"),
+    [
+        ("mvit", "2.14", "AssertionError: Guard failed: x.size()[0] == 2", True),
+        ("mvit", "2.14", "RuntimeError: Expected input at *args[0].shape[0] to be equal to 2, but got 4", True),
+        (
+            "whisper",
+            "2.14",
+            "RuntimeError: Found <class 'transformers.cache_utils.EncoderDecoderCache'> in output",
+            True,
+        ),
+        ("blip", "2.5", "RuntimeError: cannot mutate tensors with frozen storage", True),
+        (
+            "sam2",
+            "2.14",
+            "ValueError: Expected `mod` to be an instance of `torch.nn.Module`, got <class 'method'>.",
+            True,
+        ),
+        ("sam2", "2.14", "RuntimeError: view size is not compatible with input tensor's size and stride", False),
+    ],
+)
+def test_a_failure_counts_only_for_the_reason_the_codes_give(name, torch_version, error, matches):
+    from export_lint.verify.cases import by_name
+    from export_lint.verify.reference import _for_the_claimed_reason
+
+    assert _for_the_claimed_reason(error, by_name()[name].expected(torch_version)) is matches

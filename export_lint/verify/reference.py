@@ -11,6 +11,7 @@ import gc
 import importlib.util
 import io
 import itertools
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -106,6 +107,12 @@ class _Run:
     outcome: Outcome
     calls: list[ExportCall]
     program: Any = None
+
+
+def _for_the_claimed_reason(error: str, expected: list) -> bool:
+    """Whether a failure matches the error of at least one expected failing code (any, if none says)."""
+    patterns = [e.error for e in expected if e.claim in (FAILS, FAILS_ON_CALL) and e.error]
+    return not patterns or any(re.search(pattern, error) for pattern in patterns)
 
 
 def _run_entry(path: Path, case: Case, label: str, weights: str | None, device: str) -> _Run:
@@ -276,6 +283,10 @@ def run_case(
             result.problems.append(f"claimed the original would {claimed}; it {original.outcome.describe()}")
         elif FAILS_ON_CALL in claims and FAILS not in claims and original.outcome.stage != "after export":
             result.problems.append(f"claimed the original fails when called; it {original.outcome.describe()}")
+        elif should_fail and not _for_the_claimed_reason(original.outcome.error or "", expected):
+            result.problems.append(
+                f"the original fails, but not for the reason the codes give: {original.outcome.error}"
+            )
         as_claimed = len(result.problems) == problems_before
         progress(case.name, "original", "ok" if as_claimed else "fail", result.original.describe())
         original = None

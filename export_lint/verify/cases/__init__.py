@@ -24,6 +24,7 @@ class Expectation:
     code: str
     claim: str
     torch_versions: str = ""  # where the hazard is real; "" = every torch
+    error: str = ""  # a regex the original's error matches when it fails for this code's reason
 
     def applies(self, torch_version: str) -> bool:
         return versions.matches(versions.parse_version(torch_version), self.torch_versions)
@@ -54,7 +55,7 @@ CASES: tuple[Case, ...] = (
         "MViT-B video classifier (torchvision mvit_v1_b)",
         "mvit_video",
         "export_classifier",
-        (Expectation("EXP101", FAILS_ON_CALL),),
+        (Expectation("EXP101", FAILS_ON_CALL, error=r"Guard failed|Expected input at \*args\[0\]\.shape\[0\]"),),
         ("torchvision", "numpy"),
         "a state-dict file for torchvision's mvit_v1_b",
     ),
@@ -63,7 +64,10 @@ CASES: tuple[Case, ...] = (
         "Whisper speech recognition (transformers, whisper-tiny config)",
         "whisper_asr",
         "export_transcriber",
-        (Expectation("EXP002", FAILS), Expectation("EXP003", FAILS, "<2.7")),
+        (
+            Expectation("EXP002", FAILS, error=r"Cache"),
+            Expectation("EXP003", FAILS, "<2.7", error=r"Unsupported|Dynamo|Cache"),
+        ),
         ("transformers",),
         "a local Hugging Face whisper checkpoint folder",
     ),
@@ -72,7 +76,7 @@ CASES: tuple[Case, ...] = (
         "BLIP-style captioner (transformers Blip, small config, tokenizer in forward)",
         "blip_caption",
         "export_captioner",
-        (Expectation("EXP201", FAILS, "<2.7"), Expectation("EXP202", BAKED)),
+        (Expectation("EXP201", FAILS, "<2.7", error=r"frozen storage"), Expectation("EXP202", BAKED)),
         ("transformers",),
         "a local Hugging Face BLIP captioning checkpoint folder (with its tokenizer)",
     ),
@@ -81,7 +85,7 @@ CASES: tuple[Case, ...] = (
         "SAM2 click segmenter (sam2 hiera-tiny, SAM2ImagePredictor)",
         "sam2_segment",
         "export_segmenter",
-        (Expectation("EXP001", FAILS),),
+        (Expectation("EXP001", FAILS, error=r"Expected `mod` to be an instance of `torch\.nn\.Module`"),),
         ("sam2", "hydra", "numpy"),
         "a local sam2.1_hiera_tiny checkpoint (.pt)",
     ),
