@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import io
 import itertools
 import re
+import sys
 import tokenize
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import libcst as cst
 
@@ -19,7 +21,9 @@ from export_lint.diagnostics import Diagnostic, LineIndex, Location
 from export_lint.rule import Rule, RuleContext
 from export_lint.semantic import SemanticModel
 from export_lint.suppression import parse_suppressions
-from export_lint.traversal import TRIVIA_TYPES, walk
+from export_lint.traversal import TRIVIA_TYPES, install_fast_visit, walk
+
+install_fast_visit()
 
 #: A file that says none of these cannot hold a hazard export-lint knows.
 PREFILTER = ("torch", "nn.", "export")
@@ -28,6 +32,8 @@ PREFILTER = ("torch", "nn.", "export")
 MAX_SOURCE_CHARS = 5 * 2**20
 #: Deeper expressions are refused: LibCST's time grows steeply with nesting (see ``_too_complex``).
 MAX_NESTING = 400
+#: Enough Python frames for LibCST's recursive codegen and visitors at ``MAX_NESTING``.
+RECURSION_LIMIT = 12_000
 _SUSPICIOUS_DEPTH = 100
 _SUSPICIOUS_LINE = 2000
 _BRACKETS = re.compile(r"[\[\](){}]")
@@ -115,6 +121,8 @@ class _Dispatcher:
                 continue
             try:
                 handler(node)
+            except RecursionError:
+                raise  # the file is too deep to analyse: one diagnostic for the file, not a rule bug
             except Exception as error:  # a crash in one rule never stops the run
                 self.disabled.add(id(rule))
                 self.on_error(rule, error)
@@ -210,6 +218,17 @@ def parse(text: str, path: str) -> cst.Module | Diagnostic:
         return file_error(path, "syntax-error", f"SyntaxError: {error}")
 
 
+@contextlib.contextmanager
+def _recursion_limit(limit: int) -> Iterator[None]:
+    """LibCST's codegen and visitors recurse per nesting level; allow what ``MAX_NESTING`` admits."""
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
+
+
 def lint_text(
     text: str,
     path: str,
@@ -217,6 +236,16 @@ def lint_text(
     rules: Sequence[type[Rule]] | None = None,
 ) -> list[Diagnostic]:
     """Diagnostics for one decoded file, noqa applied, sorted by position."""
+    with _recursion_limit(RECURSION_LIMIT):
+        return _lint_text(text, path, settings, rules)
+
+
+def _lint_text(
+    text: str,
+    path: str,
+    settings: Settings,
+    rules: Sequence[type[Rule]] | None,
+) -> list[Diagnostic]:
     selected = select_rules(settings, path, rules)
     checks_noqa = "noqa" in text and any(hasattr(rule, "check_noqa") for rule in selected)
     if not selected or not (checks_noqa or any(marker in text for marker in PREFILTER)):

@@ -58,16 +58,33 @@ def child_fields(node_type: type[cst.CSTNode]) -> tuple[str, ...]:
     return fields
 
 
+def _concrete_node_types() -> frozenset[type]:
+    found, todo = set(), [cst.CSTNode]
+    while todo:
+        kind = todo.pop()
+        found.add(kind)
+        todo.extend(kind.__subclasses__())
+    return frozenset(found)
+
+
+#: ``type(x) in NODE_TYPES`` is several times faster than ``isinstance(x, CSTNode)`` (an ABC check).
+NODE_TYPES = _concrete_node_types()
+_SEQUENCES = (tuple, list)
+
+
 def children(node: cst.CSTNode, skip: frozenset[type] = frozenset()) -> Iterator[cst.CSTNode]:
     """A node's children in visiting order, leaving out nodes whose type is in ``skip``."""
+    node_types = NODE_TYPES
     for name in child_fields(type(node)):
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            if type(value) not in skip:
+        kind = type(value)
+        if kind in node_types:
+            if kind not in skip:
                 yield value
-        elif isinstance(value, (tuple, list)):
+        elif kind in _SEQUENCES:
             for item in value:
-                if isinstance(item, cst.CSTNode) and type(item) not in skip:
+                kind = type(item)
+                if kind in node_types and kind not in skip:
                     yield item
 
 
@@ -147,3 +164,57 @@ def node_spans(module: cst.Module) -> dict[cst.CSTNode, tuple[int, int]]:
     state = _SpanState(module)
     module._codegen(state)
     return state.spans
+
+
+# -- a faster CSTNode.visit for read-only visitors ------------------------------------------------
+
+_NODE_TYPE_NAMES = frozenset(
+    name for name in dir(cst) if isinstance(getattr(cst, name), type) and issubclass(getattr(cst, name), cst.CSTNode)
+)
+_FAST_VISITORS: dict[tuple[str, str], frozenset[type] | None] = {}
+_original_visit = cst.CSTNode.visit
+
+
+def _fast_skip(visitor_type: type) -> frozenset[type] | None:
+    """The trivia a visitor class can skip, or None when it needs LibCST's own traversal."""
+    # Keyed by where the class is defined: visitors defined inside functions are new classes per call.
+    key = (visitor_type.__module__, visitor_type.__qualname__)
+    if key in _FAST_VISITORS:
+        return _FAST_VISITORS[key]
+    skip: frozenset[type] | None = None
+    if issubclass(visitor_type, cst.CSTVisitor) and not any(
+        getattr(visitor_type, hook) is not getattr(cst.CSTVisitor, hook)
+        for hook in ("on_visit_attribute", "on_leave_attribute")
+    ):
+        hooks = [
+            name.split("_", 1)[1]
+            for name in dir(visitor_type)
+            if name.startswith(("visit_", "leave_"))
+            and getattr(visitor_type, name) is not getattr(cst.CSTVisitor, name, None)  # the base has empty stubs
+        ]
+        if all(hook in _NODE_TYPE_NAMES for hook in hooks):  # no per-attribute hooks (visit_If_body)
+            overrides_generic = any(
+                getattr(visitor_type, hook) is not getattr(cst.CSTVisitor, hook) for hook in ("on_visit", "on_leave")
+            )
+            skip = frozenset() if overrides_generic else frozenset(t for t in TRIVIA_TYPES if t.__name__ not in hooks)
+    _FAST_VISITORS[key] = skip
+    return skip
+
+
+def _visit(self: cst.CSTNode, visitor):  # type: ignore[no-untyped-def]
+    skip = _fast_skip(type(visitor))
+    if skip is None:
+        return _original_visit(self, visitor)
+    walk(self, visitor.on_visit, visitor.on_leave, skip)
+    return self
+
+
+def install_fast_visit() -> None:
+    """Make ``node.visit(visitor)`` walk without rebuilding nodes when ``visitor`` only reads.
+
+    Applies to ``CSTVisitor`` subclasses without per-attribute hooks; transformers and anything
+    else keep LibCST's traversal. Whitespace and punctuation nodes are only visited by visitors
+    that name them (or override ``on_visit``/``on_leave``). Rules and the semantic model use
+    visitors for their sub-walks, which otherwise cost as much as parsing the file again.
+    """
+    cst.CSTNode.visit = _visit  # type: ignore[method-assign]
