@@ -17,7 +17,7 @@ CODES: dict[str, str] = {
     "EXP001": "exp001_non_module_export_target:NonModuleExportTarget",
     "EXP002": "exp002_hf_cache_output:HfCacheOutput",
     "EXP003": "exp003_strict_tracing_hazard:StrictTracingHazard",
-    "EXP104": "exp104_dynamic_dim_equality_check:DynamicDimEqualityCheck",
+    "EXP104": "exp104_dynamic_dim_literal_comparison:DynamicDimLiteralComparison",
     "EXP105": "exp105_dynamic_dim_literal_reshape:DynamicDimLiteralReshape",
     "EXP106": "exp106_dynamic_dim_python_loop:DynamicDimPythonLoop",
     "EXP107": "exp107_dynamic_dim_python_cast:DynamicDimPythonCast",

@@ -38,7 +38,7 @@ def _module(forward: Callable[..., torch.Tensor]) -> torch.nn.Module:
     return Traced().eval()
 
 
-BATCH = Dim("batch", min=2, max=64)
+BATCH = Dim("batch", min=4, max=64)  # min 4: keeps 0/1 specialization out of the halves
 DYN0 = {"x": {0: BATCH}}
 x8 = torch.randn(8, 4)
 x6 = torch.randn(6, 4)
@@ -191,27 +191,47 @@ def _shape_branch_static(x):
 
 # --- shape arithmetic with a declared-dynamic dim 0 --------------------------------------------
 def _round_div(x):
-    return torch.ones(round(x.shape[0] / 2), 4) + x.sum()
+    return x * round(x.shape[0] / 2)
 
 
 def _int_div(x):
-    return torch.ones(int(x.shape[0] / 2), 4) + x.sum()
+    return x * int(x.shape[0] / 2)
 
 
 def _floordiv(x):
-    return torch.ones(x.shape[0] // 2, 4) + x.sum()
+    return x * (x.shape[0] // 2)
 
 
 def _math_ceil(x):
-    return torch.ones(math.ceil(x.shape[0] / 2), 4) + x.sum()
+    return x * math.ceil(x.shape[0] / 2)
 
 
 def _math_floor(x):
-    return torch.ones(math.floor(x.shape[0] / 2), 4) + x.sum()
+    return x * math.floor(x.shape[0] / 2)
 
 
-def _math_sqrt_int(x):
-    return torch.ones(int(math.sqrt(x.shape[0])), 4) + x.sum()
+def _math_sqrt(x):
+    return x * math.sqrt(x.shape[0])
+
+
+def _slice_floordiv(x):
+    return x[: x.shape[0] // 2]
+
+
+def _slice_round(x):
+    return x[: round(x.shape[0] / 2)]
+
+
+def _slice_start_floordiv(x):
+    return x[x.shape[0] // 2 :]
+
+
+def _slice_minus_one(x):
+    return x[: x.shape[0] - 1]
+
+
+def _new_zeros_half(x):
+    return x.new_zeros(round(x.shape[0] / 2))
 
 
 def _reshape_literal(x):
@@ -291,17 +311,17 @@ def _newzeros_literal(x):
 
 
 def _int_shape(x):
-    return torch.ones(int(x.shape[0]), 4) + x.sum()
+    return x * int(x.shape[0])
 
 
 def _shape_mod(x):
-    return torch.ones(x.shape[0] % 3 + 1, 4) + x.sum()
+    return x * (x.shape[0] % 3 + 1)
 
 
 def _numpy_shape(x):
     import numpy as np
 
-    return torch.ones(int(np.ceil(x.shape[0] / 2)), 4) + x.sum()
+    return x * int(np.ceil(x.shape[0] / 2))
 
 
 n3 = torch.tensor(3)
@@ -346,16 +366,21 @@ CASES = [
     Case("torch.cond (the fix)", _torch_cond, (pos,), (neg,)),
     Case("if on static dim", _shape_branch_static, (x8,), (x6,), DYN0),
     # shape arithmetic on a declared-dynamic dim 0 (batch: Dim min=2 max=64)
-    Case("round(x.shape[0] / 2)", _round_div, (x8,), (x6,), DYN0),
-    Case("int(x.shape[0] / 2)", _int_div, (x8,), (x6,), DYN0),
-    Case("x.shape[0] // 2", _floordiv, (x8,), (x6,), DYN0),
-    Case("math.ceil(x.shape[0] / 2)", _math_ceil, (x8,), (x6,), DYN0),
-    Case("math.floor(x.shape[0] / 2)", _math_floor, (x8,), (x6,), DYN0),
-    Case("int(math.sqrt(x.shape[0]))", _math_sqrt_int, (x8,), (x6,), DYN0),
-    Case("np.ceil(x.shape[0] / 2)", _numpy_shape, (x8,), (x6,), DYN0),
-    Case("int(x.shape[0])", _int_shape, (x8,), (x6,), DYN0),
-    Case("x.shape[0] % 3", _shape_mod, (x8,), (x6,), DYN0),
-    Case("float(x.shape[0])", _float_shape, (x8,), (x6,), DYN0),
+    Case("x * round(x.shape[0] / 2)", _round_div, (x8,), (x6,), DYN0),
+    Case("x * int(x.shape[0] / 2)", _int_div, (x8,), (x6,), DYN0),
+    Case("x * (x.shape[0] // 2)", _floordiv, (x8,), (x6,), DYN0),
+    Case("x * math.ceil(x.shape[0] / 2)", _math_ceil, (x8,), (x6,), DYN0),
+    Case("x * math.floor(x.shape[0] / 2)", _math_floor, (x8,), (x6,), DYN0),
+    Case("x[: x.shape[0] // 2]", _slice_floordiv, (x8,), (x6,), DYN0),
+    Case("x[: round(x.shape[0] / 2)]", _slice_round, (x8,), (x6,), DYN0),
+    Case("x[x.shape[0] // 2 :]", _slice_start_floordiv, (x8,), (x6,), DYN0),
+    Case("x[: x.shape[0] - 1]", _slice_minus_one, (x8,), (x6,), DYN0),
+    Case("x.new_zeros(round(x.shape[0] / 2))", _new_zeros_half, (x8,), (x6,), DYN0),
+    Case("math.sqrt(x.shape[0])", _math_sqrt, (x8,), (x6,), DYN0),
+    Case("x * int(np.ceil(x.shape[0] / 2))", _numpy_shape, (x8,), (x6,), DYN0),
+    Case("x * int(x.shape[0])", _int_shape, (x8,), (x6,), DYN0),
+    Case("x * (x.shape[0] % 3 + 1)", _shape_mod, (x8,), (x6,), DYN0),
+    Case("x * float(x.shape[0])", _float_shape, (x8,), (x6,), DYN0),
     Case("torch.tensor(x.shape[0])", _torch_tensor_shape, (x8,), (x6,), DYN0),
     Case("reshape(8, -1)", _reshape_literal, (x8,), (x6,), DYN0),
     Case("view(8, 4)", _view_literal, (x8,), (x6,), DYN0),

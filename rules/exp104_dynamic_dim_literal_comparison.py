@@ -1,21 +1,25 @@
 """## What it does
 Finds `assert`, `if`, `while`, conditional expressions and `torch._check(...)` in a module's
 `forward` that compare the size of a dim declared dynamic (`x.shape[0]`, `x.size(0)`, `len(x)`,
-or a name unpacked from `x.shape`) with `==` or `!=` to an integer literal, when the file exports
-that module with `dynamic_shapes` marking the dim with `Dim(...)` or `Dim.DYNAMIC`.
+or a name unpacked from `x.shape`) with an integer literal that splits the declared range, when
+the file exports that module with `dynamic_shapes` marking the dim with `Dim(...)` or
+`Dim.DYNAMIC`: `==`/`!=` with a literal inside the range, `<`/`<=`/`>`/`>=` with a literal that
+leaves sizes of the range on both sides.
 
 ## Why is this bad?
-The comparison guards the dim to one value (or excludes one value of its range), which
-contradicts the declared range: export refuses. Measured on torch 2.14.1 with
-`Dim("batch", min=2, max=64)` and an example size of 8, in both strict and non-strict mode:
+The comparison guards the dim to one value, or to part of its range, which contradicts the
+declared range: export refuses. Measured on torch 2.14.1 with an example size of 8, in both strict
+and non-strict mode:
 
     torch._dynamo.exc.UserError: Constraints violated (batch)! For more information, run with TORCH_LOGS="+dynamic".
       - You marked batch as dynamic but your code specialized it to be a constant (8).
 
 for `assert x.shape[0] == 8`, `torch._check(x.shape[0] == 8)`, `if x.shape[0] == 8:` and
-`if x.shape[0] != 8:`. Comparing with 0 or 1 exports (those sizes are outside every `Dim`'s
-range), as does comparing with a literal outside the declared `min`/`max`: neither is reported.
-`assert x.shape[0] >= 2` exports when the range already says so.
+`if x.shape[0] != 8:` (`Dim("batch", min=2, max=64)`, `Dim("batch")` and `Dim.DYNAMIC` alike),
+and `Not all values of batch ... satisfy the generated guard` for `if x.shape[0] > 4:` with
+`Dim("batch", min=4, max=64)`. Comparing with 0 or 1 exports (export treats dynamic sizes as at
+least 2), as does a literal outside the declared `min`/`max`, or an inequality the range already
+implies (`assert x.shape[0] >= 2` with `min=4`): none of those is reported.
 
 ## Example
 ```python
@@ -50,17 +54,17 @@ from __future__ import annotations
 import libcst as cst
 
 from export_lint import dataflow
-from export_lint.dataflow import int_literal
+from export_lint.dataflow import DynamicDim, int_literal
 from export_lint.rule import Invalid, Rule, Valid
 
 
-class DynamicDimEqualityCheck(Rule):
-    """A dynamic dim compared for equality with a literal in forward."""
+class DynamicDimLiteralComparison(Rule):
+    """A dynamic dim compared with a literal that splits its declared range, in forward."""
 
     code = "EXP104"
-    name = "dynamic-dim-equality-check"
+    name = "dynamic-dim-literal-comparison"
     message = (
-        "`{comparison}` pins `{param}` dim {index}, declared dynamic as `{dim}`, to one size: "
+        "`{comparison}` narrows `{param}` dim {index}, declared dynamic as `{dim}`, to part of its range: "
         "torch.export fails with `Constraints violated`"
     )
 
@@ -74,11 +78,13 @@ class DynamicDimEqualityCheck(Rule):
                 def forward(self, x):
                     assert x.shape[0] >= 2
                     assert x.shape[1] == 4
+                    if x.shape[0] > 1 and x.shape[0] < 100:
+                        x = x * 2
                     if x.shape[0] == 1:
                         x = x * 2
                     return x + 1
 
-            torch.export.export(Model(), (torch.randn(8, 4),), dynamic_shapes={"x": {0: Dim("batch")}})
+            torch.export.export(Model(), (torch.randn(8, 4),), dynamic_shapes={"x": {0: Dim("batch", max=64)}})
             """
         ),
         Valid(
@@ -136,6 +142,8 @@ class DynamicDimEqualityCheck(Rule):
                     torch._check(y.size(0) == 8)
                     if b != 8:
                         return x * 2
+                    if len(x) > 4:
+                        return x * 3
                     return x + y.sum()
 
 
@@ -144,7 +152,7 @@ class DynamicDimEqualityCheck(Rule):
                 model, (torch.randn(8, 4), torch.randn(8)), dynamic_shapes=({0: batch}, {0: Dim.DYNAMIC}), strict=True
             )
             """,
-            count=2,
+            count=3,
         ),
     ]
 
@@ -172,15 +180,19 @@ class DynamicDimEqualityCheck(Rule):
             if len(comparison.comparisons) != 1:
                 continue
             target = comparison.comparisons[0]
-            if not isinstance(target.operator, (cst.Equal, cst.NotEqual)):
+            operator = _OPERATORS.get(type(target.operator))
+            if operator is None:
                 continue
-            for size_side, literal_side in ((comparison.left, target.comparator), (target.comparator, comparison.left)):
+            for size_side, literal_side, flipped in (
+                (comparison.left, target.comparator, False),
+                (target.comparator, comparison.left, True),
+            ):
                 size = flow.dynamic_size(size_side)
                 literal = int_literal(literal_side)
-                if size is None or literal is None or literal in (0, 1):
+                if size is None or literal is None:
                     continue
                 param, dim = size
-                if not dim.admits(literal):
+                if not _splits(_FLIPPED[operator] if flipped else operator, literal, dim):
                     continue
                 self.report(
                     comparison,
@@ -190,6 +202,31 @@ class DynamicDimEqualityCheck(Rule):
                     dim=dim.name,
                 )
                 break
+
+
+_OPERATORS = {
+    cst.Equal: "==",
+    cst.NotEqual: "!=",
+    cst.LessThan: "<",
+    cst.LessThanEqual: "<=",
+    cst.GreaterThan: ">",
+    cst.GreaterThanEqual: ">=",
+}
+_FLIPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def _splits(operator: str, literal: int, dim: DynamicDim) -> bool:
+    """Whether ``size <operator> literal`` holds for some sizes of the dim's range and not others.
+
+    Export treats dynamic sizes as at least 2, whatever the declared minimum.
+    """
+    low = max(dim.min if dim.min is not None else 0, 2)
+    high = dim.max if dim.max is not None else float("inf")
+    if operator in ("==", "!="):
+        return low <= literal <= high
+    if operator in ("<", ">="):
+        return low < literal <= high
+    return low <= literal < high  # "<=", ">"
 
 
 def _comparisons(test: cst.BaseExpression):
