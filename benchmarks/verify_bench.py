@@ -30,7 +30,7 @@ def run_once(models: str | None) -> Run:
     """One ``export-lint verify --json`` in a fresh process, imports included."""
     with tempfile.TemporaryDirectory() as folder:
         report = Path(folder) / "verify.json"
-        command = [sys.executable, "-m", "export_lint", "verify", "--no-progress", "--json", str(report)]
+        command = [sys.executable, "-m", "export_lint", "verify", "--json", str(report)]
         if models:
             command += ["--model", models]
         start = time.perf_counter()
@@ -40,6 +40,8 @@ def run_once(models: str | None) -> Run:
             sys.exit(f"verify failed (exit {process.returncode}):\n{process.stdout}\n{process.stderr}")
         data = json.loads(report.read_text(encoding="utf-8"))
     data["exit_code"] = process.returncode
+    data["stdout"] = process.stdout
+    data["stderr"] = process.stderr
     return Run(wall, data["cpu_seconds"], data["peak_rss_bytes"], data)
 
 
@@ -73,6 +75,9 @@ def main() -> int:
             f"| {case['export_seconds']:.1f} | {case['seconds']:.1f} | {case['cpu_seconds']:.1f} "
             f"| {case['peak_rss_bytes'] / 2**30:.2f} GiB |"
         )
+    print("\nexport-lint verify's own output (progress on stderr, then the table on stdout):\n")
+    print(report["stderr"].rstrip())
+    print(report["stdout"].rstrip())
     return 0 if report["passed"] else 1
 
 
