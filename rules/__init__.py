@@ -44,6 +44,7 @@ CODES: dict[str, str] = {
     "EXP404": "exp404_scripted_submodule_in_forward:ScriptedSubmoduleInForward",
     "EXP501": "exp501_export_in_training_mode:ExportInTrainingMode",
     "EXP502": "exp502_hardcoded_cuda_device:HardcodedCudaDevice",
+    "EXP503": "exp503_autocast_region_strict_export:AutocastRegionStrictExport",
     "EXP900": "exp900_unused_noqa:UnusedNoqa",
 }
 
