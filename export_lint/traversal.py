@@ -168,9 +168,7 @@ def node_spans(module: cst.Module) -> dict[cst.CSTNode, tuple[int, int]]:
 
 # -- a faster CSTNode.visit for read-only visitors ------------------------------------------------
 
-_NODE_TYPE_NAMES = frozenset(
-    name for name in dir(cst) if isinstance(getattr(cst, name), type) and issubclass(getattr(cst, name), cst.CSTNode)
-)
+_NODE_TYPE_NAMES = frozenset(kind.__name__ for kind in NODE_TYPES)
 _FAST_VISITORS: dict[tuple[str, str], frozenset[type] | None] = {}
 _original_visit = cst.CSTNode.visit
 
