@@ -1,0 +1,190 @@
+"""export-lint against a bare LibCST parse, ruff, Fixit and TorchFix on the same tree, side by side.
+
+    python benchmarks/bench_lint.py                     # installed transformers source, 3 rounds
+    python benchmarks/bench_lint.py --tree path/to/src --rounds 5 --no-peers
+
+The tree is copied (Python files only) to a temporary folder, so every tool sees the same files
+and none of them skips it for living in ``site-packages``. Each round runs every tool once, in
+turn, so that a busy machine slows them alike; the table shows medians and ratios. Fixit and
+TorchFix are installed from PyPI into a throwaway venv; they get at most ``--peer-factor`` times
+export-lint's cold time, and a run cut off there is reported as a lower bound (``>``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BARE_PARSE = """
+import os, sys
+from concurrent.futures import ProcessPoolExecutor
+import libcst
+
+def parse(paths):
+    for path in paths:
+        with open(path, "rb") as handle:
+            try:
+                libcst.parse_module(handle.read())
+            except Exception:
+                pass
+    return len(paths)
+
+if __name__ == "__main__":
+    files = sorted(os.path.join(d, f) for d, _, fs in os.walk(sys.argv[1]) for f in fs if f.endswith((".py", ".pyi")))
+    chunks = [files[i : i + 16] for i in range(0, len(files), 16)]
+    with ProcessPoolExecutor(os.cpu_count()) as pool:
+        print(sum(pool.map(parse, chunks)))
+"""
+
+
+def copy_tree(source: Path, destination: Path) -> tuple[int, int]:
+    files = lines = 0
+    for folder, _, names in os.walk(source):
+        for name in names:
+            if name.endswith((".py", ".pyi")):
+                target = destination / Path(folder).relative_to(source) / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(os.path.join(folder, name), target)
+                files += 1
+                lines += target.read_bytes().count(b"\n")
+    return files, lines
+
+
+def timed(command: list[str], cwd: Path, timeout: float | None = None) -> float | None:
+    """Wall seconds of one run, or None when it ran past ``timeout``."""
+    start = time.perf_counter()
+    try:
+        subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    return time.perf_counter() - start
+
+
+def peak_rss_mib(command: list[str], cwd: Path) -> float:
+    """Largest resident set of any process the command ran (the export-lint workers included)."""
+    probe = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
+        "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, *command], cwd=cwd, capture_output=True, text=True).stdout
+    return int(out.strip()) / 1024
+
+
+def peer_venv(folder: Path) -> dict[str, list[str]]:
+    """Fixit and TorchFix in a throwaway venv; {} for whichever cannot be installed."""
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    python = folder / "bin" / "python"
+    tools = {}
+    for package, command in (("fixit", ["fixit", "lint"]), ("torchfix", ["torchfix"])):
+        installed = subprocess.run([python, "-m", "pip", "install", "-q", package], capture_output=True, text=True)
+        if installed.returncode == 0:
+            tools[package] = [str(folder / "bin" / command[0]), *command[1:]]
+        else:
+            print(f"could not install {package}: {installed.stderr.strip()[-300:]}", file=sys.stderr)
+    return tools
+
+
+def import_ms() -> tuple[float, float, float]:
+    """Medians of ``python -c pass``, ``import export_lint`` and ``export-lint --version`` (ms)."""
+    runs: dict[str, list[float]] = {"bare": [], "import": [], "version": []}
+    commands = {
+        "bare": [sys.executable, "-c", "pass"],
+        "import": [sys.executable, "-c", "import export_lint"],
+        "version": [sys.executable, "-m", "export_lint", "--version"],
+    }
+    for _ in range(7):
+        for name, command in commands.items():
+            runs[name].append(timed(command, Path.cwd()) * 1000)
+    return tuple(statistics.median(runs[name]) for name in ("bare", "import", "version"))  # type: ignore[return-value]
+
+
+def self_import_ms() -> float:
+    """``import export_lint`` itself, from ``-X importtime`` (cumulative microseconds -> ms)."""
+    err = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import export_lint"], capture_output=True, text=True
+    )
+    match = re.search(r"\|\s*(\d+)\s*\|\s*export_lint$", err.stderr, re.MULTILINE)
+    return int(match.group(1)) / 1000 if match else float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tree", type=Path, help="source folder (default: the installed transformers package)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-peers", action="store_true", help="skip Fixit and TorchFix")
+    parser.add_argument("--peer-factor", type=float, default=12.0, help="cut peers off at this many cold runs")
+    args = parser.parse_args(argv)
+    if args.tree is None:
+        spec = importlib.util.find_spec("transformers")
+        if spec is None or not spec.submodule_search_locations:
+            parser.error("transformers is not installed: pass --tree")
+        args.tree = Path(next(iter(spec.submodule_search_locations)))
+    ruff = shutil.which("ruff")
+    export_lint = [sys.executable, "-m", "export_lint", "check", "--select", "ALL", "--exit-zero"]
+    export_lint += ["--output-format", "concise", "."]
+    with tempfile.TemporaryDirectory(prefix="export-lint-bench-") as scratch:
+        tree = Path(scratch) / "tree"
+        files, lines = copy_tree(args.tree, tree)
+        print(f"tree: {args.tree} ({files} files, {lines} lines), {os.cpu_count()} cores, {args.rounds} rounds")
+        parse_script = Path(scratch) / "bare_parse.py"
+        parse_script.write_text(BARE_PARSE)
+        peers = {} if args.no_peers else peer_venv(Path(scratch) / "venv")
+        changed = sorted(tree.rglob("*.py"))[files // 2]
+        times: dict[str, list[float | None]] = {}
+        cut: set[str] = set()  # peers stopped at the time limit: their figure is a lower bound
+
+        def record(name: str, value: float | None) -> None:
+            times.setdefault(name, []).append(value)
+
+        for round_number in range(args.rounds):
+            subprocess.run([sys.executable, "-m", "export_lint", "clean"], cwd=tree, capture_output=True)
+            record("libcst.parse_module, parallel", timed([sys.executable, str(parse_script), str(tree)], tree))
+            cold = timed([*export_lint, "--no-cache"], tree)
+            record("export-lint check --select ALL (cold, --no-cache)", cold)
+            timed(export_lint, tree)  # fills the cache
+            record("export-lint check --select ALL (warm cache)", timed(export_lint, tree))
+            with changed.open("a") as handle:
+                handle.write(f"\n# edit {round_number}\n")
+            record("export-lint, one file changed (warm cache)", timed(export_lint, tree))
+            if ruff:
+                record(
+                    "ruff check --select E,F --no-cache",
+                    timed([ruff, "check", "--select", "E,F", "--no-cache", "--exit-zero", "."], tree),
+                )
+                record(
+                    "ruff check --select ALL --no-cache",
+                    timed([ruff, "check", "--select", "ALL", "--no-cache", "--exit-zero", "."], tree),
+                )
+            for name, command in peers.items():
+                limit = max(60.0, args.peer_factor * (cold or 60.0))
+                value = timed([*command, "."], tree, timeout=limit)
+                record(name, limit if value is None else value)
+                if value is None:
+                    cut.add(name)
+        memory = peak_rss_mib([*export_lint, "--no-cache"], tree)
+    baseline = statistics.median(times["libcst.parse_module, parallel"])
+    cold = statistics.median(times["export-lint check --select ALL (cold, --no-cache)"])
+    print("\n| tool | median s | / bare parse | / export-lint cold |\n|---|---:|---:|---:|")
+    for name, values in times.items():
+        median = statistics.median(v for v in values if v is not None)
+        bound = ">" if name in cut else ""
+        print(f"| {name} | {bound}{median:.2f} | {bound}{median / baseline:.2f}x | {bound}{median / cold:.2f}x |")
+    bare, imported, version = import_ms()
+    print(
+        f"\npython -c pass {bare:.0f} ms; import export_lint {imported:.0f} ms (itself {self_import_ms():.1f} ms by -X importtime); export-lint --version {version:.0f} ms"
+    )
+    print(f"peak RSS of any export-lint process (cold run): {memory:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
