@@ -219,15 +219,75 @@ def _class_and_local_bases(semantic: SemanticModel, info: ClassInfo) -> list[Cla
 
 
 def under_training_branch(stack: list[cst.CSTNode]) -> bool:
-    """Whether the innermost statements sit under an ``if`` that tests ``<x>.training``.
+    """Whether the innermost node only runs when ``<x>.training`` is true, judged inside its function.
 
-    An exported model is usually in eval mode, so training-only state updates never run in the
-    exported program; rules about state stay silent there.
+    Two shapes count: a branch whose condition implies training (``if self.training and p < q:``,
+    the ``else`` of ``if not self.training:``), and code after an early exit taken when not training
+    (``if not self.training: return x``). An exported model is usually in eval mode, so rules about
+    state and trace-time values stay silent there.
     """
-    return any(isinstance(node, (cst.If, cst.IfExp)) and _mentions_training(node.test) for node in stack)
+    for depth, node in enumerate(stack[:-1]):
+        child = stack[depth + 1]
+        if isinstance(node, (cst.If, cst.IfExp)):
+            if child is node.body and implies_training(node.test):
+                return True
+            if child is node.orelse and falsy_implies_training(node.test):
+                return True
+        if isinstance(node, cst.BooleanOperation) and child is node.right:
+            # Short-circuit: `self.training and <child>`, `not self.training or <child>`.
+            left = node.left
+            if implies_training(left) if isinstance(node.operator, cst.And) else falsy_implies_training(left):
+                return True
+        if isinstance(node, (cst.IndentedBlock, cst.Module)) and _after_training_exit(node.body, child):
+            return True
+    return False
 
 
-def _mentions_training(expr: cst.BaseExpression) -> bool:
+def implies_training(expr: cst.BaseExpression) -> bool:
+    """True when ``expr`` being truthy means ``<x>.training`` is true."""
+    if isinstance(expr, cst.Attribute):
+        return expr.attr.value == "training"
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
+        return falsy_implies_training(expr.expression)
+    if isinstance(expr, cst.BooleanOperation):
+        left, right = implies_training(expr.left), implies_training(expr.right)
+        return left or right if isinstance(expr.operator, cst.And) else left and right
+    return False
+
+
+def falsy_implies_training(expr: cst.BaseExpression) -> bool:
+    """True when ``expr`` being falsy means ``<x>.training`` is true."""
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
+        return implies_training(expr.expression)
+    if isinstance(expr, cst.BooleanOperation):
+        left, right = falsy_implies_training(expr.left), falsy_implies_training(expr.right)
+        return left and right if isinstance(expr.operator, cst.And) else left or right
+    return False
+
+
+def _after_training_exit(body, child: cst.CSTNode) -> bool:
+    for statement in body:
+        if statement is child:
+            return False
+        if (
+            isinstance(statement, cst.If)
+            and statement.orelse is None
+            and falsy_implies_training(statement.test)
+            and _exits(statement.body)
+        ):
+            return True
+    return False
+
+
+def _exits(block: cst.BaseSuite) -> bool:
+    statements = block.body if isinstance(block, cst.IndentedBlock) else [block]
+    last = statements[-1] if statements else None
+    if isinstance(last, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+        return isinstance(last.body[-1], (cst.Return, cst.Raise, cst.Continue, cst.Break))
+    return False
+
+
+def mentions_training(expr: cst.CSTNode) -> bool:
     found = False
 
     class _Finder(cst.CSTVisitor):
@@ -237,3 +297,78 @@ def _mentions_training(expr: cst.BaseExpression) -> bool:
 
     expr.visit(_Finder())
     return found
+
+
+class _CallSites(cst.CSTVisitor):
+    """Every call ``f(...)`` / ``self.m(...)`` in a file with the stack above it."""
+
+    def __init__(self) -> None:
+        self.stack: list[cst.CSTNode] = []
+        self.sites: dict[str, list[list[cst.CSTNode]]] = {}
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.stack.append(node)
+        if isinstance(node, cst.Call):
+            func = node.func
+            name = None
+            if isinstance(func, cst.Name):
+                name = func.value
+            elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+                name = "." + func.attr.value  # a method, whatever the receiver (`self`, `cls`, the class)
+            if name is not None:
+                self.sites.setdefault(name, []).append(list(self.stack))
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.stack.pop()
+
+
+_TRAINING_ONLY_CACHE: weakref.WeakKeyDictionary[SemanticModel, dict[int, bool]] = weakref.WeakKeyDictionary()
+_CALL_SITES_CACHE: weakref.WeakKeyDictionary[SemanticModel, _CallSites] = weakref.WeakKeyDictionary()
+
+
+def training_only(semantic: SemanticModel, stack: list[cst.CSTNode] | None = None) -> bool:
+    """Whether the current node runs only in training mode: under a training branch of its own
+    function, or in a function (or method) whose every call site in this file runs only in training.
+    """
+    stack = semantic.stack if stack is None else stack
+    if under_training_branch(stack):
+        return True
+    function = next((node for node in reversed(stack) if isinstance(node, cst.FunctionDef)), None)
+    if function is None:
+        return False
+    depth = stack.index(function)
+    return _function_training_only(semantic, function, stack[:depth], set())
+
+
+def _function_training_only(
+    semantic: SemanticModel, function: cst.FunctionDef, outer: list[cst.CSTNode], visiting: set[int]
+) -> bool:
+    cache = _TRAINING_ONLY_CACHE.setdefault(semantic, {})
+    key = id(function)
+    if key in cache:
+        return cache[key]
+    if key in visiting or function.name.value in {"forward", "__call__"}:
+        return False
+    visiting.add(key)
+    sites = _CALL_SITES_CACHE.get(semantic)
+    if sites is None:
+        sites = _CallSites()
+        semantic.module.visit(sites)
+        _CALL_SITES_CACHE[semantic] = sites
+    is_method = len(outer) >= 2 and isinstance(outer[-2], cst.ClassDef)
+    name = ("." if is_method else "") + function.name.value
+    calls = sites.sites.get(name, [])
+    result = bool(calls) and all(_site_training_only(semantic, site, visiting) for site in calls)
+    visiting.discard(key)
+    cache[key] = result
+    return result
+
+
+def _site_training_only(semantic: SemanticModel, site: list[cst.CSTNode], visiting: set[int]) -> bool:
+    if under_training_branch(site):
+        return True
+    for depth in range(len(site) - 1, -1, -1):
+        if isinstance(site[depth], cst.FunctionDef):
+            return _function_training_only(semantic, site[depth], site[:depth], visiting)
+    return False

@@ -11,7 +11,9 @@ exported program never performs the update. Measured on torch 2.14.1, strict and
 second call returns a different result from eager's second call (`x * 1` instead of `x * 2` for the
 counter). Nothing warns.
 
-Updates under `if self.training:` are not reported: an exported inference model does not run them.
+Updates that only run in training (under `if self.training:`, after `if not self.training: return`,
+or in a helper called only from such places) are not reported: an exported inference model does
+not run them.
 
 ## Example
 ```python
@@ -51,7 +53,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.module_state import attribute_kinds, self_attribute, self_name, under_training_branch
+from export_lint.module_state import attribute_kinds, self_attribute, self_name, training_only
 from export_lint.rule import Invalid, Rule, Valid
 
 
@@ -184,7 +186,7 @@ class PythonStateUpdatedInForward(Rule):
     def _check(
         self, target: cst.BaseExpression, node: cst.CSTNode, *kinds: str, reads: cst.BaseExpression | None = None
     ) -> None:
-        if not self.semantic.in_traced_code() or under_training_branch(self.semantic.stack):
+        if not self.semantic.in_traced_code() or training_only(self.semantic):
             return
         enclosing = self.semantic.enclosing_method()
         if enclosing is None:

@@ -1,6 +1,7 @@
 """## What it does
-Finds traced code that assigns a module-level global it declares with `global` (`global STEP;
-STEP += 1`).
+Finds traced code that updates a module-level global from its own value (`global STEP;
+STEP += 1`, `STEP = STEP + 1`). Plain assignments (`global KERNEL; KERNEL = load()`, the
+load-once pattern) reach the same value on every call and are not reported.
 
 ## Why is this bad?
 torch.export runs `forward` once while tracing: the global is updated once, at export time, and
@@ -9,7 +10,8 @@ strict and non-strict (`scripts/measure_side_effects.py`): both export without a
 exported module's second call returns what eager's first call returned, and the global no longer
 changes when the exported program runs. Nothing warns.
 
-Updates under `if self.training:` are not reported: an exported inference model does not run them.
+Updates that only run in training (under `if self.training:` or in a helper called only there) are
+not reported: an exported inference model does not run them.
 
 ## Example
 ```python
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.module_state import under_training_branch
+from export_lint.module_state import training_only, under_training_branch
 from export_lint.rule import Invalid, Rule, Valid
 from export_lint.semantic import _assigned_names
 
@@ -48,7 +50,7 @@ class GlobalStateUpdatedInForward(Rule):
     code = "EXP206"
     name = "global-state-updated-in-forward"
     message = (
-        "Global `{name}` is assigned in traced code: export runs this once and bakes the value; the exported "
+        "Global `{name}` is updated in traced code: export runs this once and bakes the value; the exported "
         "program never updates it"
     )
 
@@ -124,11 +126,11 @@ class GlobalStateUpdatedInForward(Rule):
         if not self.semantic.is_traced(node):
             return
         declared = _global_names(node)
-        if not declared:
+        if not declared or training_only(self.semantic):
             return
         for statement, names in _assignments(node):
             for name in names:
-                if name in declared:
+                if name in declared and _updates_from_itself(statement, name):
                     self.report(statement, name=name)
 
 
@@ -167,4 +169,21 @@ def _assignments(function: cst.FunctionDef) -> list[tuple[cst.CSTNode, list[str]
             stack.pop()
 
     function.visit(_Assignments())
+    return found
+
+
+def _updates_from_itself(statement: cst.CSTNode, name: str) -> bool:
+    if isinstance(statement, cst.AugAssign):
+        return True
+    value = getattr(statement, "value", None)
+    if value is None:
+        return False
+    found = False
+
+    class _Reads(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            nonlocal found
+            found = found or node.value == name
+
+    value.visit(_Reads())
     return found

@@ -14,7 +14,11 @@ These are Python values, not tensor operations. Measured on torch 2.14.1
   `UserError: Could not guard on data-dependent expression`, `time.time()` / `time.perf_counter()`
   with `Unsupported: Attempted to call function marked as skipped`.
 
-Calls under `if self.training:` are not reported: an exported inference model does not run them.
+Calls that only run in training are not reported (under `if self.training:`, after
+`if not self.training: return`, in a helper called only from such places), nor a draw whose every
+use is a condition that also tests `self.training` (`p = random.random()` then
+`if self.training and p < self.layerdrop:`, the LayerDrop idiom): an exported inference model
+does not run or use them.
 
 ## Example
 ```python
@@ -39,7 +43,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.module_state import under_training_branch
+from export_lint.module_state import mentions_training, training_only
 from export_lint.rule import Invalid, Rule, Valid
 
 _CLOCKS = frozenset(
@@ -146,6 +150,70 @@ class PythonRandomOrClockInForward(Rule):
             return
         if qualified not in _CLOCKS and not qualified.startswith(_RANDOM_PREFIXES):
             return
-        if not self.semantic.in_traced_code() or under_training_branch(self.semantic.stack):
+        if not self.semantic.in_traced_code() or training_only(self.semantic) or self._only_feeds_training_tests(node):
             return
         self.report(node, call=qualified + "()")
+
+    def _only_feeds_training_tests(self, call: cst.Call) -> bool:
+        """`p = random.random()` whose every use is a test that also checks `self.training` (LayerDrop)."""
+        stack = self.semantic.stack
+        assign = stack[-2] if len(stack) >= 2 else None
+        function = self.semantic.enclosing(cst.FunctionDef)
+        if not (
+            isinstance(assign, cst.Assign)
+            and assign.value is call
+            and len(assign.targets) == 1
+            and isinstance(assign.targets[0].target, cst.Name)
+            and isinstance(function, cst.FunctionDef)
+        ):
+            return False
+        name = assign.targets[0].target.value
+        reads, guarded = _reads(function.body, name, assign), 0
+        for test in _training_tests(function.body):
+            guarded += len(_reads(test, name, assign))
+        return bool(reads) and guarded == len(reads)
+
+
+def _reads(root: cst.CSTNode, name: str, skip: cst.CSTNode) -> list[cst.Name]:
+    found: list[cst.Name] = []
+
+    class _Names(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> bool:
+            return node is not skip
+
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value == name:
+                found.append(node)
+
+    root.visit(_Names())
+    return found
+
+
+def _training_tests(root: cst.CSTNode) -> list[cst.BaseExpression]:
+    """Outermost conditions (`if`/ternary tests, `and`/`or` chains) that mention `.training`."""
+    tests: list[cst.BaseExpression] = []
+
+    class _Tests(cst.CSTVisitor):
+        def _take(self, expr: cst.BaseExpression) -> None:
+            if mentions_training(expr):
+                tests.append(expr)
+
+        def visit_If(self, node: cst.If) -> None:
+            self._take(node.test)
+
+        def visit_IfExp(self, node: cst.IfExp) -> None:
+            self._take(node.test)
+
+        def visit_While(self, node: cst.While) -> None:
+            self._take(node.test)
+
+        def visit_BooleanOperation(self, node: cst.BooleanOperation) -> bool:
+            self._take(node)
+            return False
+
+    root.visit(_Tests())
+    unique: list[cst.BaseExpression] = []
+    for test in tests:
+        if not any(test is other for other in unique):
+            unique.append(test)
+    return unique
