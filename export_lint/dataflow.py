@@ -323,6 +323,8 @@ class ExportMode:
     dynamic: dict[str, dict[int, DynamicDim]]
     #: True strict, False non-strict, None when the export calls disagree.
     strict: bool | None
+    #: Forward parameters every export call passes a tensor made by a torch factory.
+    tensor_params: frozenset[str] = frozenset()
 
 
 class FunctionFlow:
@@ -335,8 +337,11 @@ class FunctionFlow:
         is_forward: bool,
         dynamic: dict[str, dict[int, DynamicDim]] | None = None,
         layers: frozenset[str] = frozenset(),
+        tensor_params: frozenset[str] = frozenset(),
     ) -> None:
         self.semantic = semantic
+        #: Forward parameters the file's export calls pass tensors for.
+        self.tensor_params = tensor_params
         #: ``self.<name>`` attributes set to a torch.nn layer that maps tensors to one tensor.
         self.layers = layers
         self.function = function
@@ -351,20 +356,28 @@ class FunctionFlow:
         self._solve()
 
     # -- solving ----------------------------------------------------------------------
-    def _param_kind(self, param: cst.Param) -> Kind | None:
+    def _param_kind(self, param: cst.Param, only: bool) -> Kind | None:
+        """Annotated ``Tensor``; or, unannotated in ``forward``, the only input or one the file's
+        export calls pass a tensor for (``forward(self, inputs_shape, device)`` is not all tensors)."""
+        default = param.default
+        if default is not None and not (isinstance(default, cst.Name) and default.value == "None"):
+            return None  # `output_attentions: torch.Tensor | None = False` is a flag, whatever its annotation
         if param.annotation is not None:
             return Kind.TENSOR if _annotation_is_tensor(param.annotation.annotation) else None
-        if self.is_forward and param.default is None:
+        if not self.is_forward:
+            return None
+        if param.name.value in self.tensor_params or (only and param.default is None):
             return Kind.TENSOR
         return None
 
     def _solve(self) -> None:
         params = self.function.params
         listed = [*params.posonly_params, *params.params, *params.kwonly_params]
-        for index, param in enumerate(listed):
-            if index == 0 and param.name.value in {"self", "cls"}:
-                continue
-            self._params[param.name.value] = self._param_kind(param)
+        if listed and listed[0].name.value in {"self", "cls"}:
+            listed = listed[1:]
+        only = len(listed) == 1 and params.star_arg in (None, cst.MaybeSentinel.DEFAULT) and params.star_kwarg is None
+        for param in listed:
+            self._params[param.name.value] = self._param_kind(param, only)
         for star in (params.star_arg, params.star_kwarg):
             if isinstance(star, cst.Param):
                 self._params[star.name.value] = None
@@ -856,8 +869,51 @@ def export_modes(semantic: SemanticModel, torch_version: str) -> dict[str, Expor
                 if param in previous.dynamic
             }
             strict = strict if strict == previous.strict else None
-        found[info.name] = ExportMode(dynamic, strict)
+        tensors = _tensor_arguments(semantic, call, forward, stack) if forward is not None else frozenset()
+        if previous is not None:
+            tensors &= previous.tensor_params
+        found[info.name] = ExportMode(dynamic, strict, tensors)
     return found
+
+
+_TENSOR_FACTORIES = frozenset(
+    {"randn", "rand", "randint", "zeros", "ones", "full", "empty", "tensor", "arange", "as_tensor", "randn_like"}
+)
+
+
+def _tensor_arguments(semantic: SemanticModel, call: cst.Call, forward: cst.FunctionDef, stack) -> frozenset[str]:
+    """Forward parameters the export call's literal ``args`` tuple fills with ``torch.randn(...)``-made tensors."""
+    args = next((arg.value for arg in call.args[1:2] if arg.keyword is None), None) or _keyword(call, "args")
+    if args is None:
+        return frozenset()
+    args = _resolve_literal(semantic, args, stack)
+    if not isinstance(args, (cst.Tuple, cst.List)):
+        return frozenset()
+    params = forward.params
+    names = [p.name.value for p in (*params.posonly_params, *params.params)][1:]
+    found = set()
+    for name, element in zip(names, args.elements, strict=False):
+        value = _resolve_literal(semantic, element.value, stack)
+        while (
+            isinstance(value, cst.Call)
+            and isinstance(value.func, cst.Attribute)
+            and value.func.attr.value
+            in {
+                "to",
+                "float",
+                "long",
+                "abs",
+                "__add__",
+            }
+        ):
+            value = value.func.value
+        if isinstance(value, cst.BinaryOperation):
+            value = value.left
+        if isinstance(value, cst.Call):
+            qualified = semantic.qualified_name(value.func, stack) or ""
+            if qualified.startswith("torch.") and qualified.rsplit(".", 1)[-1] in _TENSOR_FACTORIES:
+                found.add(name)
+    return frozenset(found)
 
 
 def _dynamic_params(semantic, spec, forward: cst.FunctionDef, stack) -> dict[str, dict[int, DynamicDim]] | None:
@@ -966,10 +1022,26 @@ def torch_layers(semantic: SemanticModel, info: ClassInfo) -> frozenset[str]:
     return frozenset(name for name, layer in found.items() if layer)
 
 
+#: Class decorators that swap ``forward`` for another implementation by default (transformers'
+#: experts dispatch picks ``grouped_mm``), so the class's own ``forward`` is not what export traces.
+FORWARD_REPLACING_DECORATORS = frozenset({"use_experts_implementation"})
+
+
+def _forward_replaced(semantic: SemanticModel) -> bool:
+    for node in semantic.stack:
+        if isinstance(node, cst.ClassDef):
+            for decorator in node.decorators:
+                target = decorator.decorator.func if isinstance(decorator.decorator, cst.Call) else decorator.decorator
+                name = semantic.qualified_name(target) or dotted_name(target) or ""
+                if name.rsplit(".", 1)[-1] in FORWARD_REPLACING_DECORATORS:
+                    return True
+    return False
+
+
 def current_flow(semantic: SemanticModel, torch_version: str) -> FunctionFlow | None:
     """The flow of the innermost function around the current node, when export traces it."""
     function = semantic.enclosing(cst.FunctionDef)
-    if function is None or not semantic.in_traced_code():
+    if function is None or not semantic.in_traced_code() or _forward_replaced(semantic):
         return None
     facts = _facts(semantic, torch_version)
     flow = facts.flows.get(id(function))
@@ -977,12 +1049,14 @@ def current_flow(semantic: SemanticModel, torch_version: str) -> FunctionFlow | 
         owner = _owner_of_forward(semantic, semantic.stack[: semantic.stack.index(function) + 1])
         is_forward = owner is not None and owner[1] is function
         dynamic = None
+        tensor_params: frozenset[str] = frozenset()
         if is_forward:
             mode = facts.modes.get(owner[0].name)
             dynamic = mode.dynamic if mode is not None else None
+            tensor_params = mode.tensor_params if mode is not None else frozenset()
         method = semantic.enclosing_method(semantic.stack[: semantic.stack.index(function) + 1])
         layers = torch_layers(semantic, method[0]) if method is not None and method[1] is function else frozenset()
-        flow = FunctionFlow(semantic, function, is_forward, dynamic, layers)
+        flow = FunctionFlow(semantic, function, is_forward, dynamic, layers, tensor_params)
         facts.flows[id(function)] = flow
     return flow
 

@@ -179,6 +179,6 @@ class TensorToPythonScalar(Rule):
         flow = dataflow.current_flow(self.semantic, self.context.torch_version)
         if flow is None or not dataflow.traced_non_strict(self.semantic, self.context.torch_version):
             return None
-        if dataflow.guarded_by_compile_check(self.semantic):
-            return None
+        if dataflow.guarded_by_compile_check(self.semantic) or self.semantic.enclosing(cst.Lambda) is not None:
+            return None  # a lambda's body runs later, if at all (error messages of `torch._check`)
         return flow

@@ -104,7 +104,7 @@ def test_flow_kinds_of_forward_values():
                 self.rnn = nn.LSTM(4, 4)
                 self.helper = make_helper()
 
-            def forward(self, x, mask: torch.Tensor = None, n: int = 3, flag=True):
+            def forward(self, x: torch.Tensor, mask: torch.Tensor = None, n: int = 3, flag=True, out: torch.Tensor | None = False):
                 h = self.proj(x)
                 r = self.rnn(x)
                 u = self.helper(x)
@@ -122,6 +122,7 @@ def test_flow_kinds_of_forward_values():
     assert flow.names["x"] is Kind.TENSOR
     assert flow.names["mask"] is Kind.TENSOR
     assert flow.names["n"] is None and flow.names["flag"] is None
+    assert flow.names["out"] is None  # mis-annotated flag: its default says it is not a tensor
     assert flow.names["h"] is Kind.TENSOR  # reassigned from itself: still a tensor
     assert flow.names["r"] is None  # LSTM returns a tuple
     assert flow.names["u"] is None  # unknown callable
@@ -132,6 +133,29 @@ def test_flow_kinds_of_forward_values():
     assert flow.names["values"] is Kind.DATA_SCALAR
     assert flow.names["size"] is None  # a static size is not data
     assert flow.names["count"] is Kind.DATA_SCALAR
+
+
+def test_unannotated_forward_inputs_are_tensors_when_alone_or_exported_with_tensors():
+    source = """
+        import torch
+
+        class M(torch.nn.Module):
+            def forward(self, inputs_shape, device, scores):
+                return scores
+
+        class One(torch.nn.Module):
+            def forward(self, x):
+                return x
+        {export}
+        """
+    codes = ("EXP303",)
+    body = "int(inputs_shape[0]) + int(scores.sum())"
+    text = source.replace("return scores", f"return {body}")
+    assert _codes(text.replace("{export}", ""), codes) == []
+    exported = text.replace("{export}", "torch.export.export(M(), ((2, 3), 'cpu', torch.randn(3)))")
+    assert [d.message.split("`")[1] for d in _lint(exported, codes)] == ["int(scores.sum())"]
+    alone = source.replace("return x", "return int(x)").replace("{export}", "")
+    assert _codes(alone, codes) == ["EXP303"]
 
 
 def test_flow_gives_up_when_assignments_disagree():
