@@ -1,7 +1,8 @@
 """## What it does
 Finds in-place writes in `forward` to one of its own inputs: `x.add_(1)`, `x[:, 0] = v`, `x += 1`
 (the last two when `x` is annotated `torch.Tensor`, or indexed with a multi-dimensional index such
-as `x[:, 0]`, which only tensors and arrays accept).
+as `x[:, 0]`, which only tensors and arrays accept). Writes that only run in training (under
+`if self.training:`) are not reported: an exported inference model does not run them.
 
 ## Why is this bad?
 torch 2.1, the first release with `torch.export`, rejects a program that mutates a user input:
@@ -45,7 +46,7 @@ from __future__ import annotations
 import libcst as cst
 
 from export_lint.diagnostics import Applicability, Fix
-from export_lint.module_state import is_inplace_tensor_method
+from export_lint.module_state import is_inplace_tensor_method, training_only
 from export_lint.rule import Invalid, Rule, Valid
 from export_lint.semantic import _assigned_names
 
@@ -189,7 +190,7 @@ class ForwardInputMutation(Rule):
         if forward is None:
             return
         param = _input_param(forward, name)
-        if param is None:
+        if param is None or training_only(self.semantic):
             return
         if not certain and not self._annotated_tensor(param):
             return
