@@ -550,17 +550,14 @@ API_PROBES: dict[str, str] = {
     "torch._export.capture_pre_autograd_graph (attribute)": (
         "import torch._export\ntorch._export.capture_pre_autograd_graph(torch.nn.Linear(2, 2), (torch.randn(1, 2),))"
     ),
-    "torch.export.dynamic_dim": (
-        "from torch.export import dynamic_dim\nx = torch.randn(3, 2)\ndynamic_dim(x, 0)"
-    ),
+    "torch.export.dynamic_dim": ("from torch.export import dynamic_dim\nx = torch.randn(3, 2)\ndynamic_dim(x, 0)"),
     "torch.export.dynamic_dim (attribute)": "torch.export.dynamic_dim(torch.randn(3, 2), 0)",
     "export(..., constraints=[])": ("torch.export.export(torch.nn.Linear(2, 2), (torch.randn(3, 2),), constraints=[])"),
     "torch.export.export_for_training": (
         "torch.export.export_for_training(torch.nn.Linear(2, 2), (torch.randn(3, 2),))"
     ),
     "from torch.export import export_for_training": (
-        "from torch.export import export_for_training\n"
-        "export_for_training(torch.nn.Linear(2, 2), (torch.randn(3, 2),))"
+        "from torch.export import export_for_training\nexport_for_training(torch.nn.Linear(2, 2), (torch.randn(3, 2),))"
     ),
     "torch.export.export(...).run_decompositions() (current API)": (
         "torch.export.export(torch.nn.Linear(2, 2), (torch.randn(3, 2),)).run_decompositions()"
