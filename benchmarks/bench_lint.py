@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def record(name: str, value: float | None) -> None:
             times.setdefault(name, []).append(value)
+            print(f"  round {len(times[name])}: {name}: {value:.2f} s", flush=True)  # progress on long trees
 
         for round_number in range(args.rounds):
             subprocess.run([sys.executable, "-m", "export_lint", "clean"], cwd=tree, capture_output=True)
