@@ -837,14 +837,10 @@ def _target_class(semantic: SemanticModel, call: cst.Call, stack) -> ClassInfo |
 def _strictness(call: cst.Call, torch_version: str) -> bool | None:
     value = _keyword(call, "strict")
     if value is None:
-        return versions.matches(versions.parse_version(torch_version), NON_STRICT_DEFAULT) is False
+        return versions.strict_by_default(torch_version)
     if isinstance(value, cst.Name) and value.value in {"True", "False"}:
         return value.value == "True"
     return None
-
-
-#: Torch releases whose ``torch.export.export`` defaults to ``strict=False`` (pytorch/pytorch#148790).
-NON_STRICT_DEFAULT = ">=2.7"
 
 
 def export_modes(semantic: SemanticModel, torch_version: str) -> dict[str, ExportMode]:
@@ -1075,4 +1071,4 @@ def traced_non_strict(semantic: SemanticModel, torch_version: str) -> bool:
         return mode.strict is False
     if any(m.strict is True for m in facts.modes.values()) and not any(m.strict is False for m in facts.modes.values()):
         return False
-    return versions.matches(versions.parse_version(torch_version), NON_STRICT_DEFAULT)
+    return not versions.strict_by_default(torch_version)

@@ -8,6 +8,11 @@ import re
 #: The newest torch release export-lint knows about; used when none is installed.
 NEWEST_KNOWN_TORCH = "2.14"
 
+#: The first release whose ``torch.export.export`` defaults to ``strict=False``: the 2.7.0 wheel's
+#: signature still reads ``strict: bool = True``, 2.8.0's reads ``strict: bool = False``
+#: (pytorch/pytorch#148790 landed after the 2.7 branch cut).
+NON_STRICT_DEFAULT_SINCE = "2.8"
+
 Version = tuple[int, ...]
 
 _SPEC = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*([0-9]+(?:\.[0-9]+)*)\s*$")
@@ -66,6 +71,11 @@ def installed_torch_version() -> str | None:
         return metadata.version("torch")
     except metadata.PackageNotFoundError:
         return None
+
+
+def strict_by_default(torch_version: str) -> bool:
+    """Whether ``torch.export.export`` without ``strict=`` traces strictly on that torch."""
+    return not matches(parse_version(torch_version), f">={NON_STRICT_DEFAULT_SINCE}")
 
 
 def default_torch_version() -> str:

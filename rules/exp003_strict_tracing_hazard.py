@@ -1,7 +1,7 @@
 """## What it does
-Finds strict tracing (`strict=True`, or no `strict=` on a torch older than 2.7, whose default was
+Finds strict tracing (`strict=True`, or no `strict=` on a torch older than 2.8, whose default was
 strict) of code TorchDynamo cannot trace: a forward that calls a Hugging Face tokenizer or
-processor, or (on torch before 2.7) a transformers generative model.
+processor, or (on torch before 2.8) a transformers generative model.
 
 ## Why is this bad?
 Strict export runs the forward through TorchDynamo, which must understand every Python call.
@@ -11,12 +11,13 @@ A tokenizer is a Rust-backed Python object. Measured on torch 2.14.1 (transforme
     torch._dynamo.exc.Unsupported: Unsupported method call
 
 Non-strict export (`strict=False`) of the same forward succeeds. `torch.export.export`'s `strict`
-default flipped from True to False in PyTorch 2.7 (pytorch/pytorch#148790, March 2025), so before
-2.7 a call without `strict=` is strict. On torch before 2.7 the cookbook's Whisper export failed in
+default flipped from True to False in PyTorch 2.8 (pytorch/pytorch#148790; the 2.8.0 wheel still
+says `strict: bool = True`, 2.8.0 says `False`), so before 2.8 a call without `strict=` is strict.
+On the torch releases the cookbook was written for, its Whisper export failed in
 strict mode with `InternalTorchDynamoError: AttributeError: 'DynamicCache' object has no attribute
 'key_cache'`; on torch 2.14.1 strict export of transformers models traces (measured: BERT, Llama
 with `use_cache=False`, Whisper with its cache registered), so the transformers-model case is
-only reported for torch before 2.7.
+only reported for torch before 2.8.
 
 ## Example
 ```python
@@ -58,7 +59,6 @@ from export_lint.shapes import export_call_parts
 from .exp002_hf_cache_output import generative_model_class
 
 #: The first torch whose ``torch.export.export`` defaults to ``strict=False``.
-NON_STRICT_DEFAULT_SINCE = "2.7"
 
 _TOKENIZER = """
 import os
@@ -92,7 +92,7 @@ model = Captioner(vocab_file())
 
 
 class StrictTracingHazard(Rule):
-    """Strict export of code TorchDynamo cannot trace (tokenizers, transformers models before 2.7)."""
+    """Strict export of code TorchDynamo cannot trace (tokenizers, transformers models before 2.8)."""
 
     code = "EXP003"
     name = "strict-tracing-hazard"
@@ -114,7 +114,7 @@ class StrictTracingHazard(Rule):
             ep = torch.export.export(Model(), (torch.randn(3),), strict=True)
             """
         ),
-        # A transformers model on torch >= 2.7: strict export traces it (measured on 2.14.1).
+        # A transformers model on torch >= 2.8: strict export traces it (measured on 2.14.1).
         Valid(
             """
             import torch
@@ -134,7 +134,7 @@ class StrictTracingHazard(Rule):
             _TOKENIZER + 'ep = torch.export.export(model, (torch.randn(1, 4), "a cat"), strict=True)\n',
             after=_TOKENIZER + 'ep = torch.export.export(model, (torch.randn(1, 4), "a cat"), strict=False)\n',
         ),
-        # Before 2.7 no `strict=` means strict. The installed torch defaults to non-strict, where this
+        # Before 2.8 no `strict=` means strict. The installed torch defaults to non-strict, where this
         # script exports: it cannot be proven here.
         Invalid(
             _TOKENIZER + 'ep = torch.export.export(model, (torch.randn(1, 4), "a cat"))\n',
@@ -142,7 +142,7 @@ class StrictTracingHazard(Rule):
             torch_version="2.6",
             proves=False,
         ),
-        # The cookbook's Whisper export on a torch before 2.7 (no such torch installed here).
+        # The cookbook's Whisper export on a torch before 2.8 (no such torch installed here).
         Invalid(
             """
             import torch
@@ -167,11 +167,11 @@ class StrictTracingHazard(Rule):
         if not self.semantic.is_export_call(node) or any(arg.star for arg in node.args):
             return
         strict = next((arg for arg in node.args if arg.keyword is not None and arg.keyword.value == "strict"), None)
-        old_torch = versions.matches(versions.parse_version(self.context.torch_version), f"<{NON_STRICT_DEFAULT_SINCE}")
+        old_torch = versions.strict_by_default(self.context.torch_version)
         if strict is None:
             if not old_torch:
                 return
-            why = f" (no `strict=` means strict before torch {NON_STRICT_DEFAULT_SINCE})"
+            why = f" (no `strict=` means strict before torch {versions.NON_STRICT_DEFAULT_SINCE})"
         elif isinstance(strict.value, cst.Name) and strict.value.value == "True":
             why = ""
         else:

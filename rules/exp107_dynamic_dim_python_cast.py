@@ -1,7 +1,7 @@
 """## What it does
 Finds `int(...)`, `float(...)` and `math.sqrt(...)` applied to the size of a dim declared dynamic
 (`int(x.shape[0])`, `float(b)`, `int(x.shape[0] / 2)`) in a module's `forward`, when that module
-is exported in non-strict mode (`strict=False`, the default since torch 2.7).
+is exported in non-strict mode (`strict=False`, the default since torch 2.8).
 
 ## Why is this bad?
 In non-strict mode a dynamic size is a `SymInt`; converting it to a Python `int` or `float`

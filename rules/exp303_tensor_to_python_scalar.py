@@ -1,7 +1,7 @@
 """## What it does
 Finds `int(t)`, `float(t)` and `assert t` in traced code, where `t` is a tensor computed from a
 forward input, when the code is exported in non-strict mode (`strict=False`, the default since
-torch 2.7).
+torch 2.8).
 
 ## Why is this bad?
 In non-strict mode export runs `forward` as ordinary Python on fake tensors, and `int()`,

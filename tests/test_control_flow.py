@@ -307,7 +307,8 @@ _NON_STRICT_ONLY = """
         ("", "2.14", ["EXP303", "EXP303", "EXP107"]),
         (", strict=False", "2.14", ["EXP303", "EXP303", "EXP107"]),
         (", strict=True", "2.14", []),
-        ("", "2.6", []),  # strict was the default before torch 2.7
+        ("", "2.7", []),  # strict was the default before torch 2.8
+        ("", "2.8", ["EXP303", "EXP303", "EXP107"]),
         (", strict=False", "2.6", ["EXP303", "EXP303", "EXP107"]),
     ],
 )

@@ -202,10 +202,12 @@ def test_exp201_fix_is_unsafe_when_the_encoding_is_read_by_key():
 
 
 # -- EXP003 ---------------------------------------------------------------------------------------
-def test_exp003_implicit_strict_only_before_torch_2_7():
+def test_exp003_implicit_strict_only_before_torch_2_8():
     text = BLIP.read_text().replace("    strict=False,\n", "")
     assert [d.code for d in _lint(text, ["EXP003"], "2.6")] == ["EXP003"]
-    assert _lint(text, ["EXP003"], "2.7") == []
+    # 2.7.0's export still defaults to strict=True; 2.8.0's to strict=False.
+    assert [d.code for d in _lint(text, ["EXP003"], "2.7.1")] == ["EXP003"]
+    assert _lint(text, ["EXP003"], "2.8") == []
     explicit = BLIP.read_text().replace("strict=False", "strict=True")
     assert [d.code for d in _lint(explicit, ["EXP003"], "2.14")] == ["EXP003"]
     assert _lint(explicit.replace("strict=True", "strict=use_strict"), ["EXP003"], "2.6") == []

@@ -66,7 +66,7 @@ CASES: tuple[Case, ...] = (
         "export_transcriber",
         (
             Expectation("EXP002", FAILS, error=r"Cache"),
-            Expectation("EXP003", FAILS, "<2.7", error=r"Unsupported|Dynamo|Cache"),
+            Expectation("EXP003", FAILS, "<2.8", error=r"Unsupported|Dynamo|Cache"),
         ),
         ("transformers",),
         "a local Hugging Face whisper checkpoint folder",

@@ -1,7 +1,7 @@
 """Speech recognition with Whisper, exported for serving: the torch.export cookbook's second example.
 
 The hazard as users write it: a transformers encoder-decoder model exported with its KV cache on,
-in export's default mode (strict before torch 2.7, non-strict since). The model returns an
+in export's default mode (strict before torch 2.8, non-strict since). The model returns an
 ``EncoderDecoderCache``, which torch.export cannot flatten in either mode.
 """
 
