@@ -1,7 +1,7 @@
 """The torch.export cookbook's Whisper export, on a random-init whisper-tiny-shaped model (no hub).
 
 `export-lint check examples/whisper_export.py` reports EXP002 (the returned EncoderDecoderCache);
-with `--torch-version 2.6` also EXP003 (strict by default before torch 2.7).
+with `--torch-version 2.6` also EXP003 (strict by default before torch 2.8).
 """
 
 import torch
@@ -34,7 +34,7 @@ decoder_input_ids = torch.tensor([[1, 1, 1, 1]]) * model.config.decoder_start_to
 
 model.eval()
 
-# Export with strict mode (the default before torch 2.7)
+# Export with strict mode (the default before torch 2.8)
 exported_program = torch.export.export(
     model,
     args=(input_features, attention_mask, decoder_input_ids),

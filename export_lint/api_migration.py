@@ -9,6 +9,7 @@ import libcst as cst
 from export_lint.diagnostics import Edit
 from export_lint.rule import RuleContext
 from export_lint.semantic import dotted_name
+from export_lint.traversal import visit
 
 
 def imported_qualified_name(node: cst.ImportFrom, alias: cst.ImportAlias) -> str | None:
@@ -38,18 +39,18 @@ def references(module: cst.Module, name: str) -> int:
             return False
 
         def visit_Attribute(self, node: cst.Attribute) -> bool:
-            node.value.visit(self)  # `x.name` does not read `name`
+            visit(node.value, self)  # `x.name` does not read `name`
             return False
 
         def visit_Arg(self, node: cst.Arg) -> bool:
-            node.value.visit(self)  # a keyword `name=` does not read `name`
+            visit(node.value, self)  # a keyword `name=` does not read `name`
             return False
 
         def visit_Name(self, node: cst.Name) -> None:
             nonlocal count
             count += node.value == name
 
-    module.visit(_Names())
+    visit(module, _Names())
     return count
 
 

@@ -21,9 +21,7 @@ from export_lint.diagnostics import Diagnostic, LineIndex, Location
 from export_lint.rule import Rule, RuleContext
 from export_lint.semantic import SemanticModel
 from export_lint.suppression import parse_suppressions
-from export_lint.traversal import TRIVIA_TYPES, install_fast_visit, walk
-
-install_fast_visit()
+from export_lint.traversal import TRIVIA_TYPES, walk
 
 #: A file that says none of these cannot hold a hazard export-lint knows.
 PREFILTER = ("torch", "nn.", "export")

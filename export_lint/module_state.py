@@ -15,6 +15,7 @@ from typing import Literal
 import libcst as cst
 
 from export_lint.semantic import ClassInfo, SemanticModel
+from export_lint.traversal import visit
 
 Kind = Literal["buffer", "parameter", "module", "tensor", "python", "unknown"]
 
@@ -180,7 +181,7 @@ def attribute_kinds(semantic: SemanticModel, info: ClassInfo) -> dict[str, Kind]
         if init is None or receiver is None:
             continue
         collector = _InitCollector(semantic, receiver)
-        init.body.visit(collector)
+        visit(init.body, collector)
         for name, kind, _node in collector.found:
             collected.setdefault(name, []).append(kind)
     kinds = {name: _merge(values) for name, values in collected.items()}
@@ -197,7 +198,7 @@ def init_assignment(semantic: SemanticModel, info: ClassInfo, attribute: str) ->
     if init is None or receiver is None:
         return None
     collector = _InitCollector(semantic, receiver)
-    init.body.visit(collector)
+    visit(init.body, collector)
     found = [node for name, _kind, node in collector.found if name == attribute]
     return found[0] if len(found) == 1 and isinstance(found[0], cst.Assign) else None
 
@@ -295,7 +296,7 @@ def mentions_training(expr: cst.CSTNode) -> bool:
             nonlocal found
             found = found or node.attr.value == "training"
 
-    expr.visit(_Finder())
+    visit(expr, _Finder())
     return found
 
 
@@ -354,7 +355,7 @@ def _function_training_only(
     sites = _CALL_SITES_CACHE.get(semantic)
     if sites is None:
         sites = _CallSites()
-        semantic.module.visit(sites)
+        visit(semantic.module, sites)
         _CALL_SITES_CACHE[semantic] = sites
     is_method = len(outer) >= 2 and isinstance(outer[-2], cst.ClassDef)
     name = ("." if is_method else "") + function.name.value

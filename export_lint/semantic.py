@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from export_lint import external
+from export_lint.traversal import visit
 
 #: Callables that trace their first argument with torch.export.
 EXPORT_FUNCTIONS = frozenset(
@@ -195,7 +196,7 @@ class SemanticModel:
         found = self._scope_bindings.get(key)
         if found is None:
             collector = _BindingCollector(self.module_name, scope)
-            scope.visit(collector)
+            visit(scope, collector)
             found = collector.bindings
             self._scope_bindings[key] = found
         return found
@@ -421,7 +422,7 @@ class SemanticModel:
                     ordered.append(node)
                 return node is scope or not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
 
-        scope.visit(_Collector())
+        visit(scope, _Collector())
         return ordered
 
     def _constructed(self, expr: cst.BaseExpression, assigns: list[cst.Assign], depth: int) -> str | None:
@@ -612,7 +613,7 @@ def nodes_in(root: cst.CSTNode, kind: type) -> list:
                 found.append(node)
             return node is root or not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
 
-    root.visit(_Collector())
+    visit(root, _Collector())
     return found
 
 
@@ -628,5 +629,5 @@ class _CallCollector(cst.CSTVisitor):
 
 def _called_names(function: cst.FunctionDef) -> list[str]:
     collector = _CallCollector()
-    function.body.visit(collector)
+    visit(function.body, collector)
     return collector.names

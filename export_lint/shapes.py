@@ -25,6 +25,7 @@ import libcst as cst
 
 from export_lint import external
 from export_lint.semantic import EXPORT_FUNCTIONS, SemanticModel
+from export_lint.traversal import visit
 
 # -- values -----------------------------------------------------------------------------------
 
@@ -236,7 +237,7 @@ class _AssignedNames(cst.CSTVisitor):
 
 def assigned_names(node: cst.CSTNode) -> set[str]:
     collector = _AssignedNames()
-    node.visit(collector)
+    visit(node, collector)
     return collector.names
 
 
@@ -370,7 +371,7 @@ class ScopeFlow:
     def _scan(self, node: cst.CSTNode, env: Env) -> None:
         """Record export calls and calls of exported modules in one statement."""
         collector = _Calls()
-        node.visit(collector)
+        visit(node, collector)
         for call in collector.calls:
             if self.semantic.qualified_name(call.func, self.stack) in EXPORT_FUNCTIONS:
                 self.exports[id(call)] = ExportEvent(call, dict(env))

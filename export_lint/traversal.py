@@ -166,11 +166,10 @@ def node_spans(module: cst.Module) -> dict[cst.CSTNode, tuple[int, int]]:
     return state.spans
 
 
-# -- a faster CSTNode.visit for read-only visitors ------------------------------------------------
+# -- a faster walk for read-only visitors ------------------------------------------------
 
 _NODE_TYPE_NAMES = frozenset(kind.__name__ for kind in NODE_TYPES)
 _FAST_VISITORS: dict[tuple[str, str], frozenset[type] | None] = {}
-_original_visit = cst.CSTNode.visit
 
 
 def _fast_skip(visitor_type: type) -> frozenset[type] | None:
@@ -199,20 +198,17 @@ def _fast_skip(visitor_type: type) -> frozenset[type] | None:
     return skip
 
 
-def _visit(self: cst.CSTNode, visitor):  # type: ignore[no-untyped-def]
+def visit(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
+    """Walk ``node`` with a read-only ``visitor``, without rebuilding nodes where LibCST would.
+
+    Applies to ``CSTVisitor`` subclasses without per-attribute hooks; anything else goes through
+    LibCST's own ``node.visit``. Whitespace and punctuation nodes are only visited by visitors
+    that name them (or override ``on_visit``/``on_leave``). Rules and the semantic model use this
+    for their sub-walks, which through ``node.visit`` cost as much as parsing the file again.
+    LibCST itself is left untouched: other LibCST code in the same process keeps its semantics.
+    """
     skip = _fast_skip(type(visitor))
     if skip is None:
-        return _original_visit(self, visitor)
-    walk(self, visitor.on_visit, visitor.on_leave, skip)
-    return self
-
-
-def install_fast_visit() -> None:
-    """Make ``node.visit(visitor)`` walk without rebuilding nodes when ``visitor`` only reads.
-
-    Applies to ``CSTVisitor`` subclasses without per-attribute hooks; transformers and anything
-    else keep LibCST's traversal. Whitespace and punctuation nodes are only visited by visitors
-    that name them (or override ``on_visit``/``on_leave``). Rules and the semantic model use
-    visitors for their sub-walks, which otherwise cost as much as parsing the file again.
-    """
-    cst.CSTNode.visit = _visit  # type: ignore[method-assign]
+        node.visit(visitor)
+    else:
+        walk(node, visitor.on_visit, visitor.on_leave, skip)

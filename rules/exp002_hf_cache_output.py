@@ -65,6 +65,7 @@ from export_lint import versions
 from export_lint.diagnostics import Applicability, Edit, Fix
 from export_lint.rule import Invalid, Rule, Valid
 from export_lint.shapes import export_call_parts
+from export_lint.traversal import visit
 
 #: ``transformers`` classes whose forward runs the decoder with a KV cache.
 _GENERATIVE_SUFFIXES = ("ForConditionalGeneration", "ForCausalLM", "LMHeadModel", "ForSpeechSeq2Seq")
@@ -368,5 +369,5 @@ def _nodes(root: cst.CSTNode, kind: type) -> list:
                 found.append(node)
             return True
 
-    root.visit(_Collector())
+    visit(root, _Collector())
     return found

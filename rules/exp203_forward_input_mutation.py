@@ -49,6 +49,7 @@ from export_lint.diagnostics import Applicability, Fix
 from export_lint.module_state import is_inplace_tensor_method, training_only
 from export_lint.rule import Invalid, Rule, Valid
 from export_lint.semantic import _assigned_names
+from export_lint.traversal import visit
 
 _TENSOR_ANNOTATIONS = frozenset({"torch.Tensor", "torch.FloatTensor", "torch.LongTensor", "torch.BoolTensor"})
 
@@ -278,5 +279,5 @@ def _rebindings(function: cst.FunctionDef, name: str) -> list[cst.CSTNode]:
             if name in _assigned_names(node.target):
                 found.append(node)
 
-    function.body.visit(_Bindings())
+    visit(function.body, _Bindings())
     return found

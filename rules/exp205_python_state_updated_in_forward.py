@@ -55,6 +55,7 @@ import libcst as cst
 
 from export_lint.module_state import attribute_kinds, self_attribute, self_name, training_only
 from export_lint.rule import Invalid, Rule, Valid
+from export_lint.traversal import visit
 
 
 class PythonStateUpdatedInForward(Rule):
@@ -216,5 +217,5 @@ def _reads_attribute(expr: cst.BaseExpression, receiver: str | None, attribute: 
             nonlocal found
             found = found or self_attribute(node, receiver) == attribute
 
-    expr.visit(_Reads())
+    visit(expr, _Reads())
     return found

@@ -42,6 +42,7 @@ import libcst as cst
 from export_lint.module_state import training_only, under_training_branch
 from export_lint.rule import Invalid, Rule, Valid
 from export_lint.semantic import _assigned_names
+from export_lint.traversal import visit
 
 
 class GlobalStateUpdatedInForward(Rule):
@@ -144,7 +145,7 @@ def _global_names(function: cst.FunctionDef) -> set[str]:
         def visit_Global(self, node: cst.Global) -> None:
             names.update(item.name.value for item in node.names)
 
-    function.visit(_Globals())
+    visit(function, _Globals())
     return names
 
 
@@ -168,7 +169,7 @@ def _assignments(function: cst.FunctionDef) -> list[tuple[cst.CSTNode, list[str]
         def on_leave(self, original_node: cst.CSTNode) -> None:
             stack.pop()
 
-    function.visit(_Assignments())
+    visit(function, _Assignments())
     return found
 
 
@@ -185,5 +186,5 @@ def _updates_from_itself(statement: cst.CSTNode, name: str) -> bool:
             nonlocal found
             found = found or node.value == name
 
-    value.visit(_Reads())
+    visit(value, _Reads())
     return found

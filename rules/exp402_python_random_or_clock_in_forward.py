@@ -45,6 +45,7 @@ import libcst as cst
 
 from export_lint.module_state import mentions_training, training_only
 from export_lint.rule import Invalid, Rule, Valid
+from export_lint.traversal import visit
 
 _CLOCKS = frozenset(
     {
@@ -185,7 +186,7 @@ def _reads(root: cst.CSTNode, name: str, skip: cst.CSTNode) -> list[cst.Name]:
             if node.value == name:
                 found.append(node)
 
-    root.visit(_Names())
+    visit(root, _Names())
     return found
 
 
@@ -211,7 +212,7 @@ def _training_tests(root: cst.CSTNode) -> list[cst.BaseExpression]:
             self._take(node)
             return False
 
-    root.visit(_Tests())
+    visit(root, _Tests())
     unique: list[cst.BaseExpression] = []
     for test in tests:
         if not any(test is other for other in unique):

@@ -45,6 +45,7 @@ import libcst as cst
 from export_lint.diagnostics import Applicability
 from export_lint.rule import Invalid, Rule, Valid
 from export_lint.semantic import ClassInfo
+from export_lint.traversal import visit
 
 #: torch.nn layers whose output depends on the training flag.
 _TRAIN_DEPENDENT_PREFIXES = (
@@ -254,7 +255,7 @@ class ExportInTrainingMode(Rule):
                 if any(isinstance(arg.value, cst.Name) and arg.value.value == name for arg in node.args):
                     escapes = True
 
-        scope.visit(_Uses())
+        visit(scope, _Uses())
         return assignments == 1 and not escapes
 
     def _train_dependent(self, constructor: cst.Call, seen: set[str]) -> str | None:
@@ -295,7 +296,7 @@ class ExportInTrainingMode(Rule):
                 if not found and node.attr.value == "training":
                     found.append("code reading `self.training`")
 
-        info.node.body.visit(_Layers())
+        visit(info.node.body, _Layers())
         for base in info.base_names:
             if not found and base and base.startswith(f"{self.semantic.module_name}."):
                 base_info = self.semantic.classes.get(base.rsplit(".", 1)[-1])
@@ -315,7 +316,7 @@ def _mentions(expr: cst.CSTNode, name: str) -> bool:
             nonlocal found
             found = found or node.value == name
 
-    expr.visit(_Names())
+    visit(expr, _Names())
     return found
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import libcst as cst
 
 from export_lint.rule import Invalid, Rule, Valid
+from export_lint.traversal import visit
 
 
 class HardcodedCudaDevice(Rule):
@@ -145,7 +146,7 @@ def _mentions_device(expr: cst.BaseExpression) -> bool:
             nonlocal found
             found = found or node.attr.value in {"is_cuda", "device", "type"}
 
-    expr.visit(_Finder())
+    visit(expr, _Finder())
     return found
 
 
