@@ -93,6 +93,17 @@ class Settings:
         matches = _any_glob((*self.exclude, *self.extend_exclude)).match
         return any(matches(candidate) for candidate in _glob_candidates(relative))
 
+    def is_excluded_entry(self, path: str) -> bool:
+        """Whether a file or folder met while walking is excluded: by its name, or by its path
+        inside the project. Its ancestors were checked as the walk reached them, so folders above
+        the walked root (a ``site-packages`` the user points at) never exclude it."""
+        relative = relative_posix(path, self.project_root)
+        candidates = [os.path.basename(os.path.normpath(path))]
+        if not os.path.isabs(relative):
+            candidates.append(relative)
+        matches = _any_glob((*self.exclude, *self.extend_exclude)).match
+        return any(matches(candidate) for candidate in candidates)
+
     def cache_key(self) -> str:
         return repr(dataclasses.astuple(self))
 

@@ -112,7 +112,7 @@ def discover(paths: list[str], settings: Settings, *, force_exclude: bool = Fals
             for sub in sorted(subfolders):
                 sub_path = os.path.join(folder, sub)
                 sub_rel = relative_posix(sub_path, str(root))
-                if settings.is_excluded(sub_path) or _ignored(ignore_rules, sub_rel, True):
+                if settings.is_excluded_entry(sub_path) or _ignored(ignore_rules, sub_rel, True):
                     continue
                 if not os.access(sub_path, os.R_OK | os.X_OK):
                     errors.append((os.path.normpath(sub_path), "Permission denied"))
@@ -124,7 +124,7 @@ def discover(paths: list[str], settings: Settings, *, force_exclude: bool = Fals
                     continue
                 file_path = os.path.join(folder, name)
                 file_rel = relative_posix(file_path, str(root))
-                if settings.is_excluded(file_path) or _ignored(ignore_rules, file_rel, False):
+                if settings.is_excluded_entry(file_path) or _ignored(ignore_rules, file_rel, False):
                     continue
                 if os.path.isdir(file_path):
                     continue

@@ -168,3 +168,12 @@ def test_unknown_selector_raises_config_error():
 )
 def test_glob_matching(pattern, path, matches):
     assert glob_matches(pattern, path) is matches
+
+
+def test_folders_above_the_walked_path_never_exclude_it(tmp_path):
+    # `export-lint check <venv>/site-packages/pkg`: the default exclude names `site-packages`, but
+    # only folders met while walking are matched, not the ancestors of the path the user gave.
+    package = tmp_path / "venv" / "site-packages" / "pkg"
+    write(package, {"model.py": HAZARD, "build/generated.py": HAZARD})
+    result = run("check", "--output-format", "json", str(package), cwd=tmp_path)
+    assert {Path(d["filename"]).name for d in json.loads(result.stdout)} == {"model.py"}

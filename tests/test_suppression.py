@@ -120,3 +120,9 @@ def test_parse_suppressions_reads_comments_only():
 def test_add_noqa_leaves_lines_it_cannot_comment():
     text = "x = (1 +\\\n     2)\ns = '''a\nb'''\n"
     assert add_noqa(text, {1: ["EXP001"], 3: ["EXP001"]}) == (text, 0)
+
+
+def test_file_level_noqa_must_be_the_whole_word():
+    assert parse_suppressions("# export-lint: noqa\nx = 1\n").file_exempt
+    assert not parse_suppressions("# export-lint: noqa-but-not-really\nx = 1\n").file_exempt
+    assert not parse_suppressions("# export-lint: noqa_later\nx = 1\n").file_exempt
