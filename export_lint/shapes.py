@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from export_lint import external
-from export_lint.semantic import EXPORT_FUNCTIONS, SemanticModel
+from export_lint.semantic import EXPORT_FUNCTIONS, SemanticModel, _assigned_names
 from export_lint.traversal import visit
 
 # -- values -----------------------------------------------------------------------------------
@@ -184,13 +184,7 @@ class _AssignedNames(cst.CSTVisitor):
         self.names: set[str] = set()
 
     def _targets(self, target: cst.BaseExpression) -> None:
-        if isinstance(target, cst.Name):
-            self.names.add(target.value)
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            for element in target.elements:
-                self._targets(element.value)
-        elif isinstance(target, cst.StarredElement):
-            self._targets(target.value)
+        self.names.update(_assigned_names(target))
 
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
@@ -680,6 +674,13 @@ def flow_at(semantic: SemanticModel, stack: list[cst.CSTNode] | None = None) -> 
         found = ScopeFlow(semantic, scope_stack, initial)
         flows[id(scope)] = found
     return found
+
+
+def export_event_at(semantic: SemanticModel, call: cst.Call) -> tuple[ScopeFlow, ExportEvent] | None:
+    """The current scope's flow and what it knew just before the export ``call``; None where it was not followed."""
+    flow = flow_at(semantic)
+    event = flow.exports.get(id(call)) if flow is not None else None
+    return None if event is None else (flow, event)
 
 
 def _module_constants(semantic: SemanticModel) -> Env:

@@ -63,7 +63,7 @@ from export_lint.shapes import (
     TensorValue,
     TupleValue,
     export_call_parts,
-    flow_at,
+    export_event_at,
     has_star_arguments,
     target_forward_params,
 )
@@ -299,10 +299,10 @@ class MissingDynamicShapes(Rule):
             return
         if parts.args is None or has_star_arguments(node):
             return
-        flow = flow_at(self.semantic)
-        event = flow.exports.get(id(node)) if flow is not None else None
-        if event is None:
+        followed = export_event_at(self.semantic, node)
+        if followed is None:
             return
+        flow, event = followed
         example = flow.evaluate(parts.args, event.env)
         if not isinstance(example, TupleValue):
             return

@@ -53,7 +53,7 @@ from export_lint.shapes import (
     TensorValue,
     TupleValue,
     export_call_parts,
-    flow_at,
+    export_event_at,
     target_forward_params,
 )
 
@@ -193,10 +193,10 @@ class DimZeroOneSpecialization(Rule):
         parts = export_call_parts(node)
         if parts.dynamic_shapes is None or parts.args is None:
             return
-        flow = flow_at(self.semantic)
-        event = flow.exports.get(id(node)) if flow is not None else None
-        if event is None:
+        followed = export_event_at(self.semantic, node)
+        if followed is None:
             return
+        flow, event = followed
         example = flow.evaluate(parts.args, event.env)
         if not isinstance(example, TupleValue):
             return

@@ -47,7 +47,7 @@ import libcst as cst
 
 from export_lint.diagnostics import Applicability, Fix
 from export_lint.rule import Invalid, Rule, Valid
-from export_lint.shapes import DictValue, TupleValue, export_call_parts, flow_at, target_forward_params
+from export_lint.shapes import DictValue, TupleValue, export_call_parts, export_event_at, target_forward_params
 
 
 class DynamicShapesKeyMismatch(Rule):
@@ -245,10 +245,10 @@ class DynamicShapesKeyMismatch(Rule):
         parts = export_call_parts(node)
         if parts.dynamic_shapes is None or parts.args is None:
             return
-        flow = flow_at(self.semantic)
-        event = flow.exports.get(id(node)) if flow is not None else None
-        if event is None:
+        followed = export_event_at(self.semantic, node)
+        if followed is None:
             return
+        flow, event = followed
         spec = flow.evaluate(parts.dynamic_shapes.value, event.env)
         args = flow.evaluate(parts.args, event.env)
         if not isinstance(spec, DictValue) or not isinstance(args, TupleValue):
