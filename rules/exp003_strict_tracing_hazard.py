@@ -57,24 +57,11 @@ from export_lint.semantic import ClassInfo, nodes_in
 from export_lint.shapes import export_call_parts
 
 from .exp002_hf_cache_output import generative_model_class
+from .exp202_non_tensor_input_baked import TOKENIZER_VOCAB
 
-#: The first torch whose ``torch.export.export`` defaults to ``strict=False``.
-
-_TOKENIZER = """
-import os
-import tempfile
-
-import torch
-from transformers import BertTokenizerFast
-
-
-def vocab_file():
-    folder = tempfile.mkdtemp()
-    path = os.path.join(folder, "vocab.txt")
-    with open(path, "w") as handle:
-        handle.write("\\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "picture", "of", "cat"]))
-    return path
-
+_TOKENIZER = (
+    TOKENIZER_VOCAB
+    + """
 
 class Captioner(torch.nn.Module):
     def __init__(self, vocab):
@@ -89,6 +76,7 @@ class Captioner(torch.nn.Module):
 
 model = Captioner(vocab_file())
 """
+)
 
 
 class StrictTracingHazard(Rule):

@@ -47,7 +47,8 @@ from export_lint.diagnostics import Applicability
 from export_lint.rule import Invalid, Rule, Valid
 from export_lint.shapes import export_call_parts
 
-_CAPTIONER = """
+#: Example prelude: a tiny BERT tokenizer vocabulary written to a temporary file (shared with EXP003).
+TOKENIZER_VOCAB = """
 import os
 import tempfile
 
@@ -61,10 +62,15 @@ def vocab_file():
     with open(path, "w") as handle:
         handle.write("\\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "picture", "of", "cat"]))
     return path
+"""
 
+_CAPTIONER = (
+    TOKENIZER_VOCAB
+    + """
 
 tokenizer = BertTokenizerFast(vocab_file=vocab_file())
 """
+)
 
 
 class NonTensorInputBaked(Rule):
