@@ -41,6 +41,7 @@ from __future__ import annotations
 import libcst as cst
 
 from export_lint import dataflow
+from export_lint.dataflow import DynamicDim
 from export_lint.rule import Invalid, Rule, Valid
 
 
@@ -126,11 +127,12 @@ class DynamicDimPythonLoop(Rule):
         flow = dataflow.current_flow(self.semantic, self.context.torch_version)
         if flow is None or not flow.dynamic:
             return
-        found = None
-        param = flow.dynamic_param(iterable)
-        if param is not None and 0 in flow.dynamic[param]:
-            found = (param, flow.dynamic[param][0])
-        elif isinstance(iterable, cst.Call) and self.semantic.qualified_name(iterable.func) in {"range", "enumerate"}:
+        found = _dynamic_leading_dim(flow, iterable)
+        if (
+            found is None
+            and isinstance(iterable, cst.Call)
+            and self.semantic.qualified_name(iterable.func) in {"range", "enumerate"}
+        ):
             found = next((hit for arg in iterable.args for hit in [self._counted(flow, arg.value)] if hit), None)
         if found is not None:
             param, dim = found
@@ -146,7 +148,12 @@ class DynamicDimPythonLoop(Rule):
         size = flow.involves_dynamic_size(expr)
         if size is not None:
             return size
-        param = flow.dynamic_param(expr)
-        if param is not None and 0 in flow.dynamic[param]:
-            return param, flow.dynamic[param][0]
-        return None
+        return _dynamic_leading_dim(flow, expr)
+
+
+def _dynamic_leading_dim(flow: dataflow.FunctionFlow, expr: cst.BaseExpression) -> tuple[str, DynamicDim] | None:
+    """``(param, dim 0)`` when ``expr`` is a parameter whose dim 0 is dynamic (iterating it walks that dim)."""
+    param = flow.dynamic_param(expr)
+    if param is not None and 0 in flow.dynamic[param]:
+        return param, flow.dynamic[param][0]
+    return None
