@@ -8,42 +8,14 @@ the diff before committing.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
 import textwrap
-from pathlib import Path
 
 import libcst as cst
 import pytest
+from golden import FIXTURES, check_snapshot, lint, script_fixture
 
-from export_lint.config import Settings
-from export_lint.engine import lint_text
-from export_lint.fixer import fix_text, unified_diff
 from export_lint.module_state import attribute_kinds, is_inplace_tensor_method
-from export_lint.rules import by_code
 from export_lint.semantic import SemanticModel
-
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-
-
-def _lint(text: str, codes: tuple[str, ...], torch_version: str = "2.14", path: str = "example.py"):
-    settings = Settings(select=codes, torch_version=torch_version)
-    return lint_text(textwrap.dedent(text), path, settings, [by_code()[c] for c in codes])
-
-
-def _snapshot(source: Path, codes: tuple[str, ...], torch_version: str) -> str:
-    text = source.read_text()
-    name = source.relative_to(ROOT).as_posix()
-    lines = [
-        f"{d.start.row}:{d.start.column} {d.code} [{d.fix.applicability.value if d.fix else 'no fix'}] {d.message}"
-        for d in _lint(text, codes, torch_version, name)
-    ]
-    settings = Settings(select=codes, torch_version=torch_version)
-    fixed = fix_text(text, name, settings, unsafe=True, rules=[by_code()[c] for c in codes])
-    return "\n".join(lines) + "\n\n" + unified_diff(text, fixed.text, name)
-
 
 SNAPSHOTS = [
     (FIXTURES / "EXP203" / "preprocess_inplace.py", ("EXP203",), "2.1"),
@@ -53,11 +25,7 @@ SNAPSHOTS = [
 
 @pytest.mark.parametrize(("source", "codes", "torch_version"), SNAPSHOTS, ids=lambda v: getattr(v, "name", v))
 def test_golden_diagnostics_and_fix_diff(source, codes, torch_version):
-    snapshot = source.with_suffix(".snap")
-    found = _snapshot(source, codes, torch_version)
-    if os.environ.get("EXPORT_LINT_UPDATE_SNAPSHOTS"):
-        snapshot.write_text(found)
-    assert found == snapshot.read_text()
+    check_snapshot(source, codes, torch_version)
 
 
 def test_input_mutation_is_only_reported_for_torch_before_2_2():
@@ -69,9 +37,9 @@ def test_input_mutation_is_only_reported_for_torch_before_2_2():
                 x.add_(1)
                 return x
     """
-    assert [d.code for d in _lint(source, ("EXP203",), "2.1")] == ["EXP203"]
-    assert _lint(source, ("EXP203",), "2.2") == []
-    assert _lint(source, ("EXP203",), "2.14") == []
+    assert [d.code for d in lint(source, ("EXP203",), "2.1")] == ["EXP203"]
+    assert lint(source, ("EXP203",), "2.2") == []
+    assert lint(source, ("EXP203",), "2.14") == []
 
 
 @pytest.mark.parametrize(
@@ -91,7 +59,7 @@ def test_input_mutation_look_alikes_are_silent(forward):
     body = textwrap.indent(forward.split("\n\n")[0], "    ")
     extra = forward.split("\n\n")[1] if "\n\n" in forward else ""
     source = f"import torch\n\nclass Model(torch.nn.Module):\n{body}\n\n{extra}\n"
-    assert _lint(source, ("EXP203",), "2.1") == []
+    assert lint(source, ("EXP203",), "2.1") == []
 
 
 def _class_info(source: str):
@@ -173,22 +141,11 @@ def test_state_rules_stay_silent_where_kinds_are_unknown():
                 self.cache = self.cache + x
                 return x
     """
-    assert _lint(source, ("EXP204", "EXP205", "EXP206")) == []
+    assert lint(source, ("EXP204", "EXP205", "EXP206")) == []
 
 
 # -- slow: the measurements behind these rules, re-checked with the installed torch -------------
-def _measure_module():
-    spec = importlib.util.spec_from_file_location("measure_side_effects", ROOT / "scripts" / "measure_side_effects.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def measure():
-    pytest.importorskip("torch")
-    return _measure_module()
+measure = script_fixture("measure_side_effects")
 
 
 @pytest.mark.slow

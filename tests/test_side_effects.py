@@ -4,68 +4,14 @@ stay silent, and (slow) the measured failures and divergences re-checked with th
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
-import textwrap
-from pathlib import Path
-
 import pytest
+from golden import FIXTURES, check_snapshot, fix, lint, script_fixture
 
-from export_lint.config import Settings
-from export_lint.engine import lint_text
-from export_lint.fixer import fix_text, unified_diff
-from export_lint.rules import by_code
-
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-
-
-def _lint(text: str, codes: tuple[str, ...], torch_version: str = "2.14", path: str = "example.py"):
-    settings = Settings(select=codes, torch_version=torch_version)
-    return lint_text(textwrap.dedent(text), path, settings, [by_code()[c] for c in codes])
-
-
-def _fix(text: str, codes: tuple[str, ...], torch_version: str = "2.14") -> str:
-    settings = Settings(select=codes, torch_version=torch_version)
-    return fix_text(
-        textwrap.dedent(text), "example.py", settings, unsafe=True, rules=[by_code()[c] for c in codes]
-    ).text
-
-
-def _snapshot(source: Path, codes: tuple[str, ...], torch_version: str) -> str:
-    text = source.read_text()
-    name = source.relative_to(ROOT).as_posix()
-    lines = [
-        f"{d.start.row}:{d.start.column} {d.code} [{d.fix.applicability.value if d.fix else 'no fix'}] {d.message}"
-        for d in _lint(text, codes, torch_version, name)
-    ]
-    settings = Settings(select=codes, torch_version=torch_version)
-    fixed = fix_text(text, name, settings, unsafe=True, rules=[by_code()[c] for c in codes])
-    return "\n".join(lines) + "\n\n" + unified_diff(text, fixed.text, name)
-
-
-def _check_snapshot(source: Path, codes: tuple[str, ...], torch_version: str = "2.14") -> None:
-    snapshot = source.with_suffix(".snap")
-    found = _snapshot(source, codes, torch_version)
-    if os.environ.get("EXPORT_LINT_UPDATE_SNAPSHOTS"):
-        snapshot.write_text(found)
-    assert found == snapshot.read_text()
-
-
-@pytest.fixture(scope="module")
-def measure():
-    """scripts/measure_side_effects.py, imported (it needs the installed torch)."""
-    pytest.importorskip("torch")
-    spec = importlib.util.spec_from_file_location("measure_side_effects", ROOT / "scripts" / "measure_side_effects.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+measure = script_fixture("measure_side_effects")
 
 
 def test_golden_diagnostics_and_fix_diff():
-    _check_snapshot(FIXTURES / "EXP401" / "side_effects.py", ("EXP401", "EXP402", "EXP403", "EXP404"))
+    check_snapshot(FIXTURES / "EXP401" / "side_effects.py", ("EXP401", "EXP402", "EXP403", "EXP404"))
 
 
 @pytest.mark.parametrize(
@@ -95,7 +41,7 @@ class Model(torch.nn.Module):
     def forward(self, x):
         {body}
 """
-    assert _lint(source, ("EXP401", "EXP402", "EXP403", "EXP404")) == []
+    assert lint(source, ("EXP401", "EXP402", "EXP403", "EXP404")) == []
 
 
 def test_side_effects_outside_traced_code_are_silent():
@@ -119,7 +65,7 @@ def test_side_effects_outside_traced_code_are_silent():
         def preprocess(frames):
             return torch.as_tensor(np.transpose(frames.numpy(), (0, 4, 1, 2, 3)))
     """
-    assert _lint(source, ("EXP401", "EXP402", "EXP403", "EXP404")) == []
+    assert lint(source, ("EXP401", "EXP402", "EXP403", "EXP404")) == []
 
 
 def test_numpy_call_on_a_non_input_is_silent_and_transpose_fix_uses_permute():
@@ -134,9 +80,9 @@ def test_numpy_call_on_a_non_input_is_silent_and_transpose_fix_uses_permute():
                 y = np.transpose(x, (1, 0))
                 return torch.as_tensor(grid) + y + len(np.asarray(sizes))
     """
-    found = _lint(source, ("EXP401",))
+    found = lint(source, ("EXP401",))
     assert [(d.code, d.start.row) for d in found] == [("EXP401", 9)]
-    assert "y = x.permute(1, 0)" in _fix(source, ("EXP401",))
+    assert "y = x.permute(1, 0)" in fix(source, ("EXP401",)).text
 
 
 # -- slow: the measurements behind these rules ----------------------------------------------
