@@ -48,6 +48,7 @@ _BUFFERS = frozenset({"torch.nn.Buffer", "torch.nn.parameter.Buffer"})
 #: Trailing-underscore methods that do not write tensor data.
 _NOT_DATA_WRITES = frozenset({"requires_grad_", "share_memory_", "retain_grad_"})
 _INPLACE_METHOD = re.compile(r"^[a-z][a-z0-9_]*[a-z0-9]_$")
+_TRAINING = frozenset({"training"})
 
 
 _KINDS_CACHE: weakref.WeakKeyDictionary[SemanticModel, dict[str, dict[str, Kind]]] = weakref.WeakKeyDictionary()
@@ -73,6 +74,22 @@ def self_attribute(expr: cst.BaseExpression, receiver: str | None) -> str | None
     ):
         return expr.attr.value
     return None
+
+
+def traced_self_attribute(semantic: SemanticModel, expr: cst.BaseExpression) -> tuple[ClassInfo, str, str] | None:
+    """``(class, receiver, attr)`` when ``expr`` is ``<receiver>.attr`` in a traced method of a class
+    of this file (``receiver`` being the method's first parameter), else None."""
+    if not semantic.in_traced_code():
+        return None
+    enclosing = semantic.enclosing_method()
+    if enclosing is None:
+        return None
+    info, method = enclosing
+    receiver = self_name(method)
+    attribute = self_attribute(expr, receiver)
+    if attribute is None:
+        return None
+    return info, receiver, attribute
 
 
 def _is_python_scalar(expr: cst.BaseExpression) -> bool:
@@ -167,7 +184,7 @@ def attribute_kinds(semantic: SemanticModel, info: ClassInfo) -> dict[str, Kind]
     if cached is not None:
         return cached
     collected: dict[str, list[Kind]] = {}
-    for current in _class_and_local_bases(semantic, info):
+    for current in semantic._class_and_local_bases(info):
         for stmt in current.node.body.body:
             if isinstance(stmt, cst.SimpleStatementLine):
                 for part in stmt.body:
@@ -201,22 +218,6 @@ def init_assignment(semantic: SemanticModel, info: ClassInfo, attribute: str) ->
     visit(init.body, collector)
     found = [node for name, _kind, node in collector.found if name == attribute]
     return found[0] if len(found) == 1 and isinstance(found[0], cst.Assign) else None
-
-
-def _class_and_local_bases(semantic: SemanticModel, info: ClassInfo) -> list[ClassInfo]:
-    order: list[ClassInfo] = []
-    todo = [info]
-    while todo:
-        current = todo.pop(0)
-        if any(seen is current for seen in order):
-            continue
-        order.append(current)
-        for base in current.base_names:
-            if base and base.startswith(f"{semantic.module_name}."):
-                found = semantic.classes.get(base[len(semantic.module_name) + 1 :])
-                if found is not None:
-                    todo.append(found)
-    return order
 
 
 def under_training_branch(stack: list[cst.CSTNode]) -> bool:
@@ -288,15 +289,34 @@ def _exits(block: cst.BaseSuite) -> bool:
     return False
 
 
-def mentions_training(expr: cst.CSTNode) -> bool:
+def mentions_attribute(expr: cst.CSTNode, names: frozenset[str]) -> bool:
+    """Whether ``expr`` contains an attribute access ``<x>.<name>`` with ``name`` in ``names``."""
     found = False
 
     class _Finder(cst.CSTVisitor):
         def visit_Attribute(self, node: cst.Attribute) -> None:
             nonlocal found
-            found = found or node.attr.value == "training"
+            found = found or node.attr.value in names
 
     visit(expr, _Finder())
+    return found
+
+
+def mentions_training(expr: cst.CSTNode) -> bool:
+    """Whether ``expr`` reads ``<x>.training``."""
+    return mentions_attribute(expr, _TRAINING)
+
+
+def mentions_name(expr: cst.CSTNode, name: str) -> bool:
+    """Whether the name ``name`` occurs anywhere in ``expr``."""
+    found = False
+
+    class _Names(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            nonlocal found
+            found = found or node.value == name
+
+    visit(expr, _Names())
     return found
 
 

@@ -54,8 +54,8 @@ from export_lint.module_state import (
     attribute_kinds,
     init_assignment,
     is_inplace_tensor_method,
-    self_attribute,
     self_name,
+    traced_self_attribute,
 )
 from export_lint.rule import Invalid, Rule, Valid
 
@@ -218,14 +218,11 @@ class PlainTensorAttributeMutation(Rule):
         self._check(target, node)
 
     def _check(self, written: cst.BaseExpression, node: cst.CSTNode) -> None:
-        if not self.semantic.in_traced_code():
+        found = traced_self_attribute(self.semantic, written)
+        if found is None:
             return
-        enclosing = self.semantic.enclosing_method()
-        if enclosing is None:
-            return
-        info, method = enclosing
-        attribute = self_attribute(written, self_name(method))
-        if attribute is None or attribute_kinds(self.semantic, info).get(attribute) != "tensor":
+        info, _receiver, attribute = found
+        if attribute_kinds(self.semantic, info).get(attribute) != "tensor":
             return
         self.report(node, self._fix(info, attribute), target=f"self.{attribute}")
 

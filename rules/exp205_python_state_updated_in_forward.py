@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.module_state import attribute_kinds, self_attribute, self_name, training_only
+from export_lint.module_state import attribute_kinds, self_attribute, traced_self_attribute, training_only
 from export_lint.rule import Invalid, Rule, Valid
 from export_lint.traversal import visit
 
@@ -187,16 +187,10 @@ class PythonStateUpdatedInForward(Rule):
     def _check(
         self, target: cst.BaseExpression, node: cst.CSTNode, *kinds: str, reads: cst.BaseExpression | None = None
     ) -> None:
-        if not self.semantic.in_traced_code() or training_only(self.semantic):
+        found = traced_self_attribute(self.semantic, target)
+        if found is None or training_only(self.semantic):
             return
-        enclosing = self.semantic.enclosing_method()
-        if enclosing is None:
-            return
-        info, method = enclosing
-        receiver = self_name(method)
-        attribute = self_attribute(target, receiver)
-        if attribute is None:
-            return
+        info, receiver, attribute = found
         kind = attribute_kinds(self.semantic, info).get(attribute)
         if kind not in kinds:
             return

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.module_state import training_only, under_training_branch
+from export_lint.module_state import mentions_name, training_only, under_training_branch
 from export_lint.rule import Invalid, Rule, Valid
 from export_lint.semantic import _assigned_names
 from export_lint.traversal import visit
@@ -177,14 +177,4 @@ def _updates_from_itself(statement: cst.CSTNode, name: str) -> bool:
     if isinstance(statement, cst.AugAssign):
         return True
     value = getattr(statement, "value", None)
-    if value is None:
-        return False
-    found = False
-
-    class _Reads(cst.CSTVisitor):
-        def visit_Name(self, node: cst.Name) -> None:
-            nonlocal found
-            found = found or node.value == name
-
-    visit(value, _Reads())
-    return found
+    return value is not None and mentions_name(value, name)

@@ -44,7 +44,7 @@ from __future__ import annotations
 import libcst as cst
 
 from export_lint.diagnostics import Applicability, Fix
-from export_lint.module_state import init_assignment, self_attribute, self_name
+from export_lint.module_state import init_assignment, traced_self_attribute
 from export_lint.rule import Invalid, Rule, Valid
 
 _SCRIPT = frozenset({"torch.jit.script", "torch.jit._script.script"})
@@ -118,15 +118,10 @@ class ScriptedSubmoduleInForward(Rule):
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
-        if not self.semantic.in_traced_code():
+        found = traced_self_attribute(self.semantic, node.func)
+        if found is None:
             return
-        enclosing = self.semantic.enclosing_method()
-        if enclosing is None:
-            return
-        info, method = enclosing
-        attribute = self_attribute(node.func, self_name(method))
-        if attribute is None:
-            return
+        info, _receiver, attribute = found
         assignment = init_assignment(self.semantic, info, attribute)
         if assignment is None:
             return

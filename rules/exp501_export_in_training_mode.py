@@ -43,6 +43,7 @@ from __future__ import annotations
 import libcst as cst
 
 from export_lint.diagnostics import Applicability
+from export_lint.module_state import mentions_name
 from export_lint.rule import Invalid, Rule, Valid
 from export_lint.semantic import ClassInfo
 from export_lint.traversal import visit
@@ -239,7 +240,7 @@ class ExportInTrainingMode(Rule):
                 for target in node.targets:
                     if isinstance(target.target, cst.Name) and target.target.value == name:
                         assignments += 1
-                    elif not isinstance(target.target, cst.Name) and _mentions(target.target, name):
+                    elif not isinstance(target.target, cst.Name) and mentions_name(target.target, name):
                         assignments += 2  # unpacking: unknown
 
             def visit_Attribute(self, node: cst.Attribute) -> None:
@@ -306,18 +307,6 @@ class ExportInTrainingMode(Rule):
                     if reason is not None:
                         found.append(reason)
         return found[0] if found else None
-
-
-def _mentions(expr: cst.CSTNode, name: str) -> bool:
-    found = False
-
-    class _Names(cst.CSTVisitor):
-        def visit_Name(self, node: cst.Name) -> None:
-            nonlocal found
-            found = found or node.value == name
-
-    visit(expr, _Names())
-    return found
 
 
 def _short(code: str, limit: int = 40) -> str:

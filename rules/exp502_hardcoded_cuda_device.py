@@ -38,8 +38,11 @@ from __future__ import annotations
 
 import libcst as cst
 
+from export_lint.module_state import mentions_attribute
 from export_lint.rule import Invalid, Rule, Valid
-from export_lint.traversal import visit
+
+#: Attributes whose test means the code already follows the input's device.
+_DEVICE_ATTRIBUTES = frozenset({"is_cuda", "device", "type"})
 
 
 class HardcodedCudaDevice(Rule):
@@ -127,7 +130,8 @@ class HardcodedCudaDevice(Rule):
 
     def _device_follows_inputs(self) -> bool:
         return any(
-            isinstance(node, (cst.If, cst.IfExp)) and _mentions_device(node.test) for node in self.semantic.stack
+            isinstance(node, (cst.If, cst.IfExp)) and mentions_attribute(node.test, _DEVICE_ATTRIBUTES)
+            for node in self.semantic.stack
         )
 
 
@@ -136,18 +140,6 @@ def _is_cuda_literal(expr: cst.BaseExpression) -> bool:
         return False
     value = expr.evaluated_value
     return isinstance(value, str) and (value == "cuda" or value.startswith("cuda:"))
-
-
-def _mentions_device(expr: cst.BaseExpression) -> bool:
-    found = False
-
-    class _Finder(cst.CSTVisitor):
-        def visit_Attribute(self, node: cst.Attribute) -> None:
-            nonlocal found
-            found = found or node.attr.value in {"is_cuda", "device", "type"}
-
-    visit(expr, _Finder())
-    return found
 
 
 def _short(code: str, limit: int = 40) -> str:
