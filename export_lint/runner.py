@@ -28,14 +28,19 @@ T = TypeVar("T")
 PARALLEL_THRESHOLD = 16
 
 
-def lint_file(path: str, settings: Settings) -> FileResult:
-    """Read and lint one file; unreadable files yield one EXP000 io-error."""
+def _read(path: str) -> bytes | FileResult:
+    """The file's bytes, or the result for an unreadable file: one EXP000 io-error."""
     try:
         with open(path, "rb") as handle:
-            data = handle.read()
+            return handle.read()
     except OSError as error:
         return FileResult(path, [file_error(path, "io-error", f"cannot read file: {error.strerror or error}")])
-    return lint_source(data, path, settings)
+
+
+def lint_file(path: str, settings: Settings) -> FileResult:
+    """Read and lint one file; unreadable files yield one EXP000 io-error."""
+    data = _read(path)
+    return data if isinstance(data, FileResult) else lint_source(data, path, settings)
 
 
 def lint_failure(path: str, reason: str) -> FileResult:
@@ -51,12 +56,9 @@ def _cached_lint(path: str, settings: Settings) -> tuple[FileResult, str | None,
     from export_lint import external
     from export_lint.cache import content_hash
 
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as error:
-        result = FileResult(path, [file_error(path, "io-error", f"cannot read file: {error.strerror or error}")])
-        return result, None, ()
+    data = _read(path)
+    if isinstance(data, FileResult):
+        return data, None, ()
     with external.recording_reads() as reads:
         result = lint_source(data, path, settings)
     dependencies = []
@@ -177,6 +179,17 @@ def run_parallel(
     pending = list(reversed(range(len(paths))))
     slots = [_Slot(context, task) for _ in range(min(jobs, len(paths)))]
     finished = 0
+
+    def done_with(slot: _Slot) -> None:
+        """Count a finished path and hand the (now idle) slot the next one."""
+        nonlocal finished
+        finished += 1
+        if progress is not None:
+            progress(finished)
+        if pending:
+            index = pending.pop()
+            slot.send(index, paths[index])
+
     try:
         for slot in slots:
             if pending:
@@ -197,12 +210,7 @@ def run_parallel(
                     slot.stop(kill=True)
                     slots[slots.index(slot)] = slot = _Slot(context, task)
                 slot.index = None
-                finished += 1
-                if progress is not None:
-                    progress(finished)
-                if pending:
-                    index = pending.pop()
-                    slot.send(index, paths[index])
+                done_with(slot)
             if timeout is not None:
                 now = time.monotonic()
                 for position, slot in enumerate(slots):
@@ -211,12 +219,7 @@ def run_parallel(
                         results[index] = on_failure(paths[index], f"linting this file took over {timeout:g} s")
                         slot.stop(kill=True)
                         slots[position] = slot = _Slot(context, task)
-                        finished += 1
-                        if progress is not None:
-                            progress(finished)
-                        if pending:
-                            index = pending.pop()
-                            slot.send(index, paths[index])
+                        done_with(slot)
     finally:
         for slot in slots:
             slot.stop(kill=finished < len(paths))
