@@ -8,58 +8,30 @@ Snapshots live in tests/fixtures/EXP301/ and tests/fixtures/EXP104/; regenerate 
 
 from __future__ import annotations
 
-import os
 import textwrap
-from pathlib import Path
 
 import libcst as cst
 import pytest
+from golden import FIXTURES, TORCH, check_snapshot, lint
 
 from export_lint import dataflow
-from export_lint.config import Settings
 from export_lint.dataflow import FunctionFlow, Kind
-from export_lint.engine import lint_text
-from export_lint.fixer import fix_text, unified_diff
-from export_lint.rules import by_code
 from export_lint.semantic import SemanticModel
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CONTROL_FLOW = ("EXP301", "EXP302", "EXP303")
 SHAPES = ("EXP104", "EXP105", "EXP106", "EXP107", "EXP108")
 ALL = CONTROL_FLOW + SHAPES
 
 
-def _lint(text: str, codes=ALL, torch_version: str = "2.14", path: str = "example.py"):
-    settings = Settings(select=tuple(codes), torch_version=torch_version)
-    return lint_text(textwrap.dedent(text), path, settings, [by_code()[code] for code in codes])
-
-
-def _codes(text: str, codes=ALL, torch_version: str = "2.14") -> list[str]:
-    return [d.code for d in _lint(text, codes, torch_version)]
-
-
-def _snapshot(source: Path) -> str:
-    text = source.read_text()
-    name = source.relative_to(ROOT).as_posix()
-    lines = [
-        f"{d.start.row}:{d.start.column} {d.code} [{d.fix.applicability.value if d.fix else 'no fix'}] {d.message}"
-        for d in _lint(text, ALL, path=name)
-    ]
-    settings = Settings(select=ALL, torch_version="2.14")
-    fixed = fix_text(text, name, settings, unsafe=True, rules=[by_code()[c] for c in ALL])
-    return "\n".join(lines) + "\n\n" + unified_diff(text, fixed.text, name)
+def _codes(text: str, codes=ALL, torch_version: str = TORCH) -> list[str]:
+    return [d.code for d in lint(text, codes, torch_version)]
 
 
 @pytest.mark.parametrize(
     "source", [FIXTURES / "EXP301" / "data_dependent.py", FIXTURES / "EXP104" / "dynamic_dims.py"], ids=lambda p: p.stem
 )
 def test_golden_diagnostics_and_fix_diff(source):
-    snapshot = source.with_suffix(".snap")
-    found = _snapshot(source)
-    if os.environ.get("EXPORT_LINT_UPDATE_SNAPSHOTS"):
-        snapshot.write_text(found)
-    assert found == snapshot.read_text()
+    check_snapshot(source, ALL)
 
 
 def test_fixture_comments_name_every_diagnostic():
@@ -73,7 +45,7 @@ def test_fixture_comments_name_every_diagnostic():
             for code in ALL
             if code in line.split("#", 1)[1]
         }
-        found = {(d.start.row, d.code) for d in _lint(text)}
+        found = {(d.start.row, d.code) for d in lint(text, ALL)}
         assert found == expected, source.name
 
 
@@ -153,7 +125,7 @@ def test_unannotated_forward_inputs_are_tensors_when_alone_or_exported_with_tens
     text = source.replace("return scores", f"return {body}")
     assert _codes(text.replace("{export}", ""), codes) == []
     exported = text.replace("{export}", "torch.export.export(M(), ((2, 3), 'cpu', torch.randn(3)))")
-    assert [d.message.split("`")[1] for d in _lint(exported, codes)] == ["int(scores.sum())"]
+    assert [d.message.split("`")[1] for d in lint(exported, codes)] == ["int(scores.sum())"]
     alone = source.replace("return x", "return int(x)").replace("{export}", "")
     assert _codes(alone, codes) == ["EXP303"]
 

@@ -8,47 +8,19 @@ the diff before committing.
 
 from __future__ import annotations
 
-import os
 import textwrap
-from pathlib import Path
 
 import libcst as cst
 import pytest
+from golden import FIXTURES, ROOT, check_snapshot, fix, lint
 
 from export_lint.config import Settings
 from export_lint.engine import lint_text, parse
-from export_lint.fixer import fix_text, unified_diff
-from export_lint.rules import by_code
 from export_lint.semantic import SemanticModel
 from export_lint.shapes import TensorValue, flow_at
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MVIT = ROOT / "examples" / "mvit_dynamic_batch.py"
 CODES = ("EXP101", "EXP102", "EXP103")
-
-
-def _settings(codes) -> Settings:
-    return Settings(select=tuple(codes), torch_version="2.14")
-
-
-def _lint(text: str, codes=CODES, path: str = "example.py"):
-    return lint_text(textwrap.dedent(text), path, _settings(codes), [by_code()[code] for code in codes])
-
-
-def _fix(text: str, codes=CODES, path: str = "example.py"):
-    return fix_text(textwrap.dedent(text), path, _settings(codes), unsafe=True, rules=[by_code()[c] for c in codes])
-
-
-def _snapshot(source: Path, code: str) -> str:
-    text = source.read_text()
-    name = source.relative_to(ROOT).as_posix()
-    lines = [
-        f"{d.start.row}:{d.start.column} {d.code} [{d.fix.applicability.value if d.fix else 'no fix'}] {d.message}"
-        for d in _lint(text, [code], name)
-    ]
-    fixed = _fix(text, [code], name)
-    return "\n".join(lines) + "\n\n" + unified_diff(text, fixed.text, name)
 
 
 SNAPSHOTS = [
@@ -61,22 +33,18 @@ SNAPSHOTS = [
 
 @pytest.mark.parametrize(("code", "source"), SNAPSHOTS, ids=lambda v: getattr(v, "name", v))
 def test_golden_diagnostics_and_fix_diff(code, source):
-    snapshot = FIXTURES / code / f"{source.stem}.snap"
-    found = _snapshot(source, code)
-    if os.environ.get("EXPORT_LINT_UPDATE_SNAPSHOTS"):
-        snapshot.write_text(found)
-    assert found == snapshot.read_text()
+    check_snapshot(source, [code], snap=FIXTURES / code / f"{source.stem}.snap")
 
 
 def test_the_cookbook_mvit_script_reports_exactly_exp101_and_its_fix_is_idempotent():
     text = MVIT.read_text()
     every_rule = Settings(select=("EXP",), torch_version="2.14")
     assert [d.code for d in lint_text(text, "examples/mvit_dynamic_batch.py", every_rule)] == ["EXP101"]
-    once = _fix(text).text
+    once = fix(text, CODES).text
     assert 'dynamic_shapes={"x": {0: torch.export.Dim("batch", min=2, max=4)}},' in once
-    assert not isinstance(parse(once, "x.py"), type(_lint(text)[0]))
-    assert _fix(once).text == once
-    assert _lint(once) == []
+    assert not isinstance(parse(once, "x.py"), type(lint(text, CODES)[0]))
+    assert fix(once, CODES).text == once
+    assert lint(once, CODES) == []
 
 
 # -- what the shape flow knows --------------------------------------------------------------
@@ -213,11 +181,11 @@ SILENT = {
 
 @pytest.mark.parametrize("source", SILENT.values(), ids=SILENT.keys())
 def test_must_not_fire(source):
-    assert _lint(source) == []
+    assert lint(source, CODES) == []
 
 
 def test_exp103_keeps_the_quote_style_and_names_keys_from_the_variables_passed():
-    fixed = _fix(
+    fixed = fix(
         """
         import torch
         from torch.export import Dim
@@ -233,7 +201,7 @@ def test_exp103_keeps_the_quote_style_and_names_keys_from_the_variables_passed()
 
 
 def test_exp103_has_no_fix_when_the_entries_cannot_cover_the_inputs():
-    [diagnostic] = _lint(
+    [diagnostic] = lint(
         """
         import torch
         class M(torch.nn.Module):
@@ -247,7 +215,7 @@ def test_exp103_has_no_fix_when_the_entries_cannot_cover_the_inputs():
 
 
 def test_exp101_reuses_a_dim_import_and_sizes_max_to_a_power_of_two():
-    fixed = _fix(
+    fixed = fix(
         """
         import torch
         from torch.export import Dim
@@ -262,7 +230,7 @@ def test_exp101_reuses_a_dim_import_and_sizes_max_to_a_power_of_two():
 
 
 def test_exp101_treats_an_explicit_none_as_missing_and_replaces_it():
-    fixed = _fix(
+    fixed = fix(
         """
         import torch
         ep = torch.export.export(torch.nn.ReLU(), (torch.randn(2, 3),), dynamic_shapes=None, strict=True)
@@ -355,7 +323,7 @@ def test_exp101_fix_is_unsafe_a_specializing_model_exports_static_but_not_dynami
         ep = torch.export.export(Halves(), (torch.randn(2, 3),))
         ep.module()(torch.randn(4, 3))
     """
-    original, fixed = textwrap.dedent(source), _fix(source, ["EXP101"]).text
+    original, fixed = textwrap.dedent(source), fix(source, ["EXP101"]).text
     assert "dynamic_shapes=" in fixed
     with pytest.raises(AssertionError, match="Guard failed"):
         exec(compile(original, "original", "exec"), {})
@@ -372,5 +340,5 @@ def test_shape_flow_fixture_fails_before_and_exports_after_the_fix():
     with pytest.raises(AssertionError, match="Guard failed"):
         before["export_and_serve"]()
     after: dict = {"__name__": "fixture"}
-    exec(compile(_fix(source, ["EXP101"]).text, "shape_flow_fixed.py", "exec"), after)
+    exec(compile(fix(source, ["EXP101"]).text, "shape_flow_fixed.py", "exec"), after)
     assert tuple(after["export_and_serve"]().shape) == (6, 11, 3)

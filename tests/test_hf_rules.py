@@ -7,45 +7,17 @@ the diff before committing.
 
 from __future__ import annotations
 
-import os
 import re
 import textwrap
-from pathlib import Path
 
 import pytest
+from golden import FIXTURES, ROOT, check_snapshot, fix, lint
 
-from export_lint.config import Settings
-from export_lint.engine import lint_text
-from export_lint.fixer import fix_text, unified_diff
-from export_lint.rules import by_code
 from export_lint.rules import exp002_hf_cache_output as exp002
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 WHISPER = ROOT / "examples" / "whisper_export.py"
 BLIP = ROOT / "examples" / "blip_decoder.py"
 HF_CODES = ("EXP002", "EXP003", "EXP201", "EXP202")
-
-
-def _lint(text: str, codes, torch_version: str = "2.14", path: str = "example.py"):
-    settings = Settings(select=tuple(codes), torch_version=torch_version)
-    return lint_text(text, path, settings, [by_code()[code] for code in codes])
-
-
-def _fix(text: str, codes, torch_version: str = "2.14", path: str = "example.py"):
-    settings = Settings(select=tuple(codes), torch_version=torch_version)
-    return fix_text(text, path, settings, unsafe=True, rules=[by_code()[code] for code in codes])
-
-
-def _snapshot(source: Path, code: str, torch_version: str) -> str:
-    text = source.read_text()
-    name = f"examples/{source.name}"
-    lines = [
-        f"{d.start.row}:{d.start.column} {d.code} [{d.fix.applicability.value if d.fix else 'no fix'}] {d.message}"
-        for d in _lint(text, [code], torch_version, name)
-    ]
-    fixed = _fix(text, [code], torch_version, name)
-    return "\n".join(lines) + "\n\n" + unified_diff(text, fixed.text, name)
 
 
 SNAPSHOTS = [
@@ -58,27 +30,22 @@ SNAPSHOTS = [
 
 @pytest.mark.parametrize(("code", "source", "torch_version"), SNAPSHOTS, ids=lambda v: getattr(v, "name", v))
 def test_golden_diagnostics_and_fix_diff(code, source, torch_version):
-    snapshot = FIXTURES / code / f"{source.stem}_torch{torch_version}.snap"
-    found = _snapshot(source, code, torch_version)
-    if os.environ.get("EXPORT_LINT_UPDATE_SNAPSHOTS"):
-        snapshot.parent.mkdir(parents=True, exist_ok=True)
-        snapshot.write_text(found)
-    assert found == snapshot.read_text()
+    check_snapshot(source, [code], torch_version, FIXTURES / code / f"{source.stem}_torch{torch_version}.snap")
 
 
 def test_cookbook_files_report_exactly_their_codes():
     whisper, blip = WHISPER.read_text(), BLIP.read_text()
-    assert [d.code for d in _lint(whisper, HF_CODES, "2.14")] == ["EXP002"]
-    assert [d.code for d in _lint(whisper, HF_CODES, "2.6")] == ["EXP003", "EXP002"]
-    assert [d.code for d in _lint(blip, HF_CODES, "2.14")] == ["EXP202", "EXP202"]
-    assert [d.code for d in _lint(blip, HF_CODES, "2.6")] == ["EXP202", "EXP201", "EXP202"]
+    assert [d.code for d in lint(whisper, HF_CODES, "2.14")] == ["EXP002"]
+    assert [d.code for d in lint(whisper, HF_CODES, "2.6")] == ["EXP003", "EXP002"]
+    assert [d.code for d in lint(blip, HF_CODES, "2.14")] == ["EXP202", "EXP202"]
+    assert [d.code for d in lint(blip, HF_CODES, "2.6")] == ["EXP202", "EXP201", "EXP202"]
 
 
 def test_fixes_are_idempotent_on_the_cookbook_files():
     for source in (WHISPER, BLIP):
-        once = _fix(source.read_text(), HF_CODES, "2.6").text
-        assert _fix(once, HF_CODES, "2.6").text == once
-        assert {d.code for d in _lint(once, HF_CODES, "2.6")} <= {"EXP202"}
+        once = fix(source.read_text(), HF_CODES, "2.6").text
+        assert fix(once, HF_CODES, "2.6").text == once
+        assert {d.code for d in lint(once, HF_CODES, "2.6")} <= {"EXP202"}
 
 
 # -- tokenizers: known by where they come from ------------------------------------------------
@@ -104,7 +71,7 @@ ep = torch.export.export(Model(), ("a cat",), strict=True)
 
 def _model_codes(imports: str, tokenizer: str, prelude: str = "") -> list[str]:
     text = _FORWARD.format(imports=imports, tokenizer=tokenizer, prelude=prelude)
-    return sorted(d.code for d in _lint(text, HF_CODES, "2.6"))
+    return sorted(d.code for d in lint(text, HF_CODES, "2.6"))
 
 
 @pytest.mark.parametrize(
@@ -141,7 +108,7 @@ def test_things_named_tokenizer_that_are_not_known_tokenizers_are_not(imports, t
 def test_annotated_tokenizer_parameter_is_a_tokenizer():
     text = _FORWARD.format(imports="from transformers import PreTrainedTokenizerFast", prelude="", tokenizer="tok")
     text = text.replace("def __init__(self, tokenizer=None)", "def __init__(self, tok: PreTrainedTokenizerFast)")
-    assert sorted(d.code for d in _lint(text, HF_CODES, "2.6")) == ["EXP003", "EXP201", "EXP202", "EXP202"]
+    assert sorted(d.code for d in lint(text, HF_CODES, "2.6")) == ["EXP003", "EXP201", "EXP202", "EXP202"]
 
 
 # -- EXP201 must not fire ------------------------------------------------------------------------
@@ -180,14 +147,14 @@ def test_exp201_silent_on_untraced_code_and_computed_tensors():
                 return targets, shifted
         """
     )
-    assert [d.code for d in _lint(text, ["EXP201"], "2.6")] == []
+    assert [d.code for d in lint(text, ["EXP201"], "2.6")] == []
 
 
 def test_exp201_gated_before_torch_2_7():
     blip = BLIP.read_text()
-    assert [d.code for d in _lint(blip, ["EXP201"], "2.6.0")] == ["EXP201"]
+    assert [d.code for d in lint(blip, ["EXP201"], "2.6.0")] == ["EXP201"]
     for version in ("2.7", "2.7.1", "2.14"):
-        assert _lint(blip, ["EXP201"], version) == []
+        assert lint(blip, ["EXP201"], version) == []
 
 
 def test_exp201_fix_is_unsafe_when_the_encoding_is_read_by_key():
@@ -195,22 +162,22 @@ def test_exp201_fix_is_unsafe_when_the_encoding_is_read_by_key():
         "return self.lm_head(hidden), decoder_targets",
         'return self.lm_head(hidden), decoder_targets, text["input_ids"]',
     )
-    (found,) = _lint(text, ["EXP201"], "2.6")
+    (found,) = lint(text, ["EXP201"], "2.6")
     assert found.fix.applicability.value == "unsafe"
-    (safe,) = _lint(BLIP.read_text(), ["EXP201"], "2.6")
+    (safe,) = lint(BLIP.read_text(), ["EXP201"], "2.6")
     assert safe.fix.applicability.value == "safe"
 
 
 # -- EXP003 ---------------------------------------------------------------------------------------
 def test_exp003_implicit_strict_only_before_torch_2_8():
     text = BLIP.read_text().replace("    strict=False,\n", "")
-    assert [d.code for d in _lint(text, ["EXP003"], "2.6")] == ["EXP003"]
+    assert [d.code for d in lint(text, ["EXP003"], "2.6")] == ["EXP003"]
     # 2.7.0's export still defaults to strict=True; 2.8.0's to strict=False.
-    assert [d.code for d in _lint(text, ["EXP003"], "2.7.1")] == ["EXP003"]
-    assert _lint(text, ["EXP003"], "2.8") == []
+    assert [d.code for d in lint(text, ["EXP003"], "2.7.1")] == ["EXP003"]
+    assert lint(text, ["EXP003"], "2.8") == []
     explicit = BLIP.read_text().replace("strict=False", "strict=True")
-    assert [d.code for d in _lint(explicit, ["EXP003"], "2.14")] == ["EXP003"]
-    assert _lint(explicit.replace("strict=True", "strict=use_strict"), ["EXP003"], "2.6") == []
+    assert [d.code for d in lint(explicit, ["EXP003"], "2.14")] == ["EXP003"]
+    assert lint(explicit.replace("strict=True", "strict=use_strict"), ["EXP003"], "2.6") == []
 
 
 # -- EXP002 gate and the fallback fix -------------------------------------------------------------
@@ -240,17 +207,17 @@ def test_exp002_silent_when_the_cache_is_off_or_registered():
         text.replace(export, "torch.utils._pytree.register_pytree_node(Cache, f, g)\n" + export),
         text.replace("model = WhisperForConditionalGeneration(", "model = WhisperModelWrapper("),
     ):
-        assert _lint(silenced, ["EXP002"]) == [], silenced
+        assert lint(silenced, ["EXP002"]) == [], silenced
 
 
 def test_exp002_without_the_registration_helper_passes_use_cache_false(monkeypatch):
     monkeypatch.setattr(exp002, "installed_transformers", lambda: ("4.57.0", False))
-    fixed = _fix(WHISPER.read_text(), ["EXP002"])
+    fixed = fix(WHISPER.read_text(), ["EXP002"])
     assert '    kwargs={"use_cache": False},\n)' in fixed.text
-    (found,) = _lint(WHISPER.read_text(), ["EXP002"])
+    (found,) = lint(WHISPER.read_text(), ["EXP002"])
     assert found.fix.applicability.value == "unsafe"
     monkeypatch.setattr(exp002, "installed_transformers", lambda: ("4.53.3", False))
-    assert _lint(WHISPER.read_text(), ["EXP002"]) == []
+    assert lint(WHISPER.read_text(), ["EXP002"]) == []
 
 
 # -- the real torch.export -------------------------------------------------------------------------
@@ -274,7 +241,7 @@ def test_whisper_script_fails_then_exports_after_the_fix_and_matches_eager(unreg
     namespace: dict = {}
     with pytest.raises(RuntimeError, match="EncoderDecoderCache'> in output, which is not a known type"):
         exec(compile(original, "whisper_export.py", "exec"), namespace)
-    fixed = _fix(original, HF_CODES, "2.6").text
+    fixed = fix(original, HF_CODES, "2.6").text
     assert "register_cache_pytrees_for_model(model)" in fixed and "strict=False" in fixed
     namespace = {}
     exec(compile(fixed, "whisper_export_fixed.py", "exec"), namespace)
@@ -287,7 +254,7 @@ def test_whisper_script_fails_then_exports_after_the_fix_and_matches_eager(unreg
 @pytest.mark.slow
 def test_blip_decoder_exports_after_the_fix_bakes_the_caption_and_fails_strict():
     torch = pytest.importorskip("torch")
-    fixed = _fix(BLIP.read_text(), HF_CODES, "2.6").text
+    fixed = fix(BLIP.read_text(), HF_CODES, "2.6").text
     assert "text.input_ids = text.input_ids.clone()" in fixed
     namespace: dict = {}
     exec(compile(fixed, "blip_decoder_fixed.py", "exec"), namespace)
