@@ -80,6 +80,7 @@ def _ruff_and_export_lint(tmp_path, ruff_table: str, our_table: str, *args: str)
     write(tmp_path, {"pyproject.toml": f"{ruff_table}\n{our_table}\n"})
     paths = args or (".",)
     ours = run("check", "--output-format", "json", *paths, cwd=tmp_path)
+    assert ours.returncode in (0, 1), ours.stderr
     theirs = subprocess.run(
         [ruff, "check", "--no-cache", "--output-format", "json", *paths], cwd=tmp_path, capture_output=True, text=True
     )
