@@ -184,7 +184,7 @@ def attribute_kinds(semantic: SemanticModel, info: ClassInfo) -> dict[str, Kind]
     if cached is not None:
         return cached
     collected: dict[str, list[Kind]] = {}
-    for current in semantic._class_and_local_bases(info):
+    for current in semantic.class_and_local_bases(info):
         for stmt in current.node.body.body:
             if isinstance(stmt, cst.SimpleStatementLine):
                 for part in stmt.body:

@@ -52,6 +52,12 @@ class Invalid:
             object.__setattr__(self, "after", textwrap.dedent(self.after).lstrip("\n"))
 
 
+def shorten(code: str, limit: int) -> str:
+    """Source text for a message: whitespace collapsed, cut to ``limit`` characters with "..."."""
+    code = " ".join(code.split())
+    return code if len(code) <= limit else code[: limit - 3] + "..."
+
+
 class Rule:
     """One hazard. Subclasses define metadata, docs (the docstring), examples and visitor methods.
 

@@ -91,14 +91,14 @@ def _import_bindings(node: cst.Import | cst.ImportFrom) -> Iterator[tuple[str, B
         yield local or name, Binding("import", f"{module}{separator}{name}", node)
 
 
-def _assigned_names(target: cst.BaseExpression) -> Iterator[str]:
+def assigned_names(target: cst.BaseExpression) -> Iterator[str]:
     if isinstance(target, cst.Name):
         yield target.value
     elif isinstance(target, (cst.Tuple, cst.List)):
         for element in target.elements:
-            yield from _assigned_names(element.value)
+            yield from assigned_names(element.value)
     elif isinstance(target, cst.StarredElement):
-        yield from _assigned_names(target.value)
+        yield from assigned_names(target.value)
 
 
 class _BindingCollector(cst.CSTVisitor):
@@ -148,27 +148,27 @@ class _BindingCollector(cst.CSTVisitor):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
-            for name in _assigned_names(target.target):
+            for name in assigned_names(target.target):
                 self._bind(name, Binding("assign", None, node))
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        for name in _assigned_names(node.target):
+        for name in assigned_names(node.target):
             self._bind(name, Binding("assign", None, node))
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        for name in _assigned_names(node.target):
+        for name in assigned_names(node.target):
             self._bind(name, Binding("assign", None, node))
 
     def visit_For(self, node: cst.For) -> None:
-        for name in _assigned_names(node.target):
+        for name in assigned_names(node.target):
             self._bind(name, Binding("assign", None, node))
 
     def visit_AsName(self, node: cst.AsName) -> None:
-        for name in _assigned_names(node.name):
+        for name in assigned_names(node.name):
             self._bind(name, Binding("assign", None, node))
 
     def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-        for name in _assigned_names(node.target):
+        for name in assigned_names(node.target):
             self._bind(name, Binding("assign", None, node))
 
     # Comprehension variables live in their own scope.
@@ -510,7 +510,7 @@ class SemanticModel:
         if found is None:
             found = set()
             cache[id(owner.node)] = found  # guards against recursion through the class's own methods
-            for info in self._class_and_local_bases(owner):
+            for info in self.class_and_local_bases(owner):
                 for method in info.methods.values():
                     for assign in nodes_in(method.body, cst.Assign):
                         for target in assign.targets:
@@ -524,7 +524,7 @@ class SemanticModel:
                                 found.add(name[5:])
         return attribute in found
 
-    def _class_and_local_bases(self, info: ClassInfo) -> list[ClassInfo]:
+    def class_and_local_bases(self, info: ClassInfo) -> list[ClassInfo]:
         found: list[ClassInfo] = []
         todo = [info]
         while todo:

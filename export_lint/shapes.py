@@ -24,7 +24,8 @@ from collections.abc import Iterator
 import libcst as cst
 
 from export_lint import external
-from export_lint.semantic import EXPORT_FUNCTIONS, SemanticModel, _assigned_names
+from export_lint.semantic import EXPORT_FUNCTIONS, SemanticModel
+from export_lint.semantic import assigned_names as target_names
 from export_lint.traversal import visit
 
 # -- values -----------------------------------------------------------------------------------
@@ -184,7 +185,7 @@ class _AssignedNames(cst.CSTVisitor):
         self.names: set[str] = set()
 
     def _targets(self, target: cst.BaseExpression) -> None:
-        self.names.update(_assigned_names(target))
+        self.names.update(target_names(target))
 
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:

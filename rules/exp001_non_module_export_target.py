@@ -52,7 +52,7 @@ from __future__ import annotations
 import libcst as cst
 
 from export_lint.diagnostics import Applicability, Edit, Fix
-from export_lint.rule import Invalid, Rule, Valid
+from export_lint.rule import Invalid, Rule, Valid, shorten
 
 _PROPERTY_DECORATORS = frozenset({"property", "functools.cached_property", "cached_property"})
 
@@ -305,7 +305,7 @@ class NonModuleExportTarget(Rule):
         self.report(
             target,
             self._wrapper_fix(target, wrapper_base, owner_method),
-            target=_short(self.context.code(target)),
+            target=shorten(self.context.code(target), 60),
             kind=kind,
         )
 
@@ -357,7 +357,7 @@ class NonModuleExportTarget(Rule):
                 owner, method = owner_method
                 text = _METHOD_WRAPPER.format(name=name, torch=torch_name, owner=owner, method=method)
             else:
-                text = _CALLABLE_WRAPPER.format(name=name, torch=torch_name, target=_short(context.code(target)))
+                text = _CALLABLE_WRAPPER.format(name=name, torch=torch_name, target=shorten(context.code(target), 60))
             text = text.replace("\n", context.newline)
             statement = self.semantic.stack[1]  # the top-level statement holding the call
             anchor = statement.decorators[0] if getattr(statement, "decorators", None) else statement
@@ -381,8 +381,3 @@ def _target_argument(call: cst.Call) -> cst.BaseExpression | None:
         if arg.keyword is not None and arg.keyword.value == "mod":
             return arg.value
     return None
-
-
-def _short(code: str, limit: int = 60) -> str:
-    code = " ".join(code.split())
-    return code if len(code) <= limit else code[: limit - 3] + "..."

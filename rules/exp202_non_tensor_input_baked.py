@@ -44,7 +44,7 @@ from __future__ import annotations
 import libcst as cst
 
 from export_lint.diagnostics import Applicability
-from export_lint.rule import Invalid, Rule, Valid
+from export_lint.rule import Invalid, Rule, Valid, shorten
 from export_lint.shapes import export_call_parts
 
 #: Example prelude: a tiny BERT tokenizer vocabulary written to a temporary file (shared with EXP003).
@@ -159,7 +159,7 @@ assert torch.allclose(ep.module()(image), model(image))
         if self.semantic.is_export_call(node):
             self._check_inputs(node)
         elif self.semantic.in_traced_code() and self.semantic.is_tokenizer_call(node):
-            self.report(node, what=f"`{_short(self.context.code(node))}` tokenizes text inside traced code")
+            self.report(node, what=f"`{shorten(self.context.code(node), 50)}` tokenizes text inside traced code")
 
     def _check_inputs(self, call: cst.Call) -> None:
         parts = export_call_parts(call)
@@ -171,7 +171,7 @@ assert torch.allclose(ep.module()(image), model(image))
         for value in values:
             kind = self._text_kind(value, call)
             if kind is not None:
-                self.report(value, what=f"`{_short(self.context.code(value))}` ({kind}) is an export input")
+                self.report(value, what=f"`{shorten(self.context.code(value), 50)}` ({kind}) is an export input")
 
     def _text_kind(self, value: cst.BaseExpression, call: cst.Call, depth: int = 0) -> str | None:
         if isinstance(value, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
@@ -191,8 +191,3 @@ assert torch.allclose(ep.module()(image), model(image))
                 if any(isinstance(t.target, cst.Name) and t.target.value == value.value for t in assign.targets):
                     return self._text_kind(assign.value, call, depth + 1)
         return None
-
-
-def _short(code: str, limit: int = 50) -> str:
-    code = " ".join(code.split())
-    return code if len(code) <= limit else code[: limit - 3] + "..."

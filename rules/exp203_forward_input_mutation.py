@@ -48,7 +48,7 @@ import libcst as cst
 from export_lint.diagnostics import Applicability, Fix
 from export_lint.module_state import is_inplace_tensor_method, training_only
 from export_lint.rule import Invalid, Rule, Valid
-from export_lint.semantic import _assigned_names
+from export_lint.semantic import assigned_names
 from export_lint.traversal import visit
 
 _TENSOR_ANNOTATIONS = frozenset({"torch.Tensor", "torch.FloatTensor", "torch.LongTensor", "torch.BoolTensor"})
@@ -260,23 +260,23 @@ def _rebindings(function: cst.FunctionDef, name: str) -> list[cst.CSTNode]:
 
     class _Bindings(cst.CSTVisitor):
         def visit_Assign(self, node: cst.Assign) -> None:
-            if any(name in _assigned_names(target.target) for target in node.targets):
+            if any(name in assigned_names(target.target) for target in node.targets):
                 found.append(node)
 
         def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            if node.value is not None and name in _assigned_names(node.target):
+            if node.value is not None and name in assigned_names(node.target):
                 found.append(node)
 
         def visit_For(self, node: cst.For) -> None:
-            if name in _assigned_names(node.target):
+            if name in assigned_names(node.target):
                 found.append(node)
 
         def visit_AsName(self, node: cst.AsName) -> None:
-            if name in _assigned_names(node.name):
+            if name in assigned_names(node.name):
                 found.append(node)
 
         def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-            if name in _assigned_names(node.target):
+            if name in assigned_names(node.target):
                 found.append(node)
 
     visit(function.body, _Bindings())

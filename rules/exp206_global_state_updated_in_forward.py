@@ -41,7 +41,7 @@ import libcst as cst
 
 from export_lint.module_state import mentions_name, training_only, under_training_branch
 from export_lint.rule import Invalid, Rule, Valid
-from export_lint.semantic import _assigned_names
+from export_lint.semantic import assigned_names
 from export_lint.traversal import visit
 
 
@@ -161,9 +161,9 @@ def _assignments(function: cst.FunctionDef) -> list[tuple[cst.CSTNode, list[str]
                 return False
             if not under_training_branch(stack):
                 if isinstance(node, cst.Assign):
-                    found.append((node, [n for t in node.targets for n in _assigned_names(t.target)]))
+                    found.append((node, [n for t in node.targets for n in assigned_names(t.target)]))
                 elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
-                    found.append((node, list(_assigned_names(node.target))))
+                    found.append((node, list(assigned_names(node.target))))
             return True
 
         def on_leave(self, original_node: cst.CSTNode) -> None:

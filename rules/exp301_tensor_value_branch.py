@@ -57,7 +57,7 @@ from __future__ import annotations
 import libcst as cst
 
 from export_lint import dataflow
-from export_lint.rule import Invalid, Rule, Valid
+from export_lint.rule import Invalid, Rule, Valid, shorten
 
 
 class TensorValueBranch(Rule):
@@ -205,9 +205,4 @@ class TensorValueBranch(Rule):
             return
         culprit = flow.is_data_dependent_test(test)
         if culprit is not None:
-            self.report(culprit, condition=_short(self.context.code(culprit)))
-
-
-def _short(code: str, limit: int = 60) -> str:
-    code = " ".join(code.split())
-    return code if len(code) <= limit else code[: limit - 3] + "..."
+            self.report(culprit, condition=shorten(self.context.code(culprit), 60))

@@ -36,7 +36,7 @@ from __future__ import annotations
 import libcst as cst
 
 from export_lint.diagnostics import Applicability
-from export_lint.rule import Invalid, Rule, Valid
+from export_lint.rule import Invalid, Rule, Valid, shorten
 
 _TENSOR_ANNOTATIONS = frozenset({"torch.Tensor", "torch.FloatTensor", "torch.LongTensor"})
 #: Tensor methods that keep a tensor a tensor (`x.detach().cpu()` is still `x`'s data).
@@ -120,7 +120,7 @@ class NumpyOnTensorInForward(Rule):
             return
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value == "numpy" and not self._is_numpy_module(func.value):
-            self.report(node, call=_short(self.context.code(node)))
+            self.report(node, call=shorten(self.context.code(node), 50))
             return
         qualified = self.semantic.qualified_name(func)
         if not qualified or not qualified.startswith("numpy.") or not node.args:
@@ -132,7 +132,7 @@ class NumpyOnTensorInForward(Rule):
         if qualified == "numpy.transpose" and len(positional) == 2 == len(node.args):
             tensor, axes = (self.context.code(arg.value) for arg in positional)
             fix = self.fix("Use `Tensor.permute`", self.context.replace(node, f"{tensor}.permute({axes})"))
-        self.report(node, fix, call=_short(self.context.code(node)))
+        self.report(node, fix, call=shorten(self.context.code(node), 50))
 
     def _is_numpy_module(self, expr: cst.BaseExpression) -> bool:
         return self.semantic.qualified_name(expr) == "numpy"
@@ -162,8 +162,3 @@ class NumpyOnTensorInForward(Rule):
             is_method = self.semantic.enclosing_method() is not None
             return function.name.value == "forward" and is_method and index > 0
         return False
-
-
-def _short(code: str, limit: int = 50) -> str:
-    code = " ".join(code.split())
-    return code if len(code) <= limit else code[: limit - 3] + "..."

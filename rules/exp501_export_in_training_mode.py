@@ -44,7 +44,7 @@ import libcst as cst
 
 from export_lint.diagnostics import Applicability
 from export_lint.module_state import mentions_name
-from export_lint.rule import Invalid, Rule, Valid
+from export_lint.rule import Invalid, Rule, Valid, shorten
 from export_lint.semantic import ClassInfo
 from export_lint.traversal import visit
 
@@ -201,7 +201,7 @@ class ExportInTrainingMode(Rule):
                 fix = self.fix(
                     "Call `.eval()` on the model", self.context.replace(target, self.context.code(target) + ".eval()")
                 )
-                self.report(target, fix, target=_short(self.context.code(target)), reason=reason)
+                self.report(target, fix, target=shorten(self.context.code(target), 40), reason=reason)
         elif isinstance(target, cst.Name):
             self._check_name(node, target)
 
@@ -307,8 +307,3 @@ class ExportInTrainingMode(Rule):
                     if reason is not None:
                         found.append(reason)
         return found[0] if found else None
-
-
-def _short(code: str, limit: int = 40) -> str:
-    code = " ".join(code.split())
-    return code if len(code) <= limit else code[: limit - 3] + "..."

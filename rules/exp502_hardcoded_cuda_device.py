@@ -39,7 +39,7 @@ from __future__ import annotations
 import libcst as cst
 
 from export_lint.module_state import mentions_attribute
-from export_lint.rule import Invalid, Rule, Valid
+from export_lint.rule import Invalid, Rule, Valid, shorten
 
 #: Attributes whose test means the code already follows the input's device.
 _DEVICE_ATTRIBUTES = frozenset({"is_cuda", "device", "type"})
@@ -126,7 +126,7 @@ class HardcodedCudaDevice(Rule):
     def _report(self, node: cst.CSTNode) -> None:
         if not self.semantic.in_traced_code() or self._device_follows_inputs():
             return
-        self.report(node, code=_short(self.context.code(node)))
+        self.report(node, code=shorten(self.context.code(node), 40))
 
     def _device_follows_inputs(self) -> bool:
         return any(
@@ -140,8 +140,3 @@ def _is_cuda_literal(expr: cst.BaseExpression) -> bool:
         return False
     value = expr.evaluated_value
     return isinstance(value, str) and (value == "cuda" or value.startswith("cuda:"))
-
-
-def _short(code: str, limit: int = 40) -> str:
-    code = " ".join(code.split())
-    return code if len(code) <= limit else code[: limit - 3] + "..."
