@@ -684,6 +684,17 @@ def export_event_at(semantic: SemanticModel, call: cst.Call) -> tuple[ScopeFlow,
     return None if event is None else (flow, event)
 
 
+def dynamic_export_at(semantic: SemanticModel, call: cst.Call) -> tuple[ExportCall, ScopeFlow, ExportEvent] | None:
+    """An export call passing both example args and ``dynamic_shapes``, with the flow just before it."""
+    if not semantic.is_export_call(call):
+        return None
+    parts = export_call_parts(call)
+    if parts.dynamic_shapes is None or parts.args is None:
+        return None
+    followed = export_event_at(semantic, call)
+    return None if followed is None else (parts, *followed)
+
+
 def _module_constants(semantic: SemanticModel) -> Env:
     """Module-level names assigned exactly once at top level, with their known values."""
     module_flow = flow_at(semantic, [semantic.module])

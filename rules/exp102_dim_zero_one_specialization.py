@@ -52,8 +52,7 @@ from export_lint.shapes import (
     ScopeFlow,
     TensorValue,
     TupleValue,
-    export_call_parts,
-    export_event_at,
+    dynamic_export_at,
     target_forward_params,
 )
 
@@ -188,15 +187,10 @@ class DimZeroOneSpecialization(Rule):
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
-        if not self.semantic.is_export_call(node):
+        found = dynamic_export_at(self.semantic, node)
+        if found is None:
             return
-        parts = export_call_parts(node)
-        if parts.dynamic_shapes is None or parts.args is None:
-            return
-        followed = export_event_at(self.semantic, node)
-        if followed is None:
-            return
-        flow, event = followed
+        parts, flow, event = found
         example = flow.evaluate(parts.args, event.env)
         if not isinstance(example, TupleValue):
             return

@@ -47,7 +47,12 @@ import libcst as cst
 
 from export_lint.diagnostics import Applicability, Fix
 from export_lint.rule import Invalid, Rule, Valid
-from export_lint.shapes import DictValue, TupleValue, export_call_parts, export_event_at, target_forward_params
+from export_lint.shapes import (
+    DictValue,
+    TupleValue,
+    dynamic_export_at,
+    target_forward_params,
+)
 
 
 class DynamicShapesKeyMismatch(Rule):
@@ -240,15 +245,10 @@ class DynamicShapesKeyMismatch(Rule):
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
-        if not self.semantic.is_export_call(node):
+        found = dynamic_export_at(self.semantic, node)
+        if found is None:
             return
-        parts = export_call_parts(node)
-        if parts.dynamic_shapes is None or parts.args is None:
-            return
-        followed = export_event_at(self.semantic, node)
-        if followed is None:
-            return
-        flow, event = followed
+        parts, flow, event = found
         spec = flow.evaluate(parts.dynamic_shapes.value, event.env)
         args = flow.evaluate(parts.args, event.env)
         if not isinstance(spec, DictValue) or not isinstance(args, TupleValue):
