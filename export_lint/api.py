@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from export_lint.config import Settings, load_settings
-from export_lint.diagnostics import Diagnostic
+from export_lint.diagnostics import Diagnostic, file_error
 from export_lint.discovery import discover
-from export_lint.engine import file_error
 from export_lint.engine import lint_source as _lint_source
 from export_lint.fixer import FixResult, fix_text
 from export_lint.runner import lint_files

@@ -21,8 +21,8 @@ import weakref
 import libcst as cst
 
 from export_lint import versions
-from export_lint.semantic import ClassInfo, SemanticModel, dotted_name
-from export_lint.traversal import TRIVIA_TYPES, children, walk
+from export_lint.semantic import SCOPE_TYPES, ClassInfo, SemanticModel, dotted_name
+from export_lint.traversal import TRIVIA_TYPES, children, descendants, walk
 
 
 class Kind(enum.Enum):
@@ -267,29 +267,21 @@ def int_literal(expr: cst.BaseExpression) -> int | None:
     return None
 
 
-_NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
-
-
 def _assignments(function: cst.FunctionDef) -> list[tuple[cst.BaseExpression, object, str]]:
     """(target, value, how) for every binding in a function body, without entering nested scopes."""
     pairs: list[tuple[cst.BaseExpression, object, str]] = []
-
-    def on_visit(node: cst.CSTNode) -> bool:
-        if isinstance(node, _NESTED_SCOPES):
-            return False
-        if isinstance(node, cst.Assign):
+    for node in descendants(function.body, SCOPE_TYPES):
+        kind = type(node)
+        if kind is cst.Assign:
             pairs.extend((target.target, node.value, "assign") for target in node.targets)
-        elif isinstance(node, (cst.AnnAssign, cst.NamedExpr)):
+        elif kind is cst.AnnAssign or kind is cst.NamedExpr:
             pairs.append((node.target, node.value, "assign"))
-        elif isinstance(node, cst.AugAssign):
+        elif kind is cst.AugAssign:
             pairs.append((node.target, node, "augassign"))
-        elif isinstance(node, (cst.For, cst.CompFor)):
+        elif kind is cst.For or kind is cst.CompFor:
             pairs.append((node.target, node.iter, "for"))
-        elif isinstance(node, cst.AsName):
+        elif kind is cst.AsName:
             pairs.append((node.name, None, "unknown"))
-        return True
-
-    walk(function.body, on_visit, _ignore)
     return pairs
 
 
@@ -765,6 +757,8 @@ def _export_calls(semantic: SemanticModel) -> list[tuple[cst.Call, list[cst.CSTN
     """Every export call with the stack of nodes above it (for name resolution)."""
     stack: list[cst.CSTNode] = []
     calls: list[tuple[cst.Call, list[cst.CSTNode]]] = []
+    if not semantic.may_call_export():
+        return calls
 
     def on_visit(node: cst.CSTNode) -> bool:
         stack.append(node)

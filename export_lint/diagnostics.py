@@ -114,3 +114,26 @@ class LineIndex:
         start = self.line_starts[row - 1]
         end = self.line_starts[row] if row < len(self.line_starts) else len(self.text)
         return self.text[start:end].rstrip("\r\n")
+
+
+BUG_REPORT_HINT = "this is a bug in export-lint: please report it with the file that triggers it"
+
+
+@dataclass
+class FileResult:
+    """The outcome of linting one file."""
+
+    path: str
+    diagnostics: list[Diagnostic]
+    #: Source lines around each diagnostic, by 1-based row, for code frames.
+    source_lines: dict[int, str] = field(default_factory=dict)
+    encoding: str = "utf-8"
+
+    @property
+    def internal_errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.internal_error]
+
+
+def file_error(path: str, name: str, message: str, row: int = 1, column: int = 1, internal: bool = False) -> Diagnostic:
+    location = Location(row, column)
+    return Diagnostic("EXP000", name, message, path, location, location, internal_error=internal)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import dataclasses
 import io
 import itertools
 import re
@@ -17,9 +16,9 @@ import libcst as cst
 
 from export_lint import versions
 from export_lint.config import Settings
-from export_lint.diagnostics import Diagnostic, LineIndex, Location
+from export_lint.diagnostics import BUG_REPORT_HINT, Diagnostic, FileResult, LineIndex, file_error
 from export_lint.rule import Rule, RuleContext
-from export_lint.semantic import SemanticModel
+from export_lint.semantic import SCOPE_TYPES, SemanticModel
 from export_lint.suppression import parse_suppressions
 from export_lint.traversal import TRIVIA_TYPES, walk
 
@@ -36,28 +35,6 @@ _SUSPICIOUS_DEPTH = 100
 _SUSPICIOUS_LINE = 2000
 _BRACKETS = re.compile(r"[\[\](){}]")
 _BRACKET_DELTA = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
-
-BUG_REPORT_HINT = "this is a bug in export-lint: please report it with the file that triggers it"
-
-
-@dataclasses.dataclass
-class FileResult:
-    """The outcome of linting one file."""
-
-    path: str
-    diagnostics: list[Diagnostic]
-    #: Source lines around each diagnostic, by 1-based row, for code frames.
-    source_lines: dict[int, str] = dataclasses.field(default_factory=dict)
-    encoding: str = "utf-8"
-
-    @property
-    def internal_errors(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.internal_error]
-
-
-def file_error(path: str, name: str, message: str, row: int = 1, column: int = 1, internal: bool = False) -> Diagnostic:
-    location = Location(row, column)
-    return Diagnostic("EXP000", name, message, path, location, location, internal_error=internal)
 
 
 def decode_source(data: bytes) -> tuple[str, str]:
@@ -127,6 +104,8 @@ class _Dispatcher:
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         self.semantic.stack.append(node)
+        if type(node) in SCOPE_TYPES:
+            self.semantic.scope_stack.append(node)
         handlers = self._visit.get(type(node))
         if handlers is None:
             handlers = self._handlers(self._visit, "visit_", type(node))
@@ -141,6 +120,8 @@ class _Dispatcher:
         if handlers:
             self._call(handlers, node)
         self.semantic.stack.pop()
+        if type(node) in SCOPE_TYPES:
+            self.semantic.scope_stack.pop()
 
     def run(self, module: cst.Module) -> None:
         walk(module, self.on_visit, self.on_leave, self.skip)
@@ -251,7 +232,7 @@ def _lint_text(
     module = parse(text, path)
     if isinstance(module, Diagnostic):
         return [module]
-    semantic = SemanticModel(module, path)
+    semantic = SemanticModel(module, path, text=text)
     context = RuleContext(text, path, module, semantic, settings.torch_version)
     errors: list[Diagnostic] = []
 

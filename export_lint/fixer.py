@@ -170,7 +170,7 @@ def fix_file(path: str, settings: Settings, unsafe: bool = False, write: bool = 
 
 def fix_failure(path: str, reason: str) -> FileFix:
     """The outcome for a file whose worker crashed or timed out: nothing written, one internal error."""
-    from export_lint.engine import BUG_REPORT_HINT
+    from export_lint.diagnostics import BUG_REPORT_HINT
 
     return FileFix(path, "", 0, [file_error(path, "internal-error", f"{reason}; {BUG_REPORT_HINT}", internal=True)])
 

@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection, wait
 from typing import TypeVar
 
 from export_lint.config import Settings
-from export_lint.engine import BUG_REPORT_HINT, FileResult, file_error, lint_source
+from export_lint.diagnostics import BUG_REPORT_HINT, FileResult, file_error
 
 T = TypeVar("T")
 
@@ -39,6 +39,8 @@ def _read(path: str) -> bytes | FileResult:
 
 def lint_file(path: str, settings: Settings) -> FileResult:
     """Read and lint one file; unreadable files yield one EXP000 io-error."""
+    from export_lint.engine import lint_source
+
     data = _read(path)
     return data if isinstance(data, FileResult) else lint_source(data, path, settings)
 
@@ -55,6 +57,7 @@ def _cached_lint(path: str, settings: Settings) -> tuple[FileResult, str | None,
     """``lint_file`` plus what the cache stores: the file's hash and the other files it read."""
     from export_lint import external
     from export_lint.cache import content_hash
+    from export_lint.engine import lint_source
 
     data = _read(path)
     if isinstance(data, FileResult):
@@ -242,8 +245,9 @@ def lint_files(
     """
     ordered = sorted(paths)
     if not cache:
+        _preload(ordered)
         results = run_parallel(
-            functools.partial(lint_file, settings=settings), ordered, jobs, progress, timeout=timeout
+            functools.partial(lint_file, settings=settings), _largest_first(ordered), jobs, progress, timeout=timeout
         )
         return sorted(results, key=lambda result: result.path)
     from export_lint.cache import Cache, content_hash
@@ -266,6 +270,8 @@ def lint_files(
     offset = len(found)
     report = (lambda done: progress(offset + done)) if progress is not None else None
     task = functools.partial(_cached_lint, settings=settings)
+    _preload(misses)
+    misses = _largest_first(misses)
     outcomes = run_parallel(task, misses, jobs, report, timeout=timeout)
     for path, (result, digest, dependencies) in zip(misses, outcomes, strict=True):
         found[path] = result
@@ -273,6 +279,27 @@ def lint_files(
             store.put(path, digest, dependencies, result)
     store.save()
     return sorted(found.values(), key=lambda result: result.path)
+
+
+def _preload(paths: Sequence[str]) -> None:
+    """Import the engine and every rule once, before workers fork, when there is work to do (a
+    warm run that finds every result in the cache never imports LibCST)."""
+    if paths:
+        from export_lint.rules import all_rules
+
+        all_rules()
+
+
+def _largest_first(paths: Sequence[str]) -> list[str]:
+    """Paths by decreasing size: the longest files start first, so no worker is left with one at the end."""
+
+    def size(path: str) -> int:
+        try:
+            return os.stat(path).st_size
+        except OSError:
+            return 0
+
+    return sorted(paths, key=size, reverse=True)
 
 
 def _renamed(result: FileResult, path: str) -> FileResult:

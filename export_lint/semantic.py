@@ -9,12 +9,13 @@ computed lazily so files that never ask pay nothing.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 
 import libcst as cst
 
 from export_lint import external
-from export_lint.traversal import visit
+from export_lint.traversal import NODE_TYPES, TRIVIA_TYPES, children, descendants, visit
 
 #: Callables that trace their first argument with torch.export.
 EXPORT_FUNCTIONS = frozenset(
@@ -34,6 +35,12 @@ KNOWN_MODULE_BASES = frozenset(
         "transformers.modeling_utils.PreTrainedModel",
     }
 )
+
+#: The last names of ``EXPORT_FUNCTIONS``: a call ending in another name is not an export call.
+_EXPORT_FUNCTION_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in EXPORT_FUNCTIONS)
+
+#: Node types that open a scope (``type(node) in SCOPE_TYPES``; LibCST node classes are final).
+SCOPE_TYPES = frozenset({cst.FunctionDef, cst.Lambda, cst.ClassDef})
 
 _NOT_MODULES_IN_TORCH_NN = frozenset({"Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"})
 
@@ -176,19 +183,77 @@ class _BindingCollector(cst.CSTVisitor):
         return False
 
 
+#: Statements and the blocks and clauses that hold them: where an import can be.
+_STATEMENT_CONTAINERS = frozenset(
+    kind
+    for kind in NODE_TYPES
+    if issubclass(kind, (cst.Module, cst.BaseStatement, cst.BaseSuite))
+    or kind in {cst.Else, cst.ExceptHandler, cst.ExceptStarHandler, cst.Finally, cst.MatchCase}
+)
+
+
+#: Where a scope's bindings can be when no expression binds (no ``:=`` in the file): statements,
+#: blocks and clauses, and the parameter list and ``with`` items that hold binding nodes.
+_BINDING_CONTAINERS = _STATEMENT_CONTAINERS | {cst.Parameters, cst.WithItem}
+_BINDING_HOOKS = {
+    kind: f"visit_{kind.__name__}" for kind in NODE_TYPES if hasattr(_BindingCollector, f"visit_{kind.__name__}")
+}
+
+
+def _visit_statements(scope: cst.CSTNode, collector: _BindingCollector) -> None:
+    """``_BindingCollector``'s walk over a scope, in the same order, without entering expressions
+    (where only ``:=`` binds): a fraction of the nodes."""
+    todo: list[cst.CSTNode] = [scope]
+    while todo:
+        node = todo.pop()
+        kind = type(node)
+        hook = _BINDING_HOOKS.get(kind)
+        if hook is not None and getattr(collector, hook)(node) is False:
+            continue
+        if kind in _BINDING_CONTAINERS or node is scope:
+            todo.extend(reversed(children(node, TRIVIA_TYPES)))
+
+
+def _import_aliases(module: cst.Module) -> frozenset[str]:
+    """The names bound by ``import ... as name`` anywhere in a module (statements only, no expressions)."""
+    found: set[str] = set()
+    todo: list[cst.CSTNode] = [module]
+    while todo:
+        node = todo.pop()
+        kind = type(node)
+        if kind is cst.Import or kind is cst.ImportFrom:
+            if not isinstance(node.names, cst.ImportStar):
+                found.update(
+                    alias.asname.name.value
+                    for alias in node.names
+                    if alias.asname is not None and type(alias.asname.name) is cst.Name
+                )
+        elif kind in _STATEMENT_CONTAINERS:
+            todo.extend(children(node))
+    return frozenset(found)
+
+
 class SemanticModel:
     """Facts about one parsed file, shared by every rule."""
 
-    def __init__(self, module: cst.Module, path: str, module_name: str = "<module>") -> None:
+    def __init__(self, module: cst.Module, path: str, module_name: str = "<module>", text: str | None = None) -> None:
         self.module = module
+        #: The file's source: cheap text checks rule out whole questions before any tree walk.
+        self.text = module.code if text is None else text
         self.path = path
         self.module_name = module_name
         self._scope_bindings: dict[int, dict[str, Binding]] = {}
         self._classes: dict[str, ClassInfo] | None = None
         self._module_class_cache: dict[str, bool] = {}
         self._traced: set[int] | None = None
-        # Filled by the engine while it walks the tree.
+        self._scope_chains: dict[int, list[cst.CSTNode]] = {}
+        self._bindings: dict[tuple[int, ...], dict[str, Binding]] = {}
+        self._traced_scopes: dict[int, bool] = {}
+        self._aliases: frozenset[str] | None = None
+        # Filled by the engine while it walks the tree: every node above the current one, and the
+        # functions, lambdas and classes among them.
         self.stack: list[cst.CSTNode] = []
+        self.scope_stack: list[cst.CSTNode] = []
 
     # -- scopes and names -------------------------------------------------------------
     def bindings_of(self, scope: cst.CSTNode) -> dict[str, Binding]:
@@ -196,25 +261,49 @@ class SemanticModel:
         found = self._scope_bindings.get(key)
         if found is None:
             collector = _BindingCollector(self.module_name, scope)
-            visit(scope, collector)
+            if ":=" in self.text:  # an assignment expression can bind a name inside any expression
+                visit(scope, collector)
+            else:
+                _visit_statements(scope, collector)
             found = collector.bindings
             self._scope_bindings[key] = found
         return found
 
     def scopes(self, stack: list[cst.CSTNode] | None = None) -> list[cst.CSTNode]:
-        """Enclosing scopes, innermost first (class scopes only when directly inside them)."""
-        stack = self.stack if stack is None else stack
+        """Enclosing scopes, innermost first (class scopes only when directly inside them).
+
+        The list is shared (cached per innermost scope for the engine's stack): do not modify it.
+        """
+        if stack is None:
+            innermost = id(self.scope_stack[-1]) if self.scope_stack else 0
+            found = self._scope_chains.get(innermost)
+            if found is None:
+                found = self._scope_chains[innermost] = self._scope_chain(self.scope_stack)
+            return found
+        return self._scope_chain([node for node in stack if type(node) in SCOPE_TYPES])
+
+    def _scope_chain(self, scope_nodes: list[cst.CSTNode]) -> list[cst.CSTNode]:
         found: list[cst.CSTNode] = []
-        for depth in range(len(stack) - 1, -1, -1):
-            node = stack[depth]
-            if isinstance(node, (cst.FunctionDef, cst.Lambda)) or (isinstance(node, cst.ClassDef) and not found):
+        for node in reversed(scope_nodes):
+            if type(node) is not cst.ClassDef or not found:
                 found.append(node)
         found.append(self.module)
         return found
 
     def binding(self, name: str, stack: list[cst.CSTNode] | None = None) -> Binding:
-        for scope in self.scopes(stack):
-            if isinstance(scope, cst.Lambda):
+        scopes = self.scopes(stack)
+        key = tuple(map(id, scopes))
+        known = self._bindings.get(key)
+        if known is None:
+            known = self._bindings[key] = {}
+        found = known.get(name)
+        if found is None:
+            found = known[name] = self._lookup(name, scopes)
+        return found
+
+    def _lookup(self, name: str, scopes: list[cst.CSTNode]) -> Binding:
+        for scope in scopes:
+            if type(scope) is cst.Lambda:
                 if any(param.name.value == name for param in scope.params.params):
                     return Binding("param", None, scope)
                 continue
@@ -233,7 +322,33 @@ class SemanticModel:
         return None
 
     def is_export_call(self, node: cst.Call, stack: list[cst.CSTNode] | None = None) -> bool:
-        return self.qualified_name(node.func, stack) in EXPORT_FUNCTIONS
+        func = node.func
+        # Cheap refusals first: most calls end in another name and no import renames them.
+        if type(func) is cst.Attribute:
+            if func.attr.value not in _EXPORT_FUNCTION_NAMES:
+                return False
+        elif type(func) is not cst.Name or (
+            func.value not in _EXPORT_FUNCTION_NAMES and func.value not in self.import_aliases
+        ):
+            return False
+        return self.qualified_name(func, stack) in EXPORT_FUNCTIONS
+
+    def may_call_export(self) -> bool:
+        """False when no export call can be in the file: no export function's name, nor a name an
+        import renames, is followed by ``(`` (only whitespace and comments can come between)."""
+        found = self.__dict__.get("_may_call_export")
+        if found is None:
+            names = "|".join(sorted(map(re.escape, _EXPORT_FUNCTION_NAMES | self.import_aliases)))
+            found = bool(re.search(rf"\b(?:{names})(?:\s|\\\r?\n|#[^\r\n]*)*\(", self.text))
+            self.__dict__["_may_call_export"] = found
+        return found
+
+    @property
+    def import_aliases(self) -> frozenset[str]:
+        """Every name an ``import ... as name`` binds anywhere in the file."""
+        if self._aliases is None:
+            self._aliases = _import_aliases(self.module)
+        return self._aliases
 
     # -- classes ------------------------------------------------------------------------
     @property
@@ -396,8 +511,18 @@ class SemanticModel:
 
     def in_traced_code(self, stack: list[cst.CSTNode] | None = None) -> bool:
         """Whether the current node lies in a function export traces."""
-        stack = self.stack if stack is None else stack
-        return any(isinstance(node, cst.FunctionDef) and self.is_traced(node) for node in reversed(stack))
+        if stack is not None:
+            return any(type(node) is cst.FunctionDef and self.is_traced(node) for node in reversed(stack))
+        if not self.scope_stack:
+            return False
+        key = id(self.scope_stack[-1])
+        found = self._traced_scopes.get(key)
+        if found is None:
+            traced = self.traced_functions()
+            found = self._traced_scopes[key] = any(
+                type(node) is cst.FunctionDef and id(node) in traced for node in self.scope_stack
+            )
+        return found
 
     def constructed_class(self, expr: cst.BaseExpression, before: cst.CSTNode | None = None) -> str | None:
         """The qualified class an expression's object was built from, following names assigned
@@ -454,9 +579,18 @@ class SemanticModel:
     # ``transformers`` tokenizer/processor class (``BertTokenizerFast(...)``) or of its
     # ``from_pretrained``, a name or ``self.attr`` assigned from such a call (or from a function of
     # this file that returns one), or a parameter annotated with such a class.
+    @property
+    def mentions_tokenizers(self) -> bool:
+        """Whether the file names a tokenizer class at all (every tokenizer the model knows of is
+        traced back to a class name with one of ``TOKENIZER_CLASS_SUFFIXES``)."""
+        found = self.__dict__.get("_mentions_tokenizers")
+        if found is None:
+            found = self.__dict__["_mentions_tokenizers"] = any(s in self.text for s in TOKENIZER_CLASS_SUFFIXES)
+        return found
+
     def is_tokenizer_factory(self, expr: cst.BaseExpression, stack: list[cst.CSTNode] | None = None) -> bool:
         """Whether an expression creates a tokenizer (``AutoTokenizer.from_pretrained(...)``)."""
-        if not isinstance(expr, cst.Call):
+        if not isinstance(expr, cst.Call) or not self.mentions_tokenizers:
             return False
         qualified = self.qualified_name(expr.func, stack)
         if qualified is not None and qualified.endswith(".from_pretrained"):
@@ -483,6 +617,8 @@ class SemanticModel:
         self, expr: cst.BaseExpression, stack: list[cst.CSTNode] | None = None, owner: ClassInfo | None = None
     ) -> bool:
         """Whether an expression evaluates to a Hugging Face tokenizer or processor instance."""
+        if not self.mentions_tokenizers:
+            return False
         stack = self.stack if stack is None else stack
         if self.is_tokenizer_factory(expr, stack):
             return True
@@ -605,16 +741,7 @@ def is_tokenizer_class_name(qualified: str | None) -> bool:
 
 def nodes_in(root: cst.CSTNode, kind: type) -> list:
     """Nodes of one kind under ``root``, without entering nested functions, classes or lambdas."""
-    found: list = []
-
-    class _Collector(cst.CSTVisitor):
-        def on_visit(self, node: cst.CSTNode) -> bool:
-            if isinstance(node, kind):
-                found.append(node)
-            return node is root or not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
-
-    visit(root, _Collector())
-    return found
+    return [node for node in descendants(root, SCOPE_TYPES) if isinstance(node, kind)]
 
 
 class _CallCollector(cst.CSTVisitor):

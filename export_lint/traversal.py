@@ -69,23 +69,32 @@ def _concrete_node_types() -> frozenset[type]:
 
 #: ``type(x) in NODE_TYPES`` is several times faster than ``isinstance(x, CSTNode)`` (an ABC check).
 NODE_TYPES = _concrete_node_types()
-_SEQUENCES = (tuple, list)
 
 
-def children(node: cst.CSTNode, skip: frozenset[type] = frozenset()) -> Iterator[cst.CSTNode]:
+def children(node: cst.CSTNode, skip: frozenset[type] = frozenset()) -> list[cst.CSTNode]:
     """A node's children in visiting order, leaving out nodes whose type is in ``skip``."""
+    found: list[cst.CSTNode] = []
+    _children_into(node, type(node), skip, found)
+    found.reverse()
+    return found
+
+
+def _children_into(node: cst.CSTNode, kind: type, skip: frozenset[type], into: list) -> None:
+    """Append a node's children, in reverse visiting order, to ``into`` (a walk's to-do stack)."""
     node_types = NODE_TYPES
-    for name in child_fields(type(node)):
+    start = len(into)
+    for name in _FIELDS.get(kind) or child_fields(kind):
         value = getattr(node, name)
-        kind = type(value)
-        if kind in node_types:
-            if kind not in skip:
-                yield value
-        elif kind in _SEQUENCES:
+        value_kind = type(value)
+        if value_kind in node_types:
+            if value_kind not in skip:
+                into.append(value)
+        elif value_kind is tuple or value_kind is list:
             for item in value:
-                kind = type(item)
-                if kind in node_types and kind not in skip:
-                    yield item
+                item_kind = type(item)
+                if item_kind in node_types and item_kind not in skip:
+                    into.append(item)
+    into[start:] = into[start:][::-1]
 
 
 def walk(
@@ -98,19 +107,34 @@ def walk(
 
     ``on_visit`` returning ``False`` skips the node's children (``on_leave`` is still called).
     """
-    todo: list[tuple[cst.CSTNode, bool]] = [(root, False)]
+    todo: list = [root]
     pop, push = todo.pop, todo.append
     while todo:
-        node, leaving = pop()
-        if leaving:
-            on_leave(node)
+        node = pop()
+        kind = type(node)
+        if kind is tuple:  # (node,): its children are done
+            on_leave(node[0])
             continue
-        descend = on_visit(node) is not False
-        push((node, True))
-        if descend:
-            below = list(children(node, skip))
-            for child in reversed(below):
-                push((child, False))
+        push((node,))
+        if on_visit(node) is not False:
+            _children_into(node, kind, skip, todo)
+
+
+def descendants(
+    root: cst.CSTNode, prune: frozenset[type] = frozenset(), skip: frozenset[type] = TRIVIA_TYPES
+) -> list[cst.CSTNode]:
+    """``root`` and the nodes under it in visiting order, without entering nodes (other than
+    ``root``) whose type is in ``prune``; those nodes themselves are listed."""
+    found: list[cst.CSTNode] = []
+    todo: list[cst.CSTNode] = [root]
+    while todo:
+        node = todo.pop()
+        found.append(node)
+        kind = type(node)
+        if kind in prune and node is not root:
+            continue
+        _children_into(node, kind, skip, todo)
+    return found
 
 
 class _SpanState(CodegenState):
@@ -169,33 +193,76 @@ def node_spans(module: cst.Module) -> dict[cst.CSTNode, tuple[int, int]]:
 # -- a faster walk for read-only visitors ------------------------------------------------
 
 _NODE_TYPE_NAMES = frozenset(kind.__name__ for kind in NODE_TYPES)
-_FAST_VISITORS: dict[tuple[str, str], frozenset[type] | None] = {}
+#: Name -> node classes. LibCST's ``@add_slots`` rebuilds each class, so one name can have two.
+_TYPES_BY_NAME: dict[str, list[type]] = {}
+for _kind in NODE_TYPES:
+    _TYPES_BY_NAME.setdefault(_kind.__name__, []).append(_kind)
 
 
-def _fast_skip(visitor_type: type) -> frozenset[type] | None:
-    """The trivia a visitor class can skip, or None when it needs LibCST's own traversal."""
+class _Plan:
+    """How to walk with one visitor class: the trivia it can skip and its ``visit_``/``leave_`` hooks."""
+
+    def __init__(self, skip: frozenset[type], generic: bool, visits: dict[type, str], leaves: dict[type, str]):
+        self.skip = skip
+        self.generic = generic  # overrides on_visit/on_leave: call those for every node
+        self.visits = visits
+        self.leaves = leaves
+
+
+_PLANS: dict[tuple[str, str], _Plan | None] = {}
+
+
+def _plan(visitor_type: type) -> _Plan | None:
+    """The walk plan of a visitor class, or None when it needs LibCST's own traversal."""
     # Keyed by where the class is defined: visitors defined inside functions are new classes per call.
     key = (visitor_type.__module__, visitor_type.__qualname__)
-    if key in _FAST_VISITORS:
-        return _FAST_VISITORS[key]
-    skip: frozenset[type] | None = None
+    if key in _PLANS:
+        return _PLANS[key]
+    plan: _Plan | None = None
     if issubclass(visitor_type, cst.CSTVisitor) and not any(
         getattr(visitor_type, hook) is not getattr(cst.CSTVisitor, hook)
         for hook in ("on_visit_attribute", "on_leave_attribute")
     ):
         hooks = [
-            name.split("_", 1)[1]
+            name
             for name in dir(visitor_type)
             if name.startswith(("visit_", "leave_"))
             and getattr(visitor_type, name) is not getattr(cst.CSTVisitor, name, None)  # the base has empty stubs
         ]
-        if all(hook in _NODE_TYPE_NAMES for hook in hooks):  # no per-attribute hooks (visit_If_body)
-            overrides_generic = any(
+        kinds = [name.split("_", 1)[1] for name in hooks]
+        if all(kind in _NODE_TYPE_NAMES for kind in kinds):  # no per-attribute hooks (visit_If_body)
+            generic = any(
                 getattr(visitor_type, hook) is not getattr(cst.CSTVisitor, hook) for hook in ("on_visit", "on_leave")
             )
-            skip = frozenset() if overrides_generic else frozenset(t for t in TRIVIA_TYPES if t.__name__ not in hooks)
-    _FAST_VISITORS[key] = skip
-    return skip
+            skip = frozenset() if generic else frozenset(t for t in TRIVIA_TYPES if t.__name__ not in kinds)
+            visits = {
+                t: name for name, k in zip(hooks, kinds, strict=True) if name[0] == "v" for t in _TYPES_BY_NAME[k]
+            }
+            leaves = {
+                t: name for name, k in zip(hooks, kinds, strict=True) if name[0] == "l" for t in _TYPES_BY_NAME[k]
+            }
+            plan = _Plan(skip, generic, visits, leaves)
+    _PLANS[key] = plan
+    return plan
+
+
+def _walk_hooks(
+    root: cst.CSTNode, visits: dict[type, Callable], leaves: dict[type, Callable], skip: frozenset[type]
+) -> None:
+    """``walk`` calling only the hooks a visitor has, looked up by node type (no per-node getattr)."""
+    todo: list = [root]
+    pop, push = todo.pop, todo.append
+    while todo:
+        node = pop()
+        kind = type(node)
+        if kind is tuple:  # (node,): leave it, its children done
+            leaves[type(node[0])](node[0])
+            continue
+        if kind in leaves:
+            push((node,))
+        hook = visits.get(kind)
+        if hook is None or hook(node) is not False:
+            _children_into(node, kind, skip, todo)
 
 
 def visit(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
@@ -207,8 +274,12 @@ def visit(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
     for their sub-walks, which through ``node.visit`` cost as much as parsing the file again.
     LibCST itself is left untouched: other LibCST code in the same process keeps its semantics.
     """
-    skip = _fast_skip(type(visitor))
-    if skip is None:
+    plan = _plan(type(visitor))
+    if plan is None:
         node.visit(visitor)
+    elif plan.generic:
+        walk(node, visitor.on_visit, visitor.on_leave, plan.skip)
     else:
-        walk(node, visitor.on_visit, visitor.on_leave, skip)
+        visits = {kind: getattr(visitor, name) for kind, name in plan.visits.items()}
+        leaves = {kind: getattr(visitor, name) for kind, name in plan.leaves.items()}
+        _walk_hooks(node, visits, leaves, plan.skip)

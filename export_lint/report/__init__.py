@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 
-from export_lint.engine import FileResult
+from export_lint.diagnostics import FileResult
 
 FORMATS = {
     "full": "text",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from export_lint.engine import FileResult
+from export_lint.diagnostics import FileResult
 
 
 def _escape_data(text: str) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from export_lint.diagnostics import Diagnostic, Location
-from export_lint.engine import FileResult
+from export_lint.diagnostics import Diagnostic, FileResult, Location
 
 
 def _location(location: Location | None) -> dict[str, int] | None:

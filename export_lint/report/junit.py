@@ -10,7 +10,7 @@ import itertools
 from collections.abc import Sequence
 from xml.etree import ElementTree
 
-from export_lint.engine import FileResult
+from export_lint.diagnostics import FileResult
 
 
 def render(results: Sequence[FileResult], **_: object) -> str:

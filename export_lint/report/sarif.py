@@ -8,8 +8,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from export_lint import __version__
-from export_lint.diagnostics import DOCS_URL
-from export_lint.engine import FileResult
+from export_lint.diagnostics import DOCS_URL, FileResult
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from export_lint.diagnostics import Applicability, Diagnostic
-from export_lint.engine import FileResult
+from export_lint.diagnostics import Applicability, Diagnostic, FileResult
 
 BOLD, RED, CYAN, BLUE, UNDERLINE, RESET = "\x1b[1m", "\x1b[1;31m", "\x1b[36m", "\x1b[34m", "\x1b[4m", "\x1b[0m"
 
