@@ -229,6 +229,10 @@ def _lint_text(
     checks_noqa = "noqa" in text and any(hasattr(rule, "check_noqa") for rule in selected)
     if not selected or not (checks_noqa or any(marker in text for marker in PREFILTER)):
         return []
+    # Rules whose required words the text lacks cannot fire: they are not run (the file is still
+    # parsed, so a syntax error is reported whatever the selection). EXP900 still judges their
+    # noqa comments, against every selected rule.
+    running = [rule for rule in selected if all(word in text for word in rule.requires)]
     module = parse(text, path)
     if isinstance(module, Diagnostic):
         return [module]
@@ -248,7 +252,7 @@ def _lint_text(
             )
         )
 
-    instances = [rule(context) for rule in selected]
+    instances = [rule(context) for rule in running]
     try:
         _Dispatcher(instances, semantic, on_error).run(module)
     except RecursionError:

@@ -197,9 +197,7 @@ def attribute_kinds(semantic: SemanticModel, info: ClassInfo) -> dict[str, Kind]
         receiver = self_name(init) if init is not None else None
         if init is None or receiver is None:
             continue
-        collector = _InitCollector(semantic, receiver)
-        visit(init.body, collector)
-        for name, kind, _node in collector.found:
+        for name, kind, _node in _init_assignments(semantic, init, receiver):
             collected.setdefault(name, []).append(kind)
     kinds = {name: _merge(values) for name, values in collected.items()}
     if "*" in kinds:
@@ -208,15 +206,26 @@ def attribute_kinds(semantic: SemanticModel, info: ClassInfo) -> dict[str, Kind]
     return kinds
 
 
+def _init_assignments(
+    semantic: SemanticModel, init: cst.FunctionDef, receiver: str
+) -> list[tuple[str, Kind, cst.CSTNode]]:
+    """What ``_InitCollector`` finds in one ``__init__``, collected once per file."""
+    cache: dict[int, list[tuple[str, Kind, cst.CSTNode]]] = semantic.__dict__.setdefault("_init_assignments", {})
+    found = cache.get(id(init))
+    if found is None:
+        collector = _InitCollector(semantic, receiver)
+        visit(init.body, collector)
+        found = cache[id(init)] = collector.found
+    return found
+
+
 def init_assignment(semantic: SemanticModel, info: ClassInfo, attribute: str) -> cst.Assign | None:
     """The single ``self.<attribute> = value`` statement in the class's own ``__init__``, if exactly one."""
     init = info.methods.get("__init__")
     receiver = self_name(init) if init is not None else None
     if init is None or receiver is None:
         return None
-    collector = _InitCollector(semantic, receiver)
-    visit(init.body, collector)
-    found = [node for name, _kind, node in collector.found if name == attribute]
+    found = [node for name, _kind, node in _init_assignments(semantic, init, receiver) if name == attribute]
     return found[0] if len(found) == 1 and isinstance(found[0], cst.Assign) else None
 
 

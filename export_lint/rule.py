@@ -74,6 +74,11 @@ class Rule:
     fix_applicability: ClassVar[Applicability | None] = None
     #: Rules in preview are only enabled when selected explicitly by code.
     preview: ClassVar[bool] = False
+    #: Words the source must contain, every one, for the rule to find anything: a rule about export
+    #: calls needs ``"export"``, one about traced code ``"class"`` (export traces module classes'
+    #: forwards). Files lacking one are not analysed for the rule; ``tests/test_rule_examples.py``
+    #: checks every INVALID example has them.
+    requires: ClassVar[tuple[str, ...]] = ()
     VALID: ClassVar[list[Valid]] = []
     INVALID: ClassVar[list[Invalid]] = []
 

@@ -108,6 +108,12 @@ def assigned_names(target: cst.BaseExpression) -> Iterator[str]:
         yield from assigned_names(target.value)
 
 
+def _agree(first: Binding, second: Binding) -> bool:
+    if first.kind != second.kind or first.qualified_name != second.qualified_name:
+        return False
+    return first.kind == "import" or first.node is second.node
+
+
 class _BindingCollector(cst.CSTVisitor):
     """Collects the names one scope binds, without entering nested scopes."""
 
@@ -118,8 +124,9 @@ class _BindingCollector(cst.CSTVisitor):
 
     def _bind(self, name: str, binding: Binding) -> None:
         previous = self.bindings.get(name)
-        # A name bound twice in one scope is only known when both bindings agree.
-        if previous is not None and previous != binding:
+        # A name bound twice in one scope is only known when both bindings agree: the same import,
+        # or the same definition (nodes compare by identity: CSTNode equality is a deep walk).
+        if previous is not None and not _agree(previous, binding):
             self.bindings[name] = Binding("assign", None, binding.node)
         else:
             self.bindings[name] = binding

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import re
+import sys
+import typing
 from collections.abc import Callable, Iterator
 
 import libcst as cst
@@ -39,21 +40,32 @@ TRIVIA_TYPES: frozenset[type[cst.CSTNode]] = frozenset(
     }
 )
 
-_FIELD_VISIT = re.compile(r'visit_\w+\(\s*self,\s*"(\w+)"')
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
+def _string_constants(code) -> Iterator[str]:
+    for constant in code.co_consts:
+        if isinstance(constant, str):
+            yield constant
+        elif hasattr(constant, "co_consts"):
+            yield from _string_constants(constant)
+
+
 def child_fields(node_type: type[cst.CSTNode]) -> tuple[str, ...]:
-    """The fields holding a node type's children, in the order LibCST visits them."""
+    """The fields holding a node type's children, in the order LibCST visits them.
+
+    ``_visit_and_replace_children`` names each field as a string constant, in visiting order
+    (``visit_required(self, "value", self.value, visitor)``): its code object's constants give the
+    order without reading source files.
+    """
     fields = _FIELDS.get(node_type)
     if fields is None:
-        try:
-            source = inspect.getsource(node_type._visit_and_replace_children)
-            fields = tuple(dict.fromkeys(_FIELD_VISIT.findall(source)))
-        except (OSError, TypeError):
-            fields = ()
+        declared = getattr(node_type, "__dataclass_fields__", {})
+        code = getattr(getattr(node_type, "_visit_and_replace_children", None), "__code__", None)
+        names = _string_constants(code) if code is not None else ()
+        fields = tuple(dict.fromkeys(name for name in names if name in declared))
         if not fields:  # no visit helpers found: fall back to the dataclass field order
-            fields = tuple(name for name in getattr(node_type, "__dataclass_fields__", {}))
+            fields = tuple(declared)
         _FIELDS[node_type] = fields
     return fields
 
@@ -69,6 +81,46 @@ def _concrete_node_types() -> frozenset[type]:
 
 #: ``type(x) in NODE_TYPES`` is several times faster than ``isinstance(x, CSTNode)`` (an ABC check).
 NODE_TYPES = _concrete_node_types()
+#: The classes parsed nodes can have: not abstract, and not the stale copy of each class that
+#: LibCST's ``@add_slots`` leaves behind.
+_PARSED_NODE_TYPES = frozenset(
+    kind
+    for kind in NODE_TYPES
+    if getattr(sys.modules.get(kind.__module__), kind.__name__, None) is kind and not inspect.isabstract(kind)
+)
+_TABLES: dict[frozenset[type], dict[type, tuple[str, ...]]] = {}
+
+
+def _node_classes(annotation: object) -> set[type] | None:
+    """The node classes a field annotation admits (subclasses included); None when unreadable."""
+    found: set[type] = set()
+    todo = [annotation]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, type):
+            if cst.CSTNode in item.__mro__:
+                found.update(kind for kind in _PARSED_NODE_TYPES if item in kind.__mro__)
+            elif item in (list, tuple) or issubclass(item, str):
+                return None  # a bare container or a string annotation: cannot tell
+            continue
+        arguments = typing.get_args(item)
+        if not arguments and item is not None:
+            return None
+        todo.extend(arguments)
+    return found
+
+
+def _kept_fields(kind: type, skip: frozenset[type]) -> tuple[str, ...]:
+    """The child fields of a node type that can hold a node not in ``skip``, by LibCST's field
+    annotations: ``Name``'s only fields are its parentheses, so a walk skipping those reads none."""
+    declared = getattr(kind, "__dataclass_fields__", {})
+    kept = []
+    for name in child_fields(kind):
+        field = declared.get(name)
+        classes = _node_classes(field.type) if field is not None else None
+        if classes is None or not classes <= skip:
+            kept.append(name)
+    return tuple(kept)
 
 
 def children(node: cst.CSTNode, skip: frozenset[type] = frozenset()) -> list[cst.CSTNode]:
@@ -83,7 +135,13 @@ def _children_into(node: cst.CSTNode, kind: type, skip: frozenset[type], into: l
     """Append a node's children, in reverse visiting order, to ``into`` (a walk's to-do stack)."""
     node_types = NODE_TYPES
     start = len(into)
-    for name in _FIELDS.get(kind) or child_fields(kind):
+    table = _TABLES.get(skip)
+    if table is None:
+        table = _TABLES[skip] = {}
+    fields = table.get(kind)
+    if fields is None:
+        fields = table[kind] = _kept_fields(kind, skip)
+    for name in fields:
         value = getattr(node, name)
         value_kind = type(value)
         if value_kind in node_types:

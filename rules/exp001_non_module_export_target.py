@@ -93,6 +93,7 @@ class NonModuleExportTarget(Rule):
     """Export target is a method, function, lambda or partial instead of an nn.Module."""
 
     code = "EXP001"
+    requires = ("export",)
     name = "non-module-export-target"
     message = "Export target `{target}` is {kind}, not an `nn.Module`: torch.export rejects it"
     fix_applicability = Applicability.SAFE

@@ -151,6 +151,7 @@ class HfCacheOutput(Rule):
     """Export of a transformers generative model whose forward returns its KV cache object."""
 
     code = "EXP002"
+    requires = ("export",)
     name = "hf-cache-output"
     message = (
         "`{target}` ({cls}) returns its KV cache object with `use_cache` on: torch.export cannot "

@@ -83,6 +83,7 @@ class StrictTracingHazard(Rule):
     """Strict export of code TorchDynamo cannot trace (tokenizers, transformers models before 2.8)."""
 
     code = "EXP003"
+    requires = ("export",)
     name = "strict-tracing-hazard"
     message = "Strict export (TorchDynamo) cannot trace {what}{why}"
     fix_applicability = Applicability.UNSAFE

@@ -50,6 +50,7 @@ class RemovedCapturePreAutogradGraph(Rule):
     """`torch._export.capture_pre_autograd_graph` is gone since torch 2.7."""
 
     code = "EXP004"
+    requires = ("capture_pre_autograd_graph",)
     name = "removed-capture-pre-autograd-graph"
     message = "`{api}` was removed in torch 2.7: use `torch.export.export(...).module()`"
     torch_versions = ">=2.7"

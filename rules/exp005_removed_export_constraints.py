@@ -59,6 +59,7 @@ class RemovedExportConstraints(Rule):
     """`export(..., constraints=...)` is gone since torch 2.3."""
 
     code = "EXP005"
+    requires = ("export", "constraints")
     name = "removed-export-constraints"
     message = "`constraints=` was removed from torch.export in torch 2.3: pass `dynamic_shapes=` built from `Dim`"
     torch_versions = ">=2.3"

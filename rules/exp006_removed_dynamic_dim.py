@@ -49,6 +49,7 @@ class RemovedDynamicDim(Rule):
     """`torch.export.dynamic_dim` is gone since torch 2.5."""
 
     code = "EXP006"
+    requires = ("dynamic_dim",)
     name = "removed-dynamic-dim"
     message = "`{api}` was removed in torch 2.5: declare dynamic dims with `torch.export.Dim` in `dynamic_shapes=`"
     torch_versions = ">=2.5"

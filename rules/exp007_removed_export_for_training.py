@@ -46,6 +46,7 @@ class RemovedExportForTraining(Rule):
     """`torch.export.export_for_training` is gone since torch 2.11."""
 
     code = "EXP007"
+    requires = ("export_for_training",)
     name = "removed-export-for-training"
     message = "`{api}` was removed in torch 2.11: call `torch.export.export`, which is equivalent"
     torch_versions = ">=2.11"

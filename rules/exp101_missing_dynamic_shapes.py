@@ -82,6 +82,7 @@ class MissingDynamicShapes(Rule):
     """Export without dynamic_shapes whose module is called at other sizes."""
 
     code = "EXP101"
+    requires = ("export",)
     name = "missing-dynamic-shapes"
     message = (
         "Exported without `dynamic_shapes`, but the exported module is called at other sizes "

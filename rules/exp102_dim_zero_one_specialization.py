@@ -101,6 +101,7 @@ class DimZeroOneSpecialization(Rule):
     """A dynamic dim whose example size is 0 or 1."""
 
     code = "EXP102"
+    requires = ("export",)
     name = "dim-zero-one-specialization"
     message = (
         "Dim {dim} of `{input}` is marked dynamic (`{spec}`) but its example size is {size}: "

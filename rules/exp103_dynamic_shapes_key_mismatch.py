@@ -59,6 +59,7 @@ class DynamicShapesKeyMismatch(Rule):
     """dynamic_shapes dict keys that are not forward's parameter names."""
 
     code = "EXP103"
+    requires = ("export",)
     name = "dynamic-shapes-key-mismatch"
     message = (
         "`dynamic_shapes` {keys} {verb} not among the names of the exported inputs {expected}: "

@@ -62,6 +62,7 @@ class DynamicDimLiteralComparison(Rule):
     """A dynamic dim compared with a literal that splits its declared range, in forward."""
 
     code = "EXP104"
+    requires = ("export", "class")
     name = "dynamic-dim-literal-comparison"
     message = (
         "`{comparison}` narrows `{param}` dim {index}, declared dynamic as `{dim}`, to part of its range: "

@@ -55,6 +55,7 @@ class DynamicDimLiteralReshape(Rule):
     """A reshape of a dynamic-shaped input to literal sizes in forward."""
 
     code = "EXP105"
+    requires = ("export", "class")
     name = "dynamic-dim-literal-reshape"
     message = (
         "`{call}` fixes the element count of `{param}`, whose dim {index} is declared dynamic as `{dim}`: "

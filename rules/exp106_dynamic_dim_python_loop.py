@@ -49,6 +49,7 @@ class DynamicDimPythonLoop(Rule):
     """A Python loop over a dynamic dim in forward."""
 
     code = "EXP106"
+    requires = ("export", "class")
     name = "dynamic-dim-python-loop"
     message = (
         "Loop over `{iterable}` unrolls `{param}` dim {index}, declared dynamic as `{dim}`: "

@@ -58,6 +58,7 @@ class DynamicDimPythonCast(Rule):
     """A dynamic size turned into a Python number in non-strict export."""
 
     code = "EXP107"
+    requires = ("export", "class")
     name = "dynamic-dim-python-cast"
     message = (
         "`{call}` turns `{param}` dim {index}, declared dynamic as `{dim}`, into a Python number: "

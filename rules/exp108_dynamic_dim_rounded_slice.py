@@ -53,6 +53,7 @@ class DynamicDimRoundedSlice(Rule):
     """A slice along a dynamic dim bounded by a rounded fraction of its size."""
 
     code = "EXP108"
+    requires = ("export", "class")
     name = "dynamic-dim-rounded-slice"
     message = (
         "Slice bound `{bound}` is a rounded fraction of `{param}` dim {index}, declared dynamic as `{dim}`: "

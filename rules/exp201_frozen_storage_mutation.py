@@ -103,6 +103,7 @@ class FrozenStorageMutation(Rule):
     """In-place write to a tensor created in traced code from a tokenizer call or constant data."""
 
     code = "EXP201"
+    requires = ("class",)
     name = "frozen-storage-mutation"
     message = "In-place write to `{target}`, created from {source} inside traced code: its storage is frozen"
     torch_versions = "<2.7"

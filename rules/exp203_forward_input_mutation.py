@@ -58,6 +58,7 @@ class ForwardInputMutation(Rule):
     """`forward` writes in place to one of its inputs (rejected by torch.export before 2.2)."""
 
     code = "EXP203"
+    requires = ("class",)
     name = "forward-input-mutation"
     message = "In-place write to `{name}`, an input of `forward`: torch.export before 2.2 rejects input mutation"
     torch_versions = "<2.2"

@@ -82,6 +82,7 @@ class PlainTensorAttributeMutation(Rule):
     """In-place write to a plain tensor attribute (not a buffer) in traced code."""
 
     code = "EXP204"
+    requires = ("class",)
     name = "plain-tensor-attribute-mutation"
     message = (
         "In-place write to `{target}`, a plain tensor attribute: export lifts it as a constant and "

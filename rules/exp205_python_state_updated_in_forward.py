@@ -62,6 +62,7 @@ class PythonStateUpdatedInForward(Rule):
     """Traced code updates a Python-number attribute or rebinds a plain tensor attribute."""
 
     code = "EXP205"
+    requires = ("class",)
     name = "python-state-updated-in-forward"
     message = (
         "`self.{attribute}` is {kind} updated in traced code: export bakes its value at trace time "

@@ -49,6 +49,7 @@ class GlobalStateUpdatedInForward(Rule):
     """Traced code assigns a `global` name."""
 
     code = "EXP206"
+    requires = ("class", "global")
     name = "global-state-updated-in-forward"
     message = (
         "Global `{name}` is updated in traced code: export runs this once and bakes the value; the exported "

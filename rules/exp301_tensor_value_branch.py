@@ -64,6 +64,7 @@ class TensorValueBranch(Rule):
     """A Python branch or loop condition read from tensor data in traced code."""
 
     code = "EXP301"
+    requires = ("class",)
     name = "tensor-value-branch"
     message = "`{condition}` reads tensor data to pick a Python branch: torch.export cannot trace it (use `torch.cond`)"
 

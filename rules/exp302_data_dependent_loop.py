@@ -57,6 +57,7 @@ class DataDependentLoop(Rule):
     """A Python loop whose trip count is read from tensor data in traced code."""
 
     code = "EXP302"
+    requires = ("class",)
     name = "data-dependent-loop"
     message = "Loop over `{iterable}`, whose length is read from tensor data: torch.export cannot unroll it"
 

@@ -58,6 +58,7 @@ class TensorToPythonScalar(Rule):
     """``int(t)``, ``float(t)`` or ``assert t`` on a traced tensor in non-strict export."""
 
     code = "EXP303"
+    requires = ("class",)
     name = "tensor-to-python-scalar"
     message = "`{expression}` asks a traced tensor for a concrete value: non-strict torch.export fails here{hint}"
     fix_applicability = Applicability.UNSAFE

@@ -47,6 +47,7 @@ class NumpyOnTensorInForward(Rule):
     """Traced code passes a tensor to NumPy (fails in non-strict export)."""
 
     code = "EXP401"
+    requires = ("class", "numpy")
     name = "numpy-on-tensor-in-forward"
     message = "`{call}` hands a tensor to NumPy in traced code: non-strict export fails (fake tensors have no data)"
     fix_applicability = Applicability.UNSAFE

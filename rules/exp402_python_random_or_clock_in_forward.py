@@ -79,6 +79,7 @@ class PythonRandomOrClockInForward(Rule):
     """Traced code draws a Python/NumPy random number or reads the clock."""
 
     code = "EXP402"
+    requires = ("class",)
     name = "python-random-or-clock-in-forward"
     message = (
         "`{call}` in traced code: non-strict export bakes the value it returned at trace time, strict export fails"

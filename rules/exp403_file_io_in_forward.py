@@ -40,6 +40,7 @@ class FileIoInForward(Rule):
     """Traced code opens a file."""
 
     code = "EXP403"
+    requires = ("class", "open")
     name = "file-io-in-forward"
     message = "`open()` in traced code: strict export fails, non-strict export drops the I/O from the program"
 

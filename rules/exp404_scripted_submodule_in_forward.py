@@ -54,6 +54,7 @@ class ScriptedSubmoduleInForward(Rule):
     """Traced code calls a `torch.jit.script`-compiled submodule."""
 
     code = "EXP404"
+    requires = ("class", "script")
     name = "scripted-submodule-in-forward"
     message = "`self.{attribute}` is a `torch.jit.script` module called in traced code: torch.export cannot trace it"
     fix_applicability = Applicability.UNSAFE

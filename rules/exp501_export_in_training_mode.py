@@ -70,6 +70,7 @@ class ExportInTrainingMode(Rule):
     """A model with Dropout/BatchNorm is exported without `eval()`."""
 
     code = "EXP501"
+    requires = ("export",)
     name = "export-in-training-mode"
     message = (
         "`{target}` is exported in training mode (it has {reason}): the exported program keeps training "

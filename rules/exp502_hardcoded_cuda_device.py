@@ -49,6 +49,7 @@ class HardcodedCudaDevice(Rule):
     """Traced code pins a tensor to CUDA."""
 
     code = "EXP502"
+    requires = ("class", "cuda")
     name = "hardcoded-cuda-device"
     message = "`{code}` pins a tensor to CUDA in traced code: the exported program fails on hosts without CUDA"
 

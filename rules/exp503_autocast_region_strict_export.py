@@ -57,6 +57,7 @@ class AutocastRegionStrictExport(Rule):
     """An autocast region in traced code (wrong dtypes after strict export)."""
 
     code = "EXP503"
+    requires = ("class", "autocast")
     name = "autocast-region-strict-export"
     message = "Autocast region in traced code: strict export produces a program that fails with a dtype mismatch"
     preview = True
