@@ -231,7 +231,7 @@ def _lint_text(
         return []
     # Rules whose required words the text lacks cannot fire: they are not run (the file is still
     # parsed, so a syntax error is reported whatever the selection). EXP900 still judges their
-    # noqa comments, against every selected rule.
+    # suppression comments, against every selected rule.
     running = [rule for rule in selected if all(word in text for word in rule.requires)]
     module = parse(text, path)
     if isinstance(module, Diagnostic):

@@ -15,7 +15,7 @@ from typing import Literal
 import libcst as cst
 
 from export_lint.semantic import ClassInfo, SemanticModel
-from export_lint.traversal import visit
+from export_lint.traversal import EXPRESSION_TYPES, descendants, visit, walk
 
 Kind = Literal["buffer", "parameter", "module", "tensor", "python", "unknown"]
 
@@ -329,32 +329,34 @@ def mentions_name(expr: cst.CSTNode, name: str) -> bool:
     return found
 
 
-class _CallSites(cst.CSTVisitor):
-    """Every call ``f(...)`` / ``self.m(...)`` in a file with the stack above it."""
+def _call_sites(semantic: SemanticModel) -> dict[str, list[list[cst.CSTNode]]]:
+    """Every call ``f(...)`` / ``x.m(...)`` of a function or method defined in the file, with the
+    stack above it; ``x.m`` is keyed ``.m``, whatever the receiver (``self``, ``cls``, the class)."""
+    defined = {
+        node.name.value for node in descendants(semantic.module, EXPRESSION_TYPES) if type(node) is cst.FunctionDef
+    }
+    wanted = defined | {f".{name}" for name in defined}
+    stack: list[cst.CSTNode] = []
+    sites: dict[str, list[list[cst.CSTNode]]] = {}
 
-    def __init__(self) -> None:
-        self.stack: list[cst.CSTNode] = []
-        self.sites: dict[str, list[list[cst.CSTNode]]] = {}
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        self.stack.append(node)
-        if isinstance(node, cst.Call):
+    def on_visit(node: cst.CSTNode) -> None:
+        stack.append(node)
+        if type(node) is cst.Call:
             func = node.func
             name = None
-            if isinstance(func, cst.Name):
+            if type(func) is cst.Name:
                 name = func.value
-            elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
-                name = "." + func.attr.value  # a method, whatever the receiver (`self`, `cls`, the class)
-            if name is not None:
-                self.sites.setdefault(name, []).append(list(self.stack))
-        return True
+            elif type(func) is cst.Attribute and type(func.value) is cst.Name:
+                name = "." + func.attr.value
+            if name in wanted:
+                sites.setdefault(name, []).append(list(stack))
 
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self.stack.pop()
+    walk(semantic.module, on_visit, lambda node: stack.pop())
+    return sites
 
 
 _TRAINING_ONLY_CACHE: weakref.WeakKeyDictionary[SemanticModel, dict[int, bool]] = weakref.WeakKeyDictionary()
-_CALL_SITES_CACHE: weakref.WeakKeyDictionary[SemanticModel, _CallSites] = weakref.WeakKeyDictionary()
+_CALL_SITES_CACHE: weakref.WeakKeyDictionary[SemanticModel, dict] = weakref.WeakKeyDictionary()
 
 
 def training_only(semantic: SemanticModel, stack: list[cst.CSTNode] | None = None) -> bool:
@@ -383,12 +385,10 @@ def _function_training_only(
     visiting.add(key)
     sites = _CALL_SITES_CACHE.get(semantic)
     if sites is None:
-        sites = _CallSites()
-        visit(semantic.module, sites)
-        _CALL_SITES_CACHE[semantic] = sites
+        sites = _CALL_SITES_CACHE[semantic] = _call_sites(semantic)
     is_method = len(outer) >= 2 and isinstance(outer[-2], cst.ClassDef)
     name = ("." if is_method else "") + function.name.value
-    calls = sites.sites.get(name, [])
+    calls = sites.get(name, [])
     result = bool(calls) and all(_site_training_only(semantic, site, visiting) for site in calls)
     visiting.discard(key)
     cache[key] = result

@@ -221,23 +221,45 @@ def _visit_statements(scope: cst.CSTNode, collector: _BindingCollector) -> None:
             todo.extend(reversed(children(node, TRIVIA_TYPES)))
 
 
-def _import_aliases(module: cst.Module) -> frozenset[str]:
-    """The names bound by ``import ... as name`` anywhere in a module (statements only, no expressions)."""
-    found: set[str] = set()
+@dataclasses.dataclass(frozen=True)
+class ImportFacts:
+    """What a file's import statements (anywhere in it) bind, read without entering expressions."""
+
+    #: Names bound by ``import ... as name`` / ``from ... import x as name``.
+    aliases: frozenset[str]
+    #: First segments of the absolute modules imported (``transformers`` for ``from transformers.x import y``).
+    roots: frozenset[str]
+    #: Whether a ``from ... import *`` can bind names no statement shows.
+    star: bool
+
+
+def _import_facts(module: cst.Module) -> ImportFacts:
+    aliases: set[str] = set()
+    roots: set[str] = set()
+    star = False
     todo: list[cst.CSTNode] = [module]
     while todo:
         node = todo.pop()
         kind = type(node)
-        if kind is cst.Import or kind is cst.ImportFrom:
-            if not isinstance(node.names, cst.ImportStar):
-                found.update(
+        if kind is cst.Import:
+            for alias in node.names:
+                roots.add(dotted_name(alias.name).split(".")[0])
+                if alias.asname is not None and type(alias.asname.name) is cst.Name:
+                    aliases.add(alias.asname.name.value)
+        elif kind is cst.ImportFrom:
+            if not node.relative and node.module is not None:
+                roots.add(dotted_name(node.module).split(".")[0])
+            if isinstance(node.names, cst.ImportStar):
+                star = True
+            else:
+                aliases.update(
                     alias.asname.name.value
                     for alias in node.names
                     if alias.asname is not None and type(alias.asname.name) is cst.Name
                 )
         elif kind in _STATEMENT_CONTAINERS:
             todo.extend(children(node))
-    return frozenset(found)
+    return ImportFacts(frozenset(aliases), frozenset(roots), star)
 
 
 class SemanticModel:
@@ -256,7 +278,7 @@ class SemanticModel:
         self._scope_chains: dict[int, list[cst.CSTNode]] = {}
         self._bindings: dict[tuple[int, ...], dict[str, Binding]] = {}
         self._traced_scopes: dict[int, bool] = {}
-        self._aliases: frozenset[str] | None = None
+        self._imports: ImportFacts | None = None
         # Filled by the engine while it walks the tree: every node above the current one, and the
         # functions, lambdas and classes among them.
         self.stack: list[cst.CSTNode] = []
@@ -351,11 +373,16 @@ class SemanticModel:
         return found
 
     @property
+    def imports(self) -> ImportFacts:
+        """What the file's import statements bind (computed once)."""
+        if self._imports is None:
+            self._imports = _import_facts(self.module)
+        return self._imports
+
+    @property
     def import_aliases(self) -> frozenset[str]:
         """Every name an ``import ... as name`` binds anywhere in the file."""
-        if self._aliases is None:
-            self._aliases = _import_aliases(self.module)
-        return self._aliases
+        return self.imports.aliases
 
     # -- classes ------------------------------------------------------------------------
     @property
@@ -588,11 +615,17 @@ class SemanticModel:
     # this file that returns one), or a parameter annotated with such a class.
     @property
     def mentions_tokenizers(self) -> bool:
-        """Whether the file names a tokenizer class at all (every tokenizer the model knows of is
-        traced back to a class name with one of ``TOKENIZER_CLASS_SUFFIXES``)."""
+        """Whether the file can refer to a tokenizer class at all. Every tokenizer the model knows
+        of is traced back to a ``transformers``/``tokenizers`` class whose name has one of
+        ``TOKENIZER_CLASS_SUFFIXES``: the file says that suffix and imports from one of those
+        packages (or star-imports, which may bind them unseen)."""
         found = self.__dict__.get("_mentions_tokenizers")
         if found is None:
-            found = self.__dict__["_mentions_tokenizers"] = any(s in self.text for s in TOKENIZER_CLASS_SUFFIXES)
+            imports = self.imports
+            found = any(suffix in self.text for suffix in TOKENIZER_CLASS_SUFFIXES) and (
+                imports.star or not imports.roots.isdisjoint(TOKENIZER_PACKAGES)
+            )
+            self.__dict__["_mentions_tokenizers"] = found
         return found
 
     def is_tokenizer_factory(self, expr: cst.BaseExpression, stack: list[cst.CSTNode] | None = None) -> bool:
@@ -733,6 +766,8 @@ class SemanticModel:
 MODULE_SELF_METHODS = frozenset({"eval", "train", "to", "cpu", "cuda", "float", "half", "double", "requires_grad_"})
 #: ``transformers`` class-name endings of tokenizers and processors (they all preprocess in Python).
 TOKENIZER_CLASS_SUFFIXES = ("Tokenizer", "TokenizerFast", "TokenizerBase", "Processor")
+#: The packages tokenizer classes come from (see ``is_tokenizer_class_name``).
+TOKENIZER_PACKAGES = frozenset({"transformers", "tokenizers"})
 #: Tokenizer methods that turn text into ids (calling the tokenizer itself is the common one).
 TOKENIZING_METHODS = frozenset({"encode", "encode_plus", "batch_encode_plus", "apply_chat_template", "pad"})
 

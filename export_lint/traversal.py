@@ -88,6 +88,8 @@ _PARSED_NODE_TYPES = frozenset(
     for kind in NODE_TYPES
     if getattr(sys.modules.get(kind.__module__), kind.__name__, None) is kind and not inspect.isabstract(kind)
 )
+#: Expression node types: a walk pruning them sees statements only (definitions, imports).
+EXPRESSION_TYPES = frozenset(kind for kind in NODE_TYPES if cst.BaseExpression in kind.__mro__)
 _TABLES: dict[frozenset[type], dict[type, tuple[str, ...]]] = {}
 
 
