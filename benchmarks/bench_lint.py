@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from export_lint.cli import GC_THRESHOLD
+
 BARE_PARSE = """
 import os, sys
 from concurrent.futures import ProcessPoolExecutor
@@ -39,6 +41,9 @@ def parse(paths):
     return len(paths)
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2:  # the cyclic-GC threshold export-lint's CLI sets, for a like-for-like baseline
+        import gc
+        gc.set_threshold(int(sys.argv[2]), 20, 100)
     files = sorted(os.path.join(d, f) for d, _, fs in os.walk(sys.argv[1]) for f in fs if f.endswith((".py", ".pyi")))
     chunks = [files[i : i + 16] for i in range(0, len(files), 16)]
     with ProcessPoolExecutor(os.cpu_count()) as pool:
@@ -131,6 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     ruff = shutil.which("ruff")
     export_lint = [sys.executable, "-m", "export_lint", "check", "--select", "ALL", "--exit-zero"]
     export_lint += ["--output-format", "concise", "."]
+    # As a pip install does: byte-compiled, so start-up does not include compiling export-lint
+    # (this matters where PYTHONDONTWRITEBYTECODE is set, as on the development machine).
+    for package in ("export_lint", "export_lint.rules"):
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.submodule_search_locations:
+            folder = next(iter(spec.submodule_search_locations))
+            subprocess.run([sys.executable, "-m", "compileall", "-q", folder], check=False, stdout=subprocess.DEVNULL)
     with tempfile.TemporaryDirectory(prefix="export-lint-bench-") as scratch:
         tree = Path(scratch) / "tree"
         files, lines = copy_tree(args.tree, tree)
@@ -149,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         for round_number in range(args.rounds):
             subprocess.run([sys.executable, "-m", "export_lint", "clean"], cwd=tree, capture_output=True)
             record("libcst.parse_module, parallel", timed([sys.executable, str(parse_script), str(tree)], tree))
+            record(
+                "libcst.parse_module, parallel, export-lint's GC threshold",
+                timed([sys.executable, str(parse_script), str(tree), str(GC_THRESHOLD)], tree),
+            )
             cold = timed([*export_lint, "--no-cache"], tree)
             record("export-lint check --select ALL (cold, --no-cache)", cold)
             timed(export_lint, tree)  # fills the cache

@@ -516,10 +516,11 @@ class SemanticModel:
         traced: set[int] = set()
         todo: list[tuple[cst.FunctionDef, ClassInfo | None]] = []
         for info in self.classes.values():
-            if self.is_module_class_name(f"{self.module_name}.{info.name}"):
-                forward = self.find_method(info, "forward")
-                if forward is not None:
-                    todo.append((forward, info))
+            # The forward first: it is found in this file or not at all, while telling whether the
+            # class is a module may read other files (its bases' sources).
+            forward = self.find_method(info, "forward")
+            if forward is not None and self.is_module_class_name(f"{self.module_name}.{info.name}"):
+                todo.append((forward, info))
         module_functions = {
             node.name.value: node
             for node in self._top_level_statements(self.module.body)

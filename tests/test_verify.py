@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -99,6 +101,23 @@ def test_blip_expects_the_frozen_storage_error_only_before_torch_2_7():
     assert {e.code for e in blip.expected("2.6.0")} == {"EXP201", "EXP202"}
     assert {e.code for e in blip.expected("2.7.0")} == {"EXP202"}
     assert {e.code: e.claim for e in blip.expected("2.6.0")} == {"EXP201": FAILS, "EXP202": BAKED}
+
+
+def test_the_cli_knows_every_case_by_name_without_importing_the_cases():
+    from export_lint.verify import CASE_NAMES
+
+    assert tuple(case.name for case in CASES) == CASE_NAMES
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, export_lint.cli as c; c.build_parser(); print('export_lint.verify.cases' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert imported.stdout.strip() == "False"
 
 
 def test_fixtures_are_importable_without_running_anything():

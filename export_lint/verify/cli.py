@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from export_lint.verify.cases import CASES, by_name
+from export_lint.verify import CASE_NAMES
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE = 0, 1, 2
 
@@ -35,8 +35,8 @@ def add_parser(commands) -> argparse.ArgumentParser:
     verify.add_argument(
         "--model",
         type=_names,
-        default=[case.name for case in CASES],
-        help=f"comma-separated cases to run (default: all of {','.join(case.name for case in CASES)})",
+        default=list(CASE_NAMES),
+        help=f"comma-separated cases to run (default: all of {','.join(CASE_NAMES)})",
     )
     verify.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where models run (default: cpu)")
     verify.add_argument(
@@ -74,6 +74,8 @@ def _require(modules: list[str]) -> None:
 
 
 def _selected_cases(args: argparse.Namespace) -> list:
+    from export_lint.verify.cases import by_name
+
     known = by_name()
     unknown = [name for name in args.model if name not in known]
     if unknown or not args.model:
