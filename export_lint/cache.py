@@ -62,12 +62,37 @@ def cache_dir(settings: Settings) -> Path:
     return Path(settings.project_root).absolute() / CACHE_DIR_NAME
 
 
+#: A file stored within this long of its last change may have changed again within its
+#: timestamps' resolution (git's "racy clean" problem): its bytes are hashed again, not trusted.
+RACY_NS = 2_000_000_000
+
+Stat = tuple[int, int, int, int]
+
+
+def file_stat(path: str) -> Stat | None:
+    """Size, modification and change times (ns) and inode: any write changes the change time."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return (found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino)
+
+
 @dataclasses.dataclass
 class Entry:
     digest: str
-    #: (path, sha256) of every other file read while linting this one.
-    dependencies: tuple[tuple[str, str], ...]
+    #: (path, sha256 of its bytes, ``external.summary_digest``) of every other file read while
+    #: linting this one: the result stands while either is unchanged.
+    dependencies: tuple[tuple[str, str, str | None], ...]
     result: object
+    #: The file's ``file_stat`` taken before the bytes hashed into ``digest`` were read, and when.
+    stat: Stat | None = None
+    recorded_ns: int = 0
+
+    def unchanged(self, stat: Stat | None) -> bool:
+        """Whether the file still has the bytes of ``digest``, known without reading it: the same
+        stat, last changed well before the entry was recorded."""
+        return stat is not None and stat == self.stat and stat[2] < self.recorded_ns - RACY_NS
 
 
 class Cache:
@@ -78,7 +103,8 @@ class Cache:
         self.key = key
         self.entries: dict[str, Entry] = {}
         self.dirty = False
-        self._dependency_hashes: dict[str, str | None] = {}
+        self._hashes: dict[str, str | None] = {}
+        self._summaries: dict[str, str | None] = {}
 
     @classmethod
     def open(cls, settings: Settings) -> Cache:
@@ -96,25 +122,59 @@ class Cache:
     def file(self) -> Path:
         return self.folder / f"{self.key}.pickle"
 
-    def _current_hash(self, path: str) -> str | None:
-        if path not in self._dependency_hashes:
-            try:
-                with open(path, "rb") as handle:
-                    self._dependency_hashes[path] = content_hash(handle.read())
-            except OSError:
-                self._dependency_hashes[path] = None
-        return self._dependency_hashes[path]
+    def current_hash(self, path: str) -> str | None:
+        """The SHA-256 of a file's bytes now (None if unreadable), read only when its stat says it
+        may differ from what an entry recorded."""
+        key = os.path.abspath(path)
+        if key not in self._hashes:
+            stat = file_stat(key)
+            entry = self.entries.get(key)
+            if entry is not None and entry.unchanged(stat):
+                self._hashes[key] = entry.digest
+            else:
+                try:
+                    with open(key, "rb") as handle:
+                        digest = content_hash(handle.read())
+                except OSError:
+                    digest = None
+                if entry is not None and digest == entry.digest and stat is not None:
+                    entry.stat, entry.recorded_ns = stat, time.time_ns()  # trusted next time
+                    self.dirty = True
+                self._hashes[key] = digest
+        return self._hashes[key]
+
+    def lookup(self, path: str) -> object | None:
+        """The stored result for the file as it is now, or None."""
+        digest = self.current_hash(path)
+        return self.get(path, digest) if digest is not None else None
 
     def get(self, path: str, digest: str) -> object | None:
         entry = self.entries.get(os.path.abspath(path))
         if entry is None or entry.digest != digest:
             return None
-        if any(self._current_hash(dependency) != known for dependency, known in entry.dependencies):
-            return None
+        for dependency, known, summary in entry.dependencies:
+            if self.current_hash(dependency) != known and (summary is None or self._summary(dependency) != summary):
+                return None
         return entry.result
 
-    def put(self, path: str, digest: str, dependencies: Iterable[tuple[str, str]], result: object) -> None:
-        self.entries[os.path.abspath(path)] = Entry(digest, tuple(dependencies), result)
+    def _summary(self, path: str) -> str | None:
+        from export_lint import external
+
+        if path not in self._summaries:
+            self._summaries[path] = external.summary_digest(path)
+        return self._summaries[path]
+
+    def put(
+        self,
+        path: str,
+        digest: str,
+        dependencies: Iterable[tuple[str, str, str | None]],
+        result: object,
+        stat: Stat | None = None,
+    ) -> None:
+        key = os.path.abspath(path)
+        self.entries[key] = Entry(digest, tuple(dependencies), result, stat, time.time_ns())
+        self._hashes.pop(key, None)
         self.dirty = True
 
     def save(self) -> None:

@@ -217,8 +217,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 def _add_noqa(results: list, from_stdin: bool) -> int:
     """``check --add-noqa``: silence every reported diagnostic in place; exit 0 unless a file failed."""
-    from export_lint.engine import decode_source
     from export_lint.fixer import content_hash, write_atomic
+    from export_lint.source import decode_source
     from export_lint.suppression import add_noqa
 
     if from_stdin:
@@ -257,7 +257,7 @@ def run_fix(args: argparse.Namespace) -> int:
     _validate(settings)
     files, errors, from_stdin = _collect(args, settings)
     if from_stdin:
-        from export_lint.engine import decode_source
+        from export_lint.source import decode_source
 
         text, _ = decode_source(sys.stdin.buffer.read())
         name = args.stdin_filename or "-"

@@ -93,11 +93,13 @@ class Settings:
         matches = _any_glob((*self.exclude, *self.extend_exclude)).match
         return any(matches(candidate) for candidate in _glob_candidates(relative))
 
-    def is_excluded_entry(self, path: str) -> bool:
+    def is_excluded_entry(self, path: str, relative: str | None = None) -> bool:
         """Whether a file or folder met while walking is excluded: by its name, or by its path
         inside the project. Its ancestors were checked as the walk reached them, so folders above
-        the walked root (a ``site-packages`` the user points at) never exclude it."""
-        relative = relative_posix(path, self.project_root)
+        the walked root (a ``site-packages`` the user points at) never exclude it. ``relative``,
+        when given, is ``relative_posix(path, project_root)`` already computed."""
+        if relative is None:
+            relative = relative_posix(path, self.project_root)
         candidates = [os.path.basename(os.path.normpath(path))]
         if not os.path.isabs(relative):
             candidates.append(relative)

@@ -104,15 +104,16 @@ def discover(paths: list[str], settings: Settings, *, force_exclude: bool = Fals
         def on_error(error: OSError, raw: str = raw) -> None:
             errors.append((os.path.normpath(error.filename or raw), error.strerror or str(error)))
 
+        # os.walk lists links to folders among the folders, so every name below is a file.
         for folder, subfolders, names in os.walk(raw, onerror=on_error, followlinks=False):
             folder_rel = relative_posix(folder, str(root))
+            prefix = "" if folder_rel == "." else folder_rel + "/"
             if folder != raw:
-                ignore_rules += _read_gitignore(Path(folder), "" if folder_rel == "." else folder_rel)
+                ignore_rules += _read_gitignore(Path(folder), prefix[:-1])
             kept = []
             for sub in sorted(subfolders):
                 sub_path = os.path.join(folder, sub)
-                sub_rel = relative_posix(sub_path, str(root))
-                if settings.is_excluded_entry(sub_path) or _ignored(ignore_rules, sub_rel, True):
+                if settings.is_excluded_entry(sub_path, prefix + sub) or _ignored(ignore_rules, prefix + sub, True):
                     continue
                 if not os.access(sub_path, os.R_OK | os.X_OK):
                     errors.append((os.path.normpath(sub_path), "Permission denied"))
@@ -123,10 +124,7 @@ def discover(paths: list[str], settings: Settings, *, force_exclude: bool = Fals
                 if not name.endswith(PYTHON_SUFFIXES):
                     continue
                 file_path = os.path.join(folder, name)
-                file_rel = relative_posix(file_path, str(root))
-                if settings.is_excluded_entry(file_path) or _ignored(ignore_rules, file_rel, False):
-                    continue
-                if os.path.isdir(file_path):
+                if settings.is_excluded_entry(file_path, prefix + name) or _ignored(ignore_rules, prefix + name, False):
                     continue
                 files.add(os.path.normpath(file_path))
     return Discovered(sorted(files), errors, warnings)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import io
 import itertools
 import re
 import sys
-import tokenize
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 
@@ -19,11 +17,9 @@ from export_lint.config import Settings
 from export_lint.diagnostics import BUG_REPORT_HINT, Diagnostic, FileResult, LineIndex, file_error
 from export_lint.rule import Rule, RuleContext
 from export_lint.semantic import SCOPE_TYPES, SemanticModel
+from export_lint.source import PREFILTER, decode_source
 from export_lint.suppression import parse_suppressions
 from export_lint.traversal import TRIVIA_TYPES, walk
-
-#: A file that says none of these cannot hold a hazard export-lint knows.
-PREFILTER = ("torch", "nn.", "export")
 
 #: Larger files (the biggest in torch is 1.3 MB) are reported and skipped, not parsed.
 MAX_SOURCE_CHARS = 5 * 2**20
@@ -35,12 +31,6 @@ _SUSPICIOUS_DEPTH = 100
 _SUSPICIOUS_LINE = 2000
 _BRACKETS = re.compile(r"[\[\](){}]")
 _BRACKET_DELTA = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
-
-
-def decode_source(data: bytes) -> tuple[str, str]:
-    """Decode bytes as Python does: BOM, PEP 263 coding cookie, else UTF-8. Returns (text, encoding)."""
-    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    return data.decode(encoding), encoding
 
 
 def select_rules(settings: Settings, path: str, rules: Sequence[type[Rule]] | None = None) -> list[type[Rule]]:

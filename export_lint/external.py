@@ -10,6 +10,7 @@ import ast
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import os
 import sys
 from collections.abc import Iterator
@@ -81,11 +82,28 @@ def _summarize(tree: ast.Module) -> ModuleSummary:
 def _parse(path: str) -> ModuleSummary | None:
     if _reads is not None:
         _reads.add(path)
-    return _parse_cached(path)
+    return _parse_cached(path, _version(path))
+
+
+def _version(path: str) -> tuple[int, int, int] | None:
+    """Size, mtime and ctime: a file edited while this process lives is read again."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return (found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+
+
+def summary_digest(path: str) -> str | None:
+    """A hash of what export-lint reads of a file (its ``ModuleSummary``): a change to the file
+    that leaves it alone (a function body, a comment) cannot change the results of files that
+    import from it. None when the file cannot be read or parsed."""
+    summary = _parse_cached(path, _version(path))
+    return None if summary is None else hashlib.sha256(repr(summary).encode()).hexdigest()
 
 
 @functools.lru_cache(maxsize=4096)
-def _parse_cached(path: str) -> ModuleSummary | None:
+def _parse_cached(path: str, version: tuple[int, int, int] | None) -> ModuleSummary | None:
     try:
         with open(path, "rb") as handle:
             return _summarize(ast.parse(handle.read(), filename=path))

@@ -21,11 +21,12 @@ from typing import TypeVar
 
 from export_lint.config import Settings
 from export_lint.diagnostics import BUG_REPORT_HINT, FileResult, file_error
+from export_lint.source import decode_source, needs_linting
 
 T = TypeVar("T")
 
-#: Below this many files a pool costs more than it saves.
-PARALLEL_THRESHOLD = 16
+#: Below this many files a pool costs more than it saves (workers fork after ``prepare``: ~10 ms).
+PARALLEL_THRESHOLD = 2
 
 
 def _read(path: str) -> bytes | FileResult:
@@ -37,12 +38,23 @@ def _read(path: str) -> bytes | FileResult:
         return FileResult(path, [file_error(path, "io-error", f"cannot read file: {error.strerror or error}")])
 
 
-def lint_file(path: str, settings: Settings) -> FileResult:
-    """Read and lint one file; unreadable files yield one EXP000 io-error."""
+def _lint_data(data: bytes, path: str, settings: Settings) -> FileResult:
+    """``lint_source``, answering without LibCST for a file that cannot need it."""
+    try:
+        text, encoding = decode_source(data)
+    except (SyntaxError, UnicodeDecodeError, LookupError):
+        text, encoding = None, None  # lint_source reports it
+    if text is not None and not needs_linting(text):
+        return FileResult(path, [], {}, encoding)
     from export_lint.engine import lint_source
 
+    return lint_source(data, path, settings)
+
+
+def lint_file(path: str, settings: Settings) -> FileResult:
+    """Read and lint one file; unreadable files yield one EXP000 io-error."""
     data = _read(path)
-    return data if isinstance(data, FileResult) else lint_source(data, path, settings)
+    return data if isinstance(data, FileResult) else _lint_data(data, path, settings)
 
 
 def lint_failure(path: str, reason: str) -> FileResult:
@@ -53,29 +65,32 @@ def lint_failure(path: str, reason: str) -> FileResult:
 lint_file.on_failure = lint_failure  # type: ignore[attr-defined]
 
 
-def _cached_lint(path: str, settings: Settings) -> tuple[FileResult, str | None, tuple[tuple[str, str], ...]]:
+def _cached_lint(
+    path: str, settings: Settings
+) -> tuple[FileResult, str | None, tuple[tuple[str, str], ...], tuple | None]:
     """``lint_file`` plus what the cache stores: the file's hash and the other files it read."""
     from export_lint import external
-    from export_lint.cache import content_hash
-    from export_lint.engine import lint_source
+    from export_lint.cache import content_hash, file_stat
 
+    stat = file_stat(path)  # before reading: a later change is seen as one next time
     data = _read(path)
     if isinstance(data, FileResult):
-        return data, None, ()
+        return data, None, (), None
     with external.recording_reads() as reads:
-        result = lint_source(data, path, settings)
+        result = _lint_data(data, path, settings)
     dependencies = []
     for dependency in sorted(reads - {os.path.abspath(path)}):
         try:
             with open(dependency, "rb") as handle:
-                dependencies.append((dependency, content_hash(handle.read())))
+                digest = content_hash(handle.read())
         except OSError:
-            return result, None, ()  # cannot vouch for it: do not cache
-    return result, content_hash(data), tuple(dependencies)
+            return result, None, (), None  # cannot vouch for it: do not cache
+        dependencies.append((dependency, digest, external.summary_digest(dependency)))
+    return result, content_hash(data), tuple(dependencies), stat
 
 
-def _cached_failure(path: str, reason: str) -> tuple[FileResult, None, tuple]:
-    return lint_failure(path, reason), None, ()
+def _cached_failure(path: str, reason: str) -> tuple[FileResult, None, tuple, None]:
+    return lint_failure(path, reason), None, (), None
 
 
 _cached_lint.on_failure = _cached_failure  # type: ignore[attr-defined]
@@ -159,8 +174,12 @@ def run_parallel(
     progress: Callable[[int], None] | None = None,
     *,
     timeout: float | None = None,
+    prepare: Callable[[], None] | None = None,
 ) -> list[T]:
     """``task`` over every path, on worker processes when it pays; results in the order of ``paths``.
+
+    ``prepare``, if given, runs in this process just before the workers start (they share what it
+    imports); a run without workers leaves the task to import what it needs.
 
     ``task`` must be picklable (a module-level function or a ``functools.partial`` of one). A worker
     that dies, or runs longer than ``timeout`` seconds on one path, is replaced; the path's result
@@ -176,6 +195,8 @@ def run_parallel(
                 progress(len(done))
         return done
     on_failure = _failure_handler(task)
+    if prepare is not None:
+        prepare()
     # fork shares what the parent imported (libcst, the rules); elsewhere spawn is the safe choice.
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     results: list[T | None] = [None] * len(paths)
@@ -245,22 +266,22 @@ def lint_files(
     """
     ordered = sorted(paths)
     if not cache:
-        _preload(ordered)
         results = run_parallel(
-            functools.partial(lint_file, settings=settings), _largest_first(ordered), jobs, progress, timeout=timeout
+            functools.partial(lint_file, settings=settings),
+            _largest_first(ordered),
+            jobs,
+            progress,
+            timeout=timeout,
+            prepare=_preload,
         )
         return sorted(results, key=lambda result: result.path)
-    from export_lint.cache import Cache, content_hash
+    from export_lint.cache import Cache
 
     store = Cache.open(settings)
     found: dict[str, FileResult] = {}
     misses: list[str] = []
     for path in ordered:
-        try:
-            with open(path, "rb") as handle:
-                hit = store.get(path, content_hash(handle.read()))
-        except OSError:
-            hit = None
+        hit = store.lookup(path)
         if isinstance(hit, FileResult):
             found[path] = hit if hit.path == path else _renamed(hit, path)
         else:
@@ -270,24 +291,23 @@ def lint_files(
     offset = len(found)
     report = (lambda done: progress(offset + done)) if progress is not None else None
     task = functools.partial(_cached_lint, settings=settings)
-    _preload(misses)
     misses = _largest_first(misses)
-    outcomes = run_parallel(task, misses, jobs, report, timeout=timeout)
-    for path, (result, digest, dependencies) in zip(misses, outcomes, strict=True):
+    outcomes = run_parallel(task, misses, jobs, report, timeout=timeout, prepare=_preload)
+    for path, (result, digest, dependencies, stat) in zip(misses, outcomes, strict=True):
         found[path] = result
         if digest is not None and not any(d.internal_error for d in result.diagnostics):
-            store.put(path, digest, dependencies, result)
+            store.put(path, digest, dependencies, result, stat)
     store.save()
     return sorted(found.values(), key=lambda result: result.path)
 
 
-def _preload(paths: Sequence[str]) -> None:
-    """Import the engine and every rule once, before workers fork, when there is work to do (a
-    warm run that finds every result in the cache never imports LibCST)."""
-    if paths:
-        from export_lint.rules import all_rules
+def _preload() -> None:
+    """Import the engine and every rule once, before workers fork (a warm run that finds every
+    result in the cache never imports LibCST)."""
+    from export_lint.engine import lint_source  # noqa: F401
+    from export_lint.rules import all_rules
 
-        all_rules()
+    all_rules()
 
 
 def _largest_first(paths: Sequence[str]) -> list[str]:

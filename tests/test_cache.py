@@ -80,6 +80,32 @@ def test_unchanged_files_come_from_the_cache_and_a_changed_file_is_linted_again(
     assert linted == ["b.py"]
 
 
+def test_files_settled_before_the_last_run_are_not_read_again_but_edits_are_seen(project, monkeypatch):
+    """A warm run trusts a file's stat (size, mtime, ctime, inode) when the file last changed well
+    before its result was stored; a write always moves the ctime, even if mtime is put back."""
+    root, linted = project
+    (root / "a.py").write_text(HAZARD)
+    (root / "b.py").write_text(CLEAN)
+    settings = Settings(select=("EXP001",), project_root=str(root))
+    lint(["a.py", "b.py"], settings)
+    hashed: list[int] = []
+    real_hash = cache_module.content_hash
+    monkeypatch.setattr(cache_module, "content_hash", lambda data: hashed.append(len(data)) or real_hash(data))
+    # Just stored: the files changed within RACY_NS of it, so their bytes are read and hashed.
+    assert lint(["a.py", "b.py"], settings) == [("a.py", "EXP001")]
+    assert len(hashed) == 2 and linted == ["a.py", "b.py"]
+    monkeypatch.setattr(cache_module, "RACY_NS", 0)  # as if the files had settled long ago
+    hashed.clear()
+    assert lint(["a.py", "b.py"], settings) == [("a.py", "EXP001")]
+    assert hashed == [] and linted == ["a.py", "b.py"]
+    before = (root / "b.py").stat()
+    (root / "b.py").write_text(CLEAN.replace("ones", "zero"))  # same size
+    os.utime(root / "b.py", ns=(before.st_atime_ns, before.st_mtime_ns))  # and the same mtime
+    assert (root / "b.py").stat().st_size == before.st_size
+    assert lint(["a.py", "b.py"], settings) == [("a.py", "EXP001")]
+    assert linted == ["a.py", "b.py", "b.py"]
+
+
 def test_a_changed_setting_misses_the_cache(project):
     root, linted = project
     (root / "a.py").write_text(HAZARD)
@@ -120,7 +146,7 @@ def test_an_edited_rule_source_misses_the_cache(tmp_path):
 
 def test_a_changed_base_class_in_another_file_misses_the_cache(project, monkeypatch):
     root, linted = project
-    from export_lint import external, rules
+    from export_lint import rules
 
     monkeypatch.setattr(rules, "all_rules", lambda: (ImportedModuleCall,))
     (root / "helpers.py").write_text("import torch\n\n\nclass Model(torch.nn.Module):\n    pass\n")
@@ -131,9 +157,29 @@ def test_a_changed_base_class_in_another_file_misses_the_cache(project, monkeypa
     assert lint(["main.py"], settings) == [("main.py", "EXP990")]
     assert linted == []
     (root / "helpers.py").write_text("import torch\n\n\nclass Model:\n    pass\n")
-    external._parse_cached.cache_clear()  # a new process would not have parsed it yet
     assert lint(["main.py"], settings) == []
     assert linted == ["main.py"]
+
+
+def test_an_edit_that_leaves_what_is_read_of_another_file_keeps_its_importers_cached(project, monkeypatch):
+    """Only a file's top level (classes, bases, method parameters, imports) is read for another
+    file: editing a method body re-lints that file alone, not every file importing from it."""
+    root, linted = project
+    from export_lint import rules
+
+    monkeypatch.setattr(rules, "all_rules", lambda: (ImportedModuleCall,))
+    helpers = "import torch\n\n\nclass Model(torch.nn.Module):\n    def forward(self, x):\n        return x\n"
+    (root / "helpers.py").write_text(helpers)
+    (root / "main.py").write_text("import torch\n\nfrom helpers import Model\n\nm = Model()\n")
+    settings = Settings(select=("EXP990",), project_root=str(root))
+    assert lint(["helpers.py", "main.py"], settings) == [("main.py", "EXP990")]
+    linted.clear()
+    (root / "helpers.py").write_text(helpers.replace("return x", "return x * 2  # a new body"))
+    assert lint(["helpers.py", "main.py"], settings) == [("main.py", "EXP990")]
+    assert linted == ["helpers.py"]
+    (root / "helpers.py").write_text(helpers.replace("forward(self, x)", "forward(self, x, y)"))
+    assert lint(["helpers.py", "main.py"], settings) == [("main.py", "EXP990")]
+    assert linted == ["helpers.py", "helpers.py", "main.py"]
 
 
 def test_a_corrupt_cache_file_is_ignored_and_rewritten(project):
