@@ -185,7 +185,18 @@ def run_check(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _validate(settings)
-    files, results, from_stdin = _collect(args, settings)
+    from_stdin = args.paths == ["-"]
+    warm: list = []
+    if not (from_stdin or args.no_cache):
+        from export_lint.runner import start_cached_workers
+
+        warm = start_cached_workers(settings, args.jobs)  # imports LibCST while the files are found
+    try:
+        files, results, from_stdin = _collect(args, settings)
+    except BaseException:
+        for slot in warm:
+            slot.stop(kill=True)
+        raise
     if from_stdin:
         name = args.stdin_filename or "-"
         if args.force_exclude and args.stdin_filename and settings.is_excluded(name):
@@ -196,7 +207,9 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         progress = _Progress(len(files))
         try:
-            results += lint_files(files, settings, args.jobs, progress.callback(), cache=not args.no_cache)
+            results += lint_files(
+                files, settings, args.jobs, progress.callback(), cache=not args.no_cache, started=warm
+            )
         finally:
             progress.close()
     results.sort(key=lambda result: result.path)

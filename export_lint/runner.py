@@ -38,14 +38,20 @@ def _read(path: str) -> bytes | FileResult:
         return FileResult(path, [file_error(path, "io-error", f"cannot read file: {error.strerror or error}")])
 
 
-def _lint_data(data: bytes, path: str, settings: Settings) -> FileResult:
-    """``lint_source``, answering without LibCST for a file that cannot need it."""
+def _trivial_result(data: bytes, path: str) -> FileResult | None:
+    """The result of a file that decodes and cannot need linting, known without LibCST."""
     try:
         text, encoding = decode_source(data)
     except (SyntaxError, UnicodeDecodeError, LookupError):
-        text, encoding = None, None  # lint_source reports it
-    if text is not None and not needs_linting(text):
-        return FileResult(path, [], {}, encoding)
+        return None  # lint_source reports it
+    return None if needs_linting(text) else FileResult(path, [], {}, encoding)
+
+
+def _lint_data(data: bytes, path: str, settings: Settings) -> FileResult:
+    """``lint_source``, answering without LibCST for a file that cannot need it."""
+    trivial = _trivial_result(data, path)
+    if trivial is not None:
+        return trivial
     from export_lint.engine import lint_source
 
     return lint_source(data, path, settings)
@@ -96,6 +102,17 @@ def _cached_failure(path: str, reason: str) -> tuple[FileResult, None, tuple, No
 _cached_lint.on_failure = _cached_failure  # type: ignore[attr-defined]
 
 
+def _context():
+    # fork shares what the parent imported (libcst, the rules); elsewhere spawn is the safe choice.
+    return multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+
+
+def start_worker(task: Callable[[str], T], prepare: Callable[[], None] | None = None) -> _Slot:
+    """A worker for ``task`` that runs ``prepare`` (its imports) right away, before its work is
+    known: started while this process reads the cache, it is ready when a file needs linting."""
+    return _Slot(_context(), task, prepare)
+
+
 class TaskFailed(Exception):
     """A worker died or timed out on a path and the task declares no ``on_failure``."""
 
@@ -111,8 +128,10 @@ def _failure_handler(task: Callable[[str], T]) -> Callable[[str, str], T]:
     return fail
 
 
-def _worker(task: Callable[[str], T], connection: Connection) -> None:
+def _worker(task: Callable[[str], T], connection: Connection, prepare: Callable[[], None] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and ends the workers
+    if prepare is not None:
+        prepare()
     while True:
         try:
             message = connection.recv()
@@ -131,9 +150,9 @@ def _worker(task: Callable[[str], T], connection: Connection) -> None:
 class _Slot:
     """One worker process and the path it is busy with."""
 
-    def __init__(self, context, task: Callable[[str], T]) -> None:
+    def __init__(self, context, task: Callable[[str], T], prepare: Callable[[], None] | None = None) -> None:
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=_worker, args=(task, child), daemon=True)
+        self.process = context.Process(target=_worker, args=(task, child, prepare), daemon=True)
         self.process.start()
         child.close()
         self.index: int | None = None
@@ -175,11 +194,13 @@ def run_parallel(
     *,
     timeout: float | None = None,
     prepare: Callable[[], None] | None = None,
+    started: Sequence[_Slot] = (),
 ) -> list[T]:
     """``task`` over every path, on worker processes when it pays; results in the order of ``paths``.
 
     ``prepare``, if given, runs in this process just before the workers start (they share what it
-    imports); a run without workers leaves the task to import what it needs.
+    imports); a run without workers leaves the task to import what it needs. ``started`` are
+    workers of the same task started earlier (``start_worker``): used first, and always stopped.
 
     ``task`` must be picklable (a module-level function or a ``functools.partial`` of one). A worker
     that dies, or runs longer than ``timeout`` seconds on one path, is replaced; the path's result
@@ -187,7 +208,9 @@ def run_parallel(
     ``progress``, if given, is called with the number of paths done so far.
     """
     jobs = jobs or os.cpu_count() or 1
-    if jobs <= 1 or len(paths) < PARALLEL_THRESHOLD:
+    if not paths or ((jobs <= 1 or len(paths) < PARALLEL_THRESHOLD) and not started):
+        for slot in started:
+            slot.stop(kill=True)
         done = []
         for path in paths:
             done.append(task(path))
@@ -195,13 +218,16 @@ def run_parallel(
                 progress(len(done))
         return done
     on_failure = _failure_handler(task)
-    if prepare is not None:
-        prepare()
-    # fork shares what the parent imported (libcst, the rules); elsewhere spawn is the safe choice.
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    context = _context()
     results: list[T | None] = [None] * len(paths)
     pending = list(reversed(range(len(paths))))
-    slots = [_Slot(context, task) for _ in range(min(jobs, len(paths)))]
+    wanted = max(1, min(jobs, len(paths)))
+    for surplus in started[wanted:]:
+        surplus.stop(kill=True)
+    slots = list(started[:wanted])
+    if len(slots) < wanted and prepare is not None:
+        prepare()
+    slots += [_Slot(context, task) for _ in range(wanted - len(slots))]
     finished = 0
 
     def done_with(slot: _Slot) -> None:
@@ -258,14 +284,18 @@ def lint_files(
     *,
     cache: bool = False,
     timeout: float | None = None,
+    started: Sequence[_Slot] | None = None,
 ) -> list[FileResult]:
     """Lint files in parallel; results come back in path order whatever the parallelism.
 
     With ``cache``, results of unchanged files come from ``.export_lint_cache/`` (see
-    :mod:`export_lint.cache`) and new results are stored there.
+    :mod:`export_lint.cache`) and new results are stored there; ``started`` are workers from
+    ``start_cached_workers`` (by default one is started here, while the cache is read).
     """
     ordered = sorted(paths)
     if not cache:
+        for slot in started or ():
+            slot.stop(kill=True)
         results = run_parallel(
             functools.partial(lint_file, settings=settings),
             _largest_first(ordered),
@@ -277,28 +307,61 @@ def lint_files(
         return sorted(results, key=lambda result: result.path)
     from export_lint.cache import Cache
 
-    store = Cache.open(settings)
-    found: dict[str, FileResult] = {}
-    misses: list[str] = []
-    for path in ordered:
-        hit = store.lookup(path)
-        if isinstance(hit, FileResult):
-            found[path] = hit if hit.path == path else _renamed(hit, path)
-        else:
-            misses.append(path)
+    task = functools.partial(_cached_lint, settings=settings)
+    early = list(started) if started is not None else start_cached_workers(settings, jobs)
+    try:
+        store = Cache.open(settings)
+        found: dict[str, FileResult] = {}
+        misses: list[str] = []
+        for path in ordered:
+            hit = store.lookup(path)
+            if isinstance(hit, FileResult):
+                found[path] = hit if hit.path == path else _renamed(hit, path)
+            elif (trivial := _trivial_miss(path, store)) is not None:
+                found[path] = trivial
+            else:
+                misses.append(path)
+    except BaseException:
+        for slot in early:
+            slot.stop(kill=True)
+        raise
     if progress is not None and found:
         progress(len(found))
     offset = len(found)
     report = (lambda done: progress(offset + done)) if progress is not None else None
-    task = functools.partial(_cached_lint, settings=settings)
     misses = _largest_first(misses)
-    outcomes = run_parallel(task, misses, jobs, report, timeout=timeout, prepare=_preload)
+    outcomes = run_parallel(task, misses, jobs, report, timeout=timeout, prepare=_preload, started=early)
     for path, (result, digest, dependencies, stat) in zip(misses, outcomes, strict=True):
         found[path] = result
         if digest is not None and not any(d.internal_error for d in result.diagnostics):
             store.put(path, digest, dependencies, result, stat)
     store.save()
     return sorted(found.values(), key=lambda result: result.path)
+
+
+def start_cached_workers(settings: Settings, jobs: int | None = None) -> list[_Slot]:
+    """One worker for ``lint_files(..., cache=True)``, started now. Importing LibCST and the
+    rules takes about half a second: the worker does it while this process finds the files and
+    reads the cache, so a run with one changed file costs little more than one with none. None
+    on one core (the run is serial)."""
+    if (jobs or os.cpu_count() or 1) <= 1:
+        return []
+    return [start_worker(functools.partial(_cached_lint, settings=settings), _preload)]
+
+
+def _trivial_miss(path: str, store) -> FileResult | None:
+    """A changed file that cannot need linting (no torch in it): answered and stored here, so
+    that no worker has to import LibCST for it."""
+    from export_lint.cache import content_hash, file_stat
+
+    stat = file_stat(path)
+    data = _read(path)
+    if isinstance(data, FileResult):
+        return None
+    result = _trivial_result(data, path)
+    if result is not None:
+        store.put(path, content_hash(data), (), result, stat)
+    return result
 
 
 def _preload() -> None:

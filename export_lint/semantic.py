@@ -194,7 +194,7 @@ class _BindingCollector(cst.CSTVisitor):
 _STATEMENT_CONTAINERS = frozenset(
     kind
     for kind in NODE_TYPES
-    if issubclass(kind, (cst.Module, cst.BaseStatement, cst.BaseSuite))
+    if {cst.Module, cst.BaseStatement, cst.BaseSuite} & set(kind.__mro__)  # issubclass: slow ABC checks
     or kind in {cst.Else, cst.ExceptHandler, cst.ExceptStarHandler, cst.Finally, cst.MatchCase}
 )
 
