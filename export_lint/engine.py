@@ -16,10 +16,10 @@ from export_lint import versions
 from export_lint.config import Settings
 from export_lint.diagnostics import BUG_REPORT_HINT, Diagnostic, FileResult, LineIndex, file_error
 from export_lint.rule import Rule, RuleContext
-from export_lint.semantic import SCOPE_TYPES, SemanticModel
+from export_lint.semantic import PRUNED_WALK_CONTAINERS, SCOPE_TYPES, SemanticModel
 from export_lint.source import PREFILTER, decode_source
 from export_lint.suppression import parse_suppressions
-from export_lint.traversal import TRIVIA_TYPES, walk
+from export_lint.traversal import TRIVIA_TYPES, children_into
 
 #: Larger files (the biggest in torch is 1.3 MB) are reported and skipped, not parsed.
 MAX_SOURCE_CHARS = 5 * 2**20
@@ -92,29 +92,61 @@ class _Dispatcher:
                 self.disabled.add(id(rule))
                 self.on_error(rule, error)
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        self.semantic.stack.append(node)
-        if type(node) in SCOPE_TYPES:
-            self.semantic.scope_stack.append(node)
-        handlers = self._visit.get(type(node))
-        if handlers is None:
-            handlers = self._handlers(self._visit, "visit_", type(node))
-        if handlers:
-            self._call(handlers, node)
-        return True
+    def _table(self, table: dict, prefix: str, kind: type) -> list[tuple[Rule, Callable]]:
+        handlers = table.get(kind)
+        return self._handlers(table, prefix, kind) if handlers is None else handlers
 
-    def on_leave(self, node: cst.CSTNode) -> None:
-        handlers = self._leave.get(type(node))
-        if handlers is None:
-            handlers = self._handlers(self._leave, "leave_", type(node))
-        if handlers:
-            self._call(handlers, node)
-        self.semantic.stack.pop()
-        if type(node) in SCOPE_TYPES:
-            self.semantic.scope_stack.pop()
+    def run(self, module: cst.Module, prune_untraced: bool = False) -> None:
+        """One walk calling every rule's handlers, keeping ``semantic.stack``/``scope_stack``.
 
-    def run(self, module: cst.Module) -> None:
-        walk(module, self.on_visit, self.on_leave, self.skip)
+        With ``prune_untraced`` (every rule running reports only in traced code, and the file has
+        no export call) the walk enters only the statements that can hold a traced function and
+        the functions export traces: module-level code, ``__init__`` and the like are not visited.
+        """
+        stack, scopes = self.semantic.stack, self.semantic.scope_stack
+        traced: set[int] | frozenset[int] = frozenset()
+        if prune_untraced:
+            try:
+                traced = self.semantic.traced_functions()
+            except RecursionError:
+                raise
+            except Exception:  # let the rules meet (and report) whatever fails here
+                prune_untraced = False
+        containers = PRUNED_WALK_CONTAINERS
+        skip, visits, leaves = self.skip, self._visit, self._leave
+        inside = 0  # traced functions on the stack
+        todo: list = [module]
+        while todo:
+            node = todo.pop()
+            kind = type(node)
+            if kind is tuple:  # (node,): its children are done
+                node = node[0]
+                kind = type(node)
+                handlers = self._table(leaves, "leave_", kind)
+                if handlers:
+                    self._call(handlers, node)
+                stack.pop()
+                if kind in SCOPE_TYPES:
+                    scopes.pop()
+                    if kind is cst.FunctionDef and id(node) in traced:
+                        inside -= 1
+                continue
+            if prune_untraced and not inside:
+                if kind is cst.FunctionDef:
+                    if id(node) not in traced:
+                        continue
+                elif kind not in containers:
+                    continue
+            stack.append(node)
+            if kind in SCOPE_TYPES:
+                scopes.append(node)
+                if kind is cst.FunctionDef and id(node) in traced:
+                    inside += 1
+            handlers = self._table(visits, "visit_", kind)
+            if handlers:
+                self._call(handlers, node)
+            todo.append((node,))
+            children_into(node, kind, skip, todo)
 
 
 def _syntax_error(path: str, error: Exception) -> Diagnostic:
@@ -244,7 +276,10 @@ def _lint_text(
 
     instances = [rule(context) for rule in running]
     try:
-        _Dispatcher(instances, semantic, on_error).run(module)
+        prune = not semantic.may_call_export() and all(
+            rule.traced_only for rule in instances if any(name.startswith(("visit_", "leave_")) for name in dir(rule))
+        )
+        _Dispatcher(instances, semantic, on_error).run(module, prune)
     except RecursionError:
         return [file_error(path, "syntax-error", "SyntaxError: too deeply nested to analyse")]
     suppressions = parse_suppressions(text)

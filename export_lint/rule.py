@@ -79,6 +79,10 @@ class Rule:
     #: forwards). Files lacking one are not analysed for the rule; ``tests/test_rule_examples.py``
     #: checks every INVALID example has them.
     requires: ClassVar[tuple[str, ...]] = ()
+    #: Whether the rule reports only inside code export traces (module forwards and what they
+    #: call), export calls aside: when every rule running says so and the file makes no export
+    #: call, the engine does not walk the rest (``tests/test_requires.py`` checks nothing is lost).
+    traced_only: ClassVar[bool] = False
     VALID: ClassVar[list[Valid]] = []
     INVALID: ClassVar[list[Invalid]] = []
 

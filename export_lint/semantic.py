@@ -199,6 +199,10 @@ _STATEMENT_CONTAINERS = frozenset(
 )
 
 
+#: What a walk pruned to traced code enters outside traced functions: statements that can hold a
+#: function definition (functions themselves are entered only when traced).
+PRUNED_WALK_CONTAINERS = _STATEMENT_CONTAINERS - {cst.FunctionDef}
+
 #: Where a scope's bindings can be when no expression binds (no ``:=`` in the file): statements,
 #: blocks and clauses, and the parameter list and ``with`` items that hold binding nodes.
 _BINDING_CONTAINERS = _STATEMENT_CONTAINERS | {cst.Parameters, cst.WithItem}

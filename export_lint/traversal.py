@@ -128,12 +128,12 @@ def _kept_fields(kind: type, skip: frozenset[type]) -> tuple[str, ...]:
 def children(node: cst.CSTNode, skip: frozenset[type] = frozenset()) -> list[cst.CSTNode]:
     """A node's children in visiting order, leaving out nodes whose type is in ``skip``."""
     found: list[cst.CSTNode] = []
-    _children_into(node, type(node), skip, found)
+    children_into(node, type(node), skip, found)
     found.reverse()
     return found
 
 
-def _children_into(node: cst.CSTNode, kind: type, skip: frozenset[type], into: list) -> None:
+def children_into(node: cst.CSTNode, kind: type, skip: frozenset[type], into: list) -> None:
     """Append a node's children, in reverse visiting order, to ``into`` (a walk's to-do stack)."""
     node_types = NODE_TYPES
     start = len(into)
@@ -177,7 +177,7 @@ def walk(
             continue
         push((node,))
         if on_visit(node) is not False:
-            _children_into(node, kind, skip, todo)
+            children_into(node, kind, skip, todo)
 
 
 def descendants(
@@ -193,7 +193,7 @@ def descendants(
         kind = type(node)
         if kind in prune and node is not root:
             continue
-        _children_into(node, kind, skip, todo)
+        children_into(node, kind, skip, todo)
     return found
 
 
@@ -322,7 +322,7 @@ def _walk_hooks(
             push((node,))
         hook = visits.get(kind)
         if hook is None or hook(node) is not False:
-            _children_into(node, kind, skip, todo)
+            children_into(node, kind, skip, todo)
 
 
 def visit(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:

@@ -94,6 +94,7 @@ class NonModuleExportTarget(Rule):
 
     code = "EXP001"
     requires = ("export",)
+    traced_only = True
     name = "non-module-export-target"
     message = "Export target `{target}` is {kind}, not an `nn.Module`: torch.export rejects it"
     fix_applicability = Applicability.SAFE

@@ -152,6 +152,7 @@ class HfCacheOutput(Rule):
 
     code = "EXP002"
     requires = ("export",)
+    traced_only = True
     name = "hf-cache-output"
     message = (
         "`{target}` ({cls}) returns its KV cache object with `use_cache` on: torch.export cannot "

@@ -84,6 +84,7 @@ class StrictTracingHazard(Rule):
 
     code = "EXP003"
     requires = ("export",)
+    traced_only = True
     name = "strict-tracing-hazard"
     message = "Strict export (TorchDynamo) cannot trace {what}{why}"
     fix_applicability = Applicability.UNSAFE

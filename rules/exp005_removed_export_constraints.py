@@ -60,6 +60,7 @@ class RemovedExportConstraints(Rule):
 
     code = "EXP005"
     requires = ("export", "constraints")
+    traced_only = True
     name = "removed-export-constraints"
     message = "`constraints=` was removed from torch.export in torch 2.3: pass `dynamic_shapes=` built from `Dim`"
     torch_versions = ">=2.3"

@@ -83,6 +83,7 @@ class MissingDynamicShapes(Rule):
 
     code = "EXP101"
     requires = ("export",)
+    traced_only = True
     name = "missing-dynamic-shapes"
     message = (
         "Exported without `dynamic_shapes`, but the exported module is called at other sizes "

@@ -102,6 +102,7 @@ class DimZeroOneSpecialization(Rule):
 
     code = "EXP102"
     requires = ("export",)
+    traced_only = True
     name = "dim-zero-one-specialization"
     message = (
         "Dim {dim} of `{input}` is marked dynamic (`{spec}`) but its example size is {size}: "

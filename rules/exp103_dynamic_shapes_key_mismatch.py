@@ -60,6 +60,7 @@ class DynamicShapesKeyMismatch(Rule):
 
     code = "EXP103"
     requires = ("export",)
+    traced_only = True
     name = "dynamic-shapes-key-mismatch"
     message = (
         "`dynamic_shapes` {keys} {verb} not among the names of the exported inputs {expected}: "

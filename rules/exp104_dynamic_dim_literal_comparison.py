@@ -63,6 +63,7 @@ class DynamicDimLiteralComparison(Rule):
 
     code = "EXP104"
     requires = ("export", "class")
+    traced_only = True
     name = "dynamic-dim-literal-comparison"
     message = (
         "`{comparison}` narrows `{param}` dim {index}, declared dynamic as `{dim}`, to part of its range: "

@@ -56,6 +56,7 @@ class DynamicDimLiteralReshape(Rule):
 
     code = "EXP105"
     requires = ("export", "class")
+    traced_only = True
     name = "dynamic-dim-literal-reshape"
     message = (
         "`{call}` fixes the element count of `{param}`, whose dim {index} is declared dynamic as `{dim}`: "

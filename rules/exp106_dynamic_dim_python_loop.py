@@ -50,6 +50,7 @@ class DynamicDimPythonLoop(Rule):
 
     code = "EXP106"
     requires = ("export", "class")
+    traced_only = True
     name = "dynamic-dim-python-loop"
     message = (
         "Loop over `{iterable}` unrolls `{param}` dim {index}, declared dynamic as `{dim}`: "

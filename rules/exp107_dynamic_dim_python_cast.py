@@ -59,6 +59,7 @@ class DynamicDimPythonCast(Rule):
 
     code = "EXP107"
     requires = ("export", "class")
+    traced_only = True
     name = "dynamic-dim-python-cast"
     message = (
         "`{call}` turns `{param}` dim {index}, declared dynamic as `{dim}`, into a Python number: "

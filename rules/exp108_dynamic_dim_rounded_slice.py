@@ -54,6 +54,7 @@ class DynamicDimRoundedSlice(Rule):
 
     code = "EXP108"
     requires = ("export", "class")
+    traced_only = True
     name = "dynamic-dim-rounded-slice"
     message = (
         "Slice bound `{bound}` is a rounded fraction of `{param}` dim {index}, declared dynamic as `{dim}`: "

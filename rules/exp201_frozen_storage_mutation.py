@@ -104,6 +104,7 @@ class FrozenStorageMutation(Rule):
 
     code = "EXP201"
     requires = ("class",)
+    traced_only = True
     name = "frozen-storage-mutation"
     message = "In-place write to `{target}`, created from {source} inside traced code: its storage is frozen"
     torch_versions = "<2.7"

@@ -77,6 +77,7 @@ class NonTensorInputBaked(Rule):
     """Text passed to or tokenized inside the exported program becomes a graph constant."""
 
     code = "EXP202"
+    traced_only = True
     name = "non-tensor-input-baked"
     message = "{what}: torch.export bakes it into the graph as a constant"
     fix_applicability = Applicability.DISPLAY_ONLY

@@ -59,6 +59,7 @@ class ForwardInputMutation(Rule):
 
     code = "EXP203"
     requires = ("class",)
+    traced_only = True
     name = "forward-input-mutation"
     message = "In-place write to `{name}`, an input of `forward`: torch.export before 2.2 rejects input mutation"
     torch_versions = "<2.2"

@@ -83,6 +83,7 @@ class PlainTensorAttributeMutation(Rule):
 
     code = "EXP204"
     requires = ("class",)
+    traced_only = True
     name = "plain-tensor-attribute-mutation"
     message = (
         "In-place write to `{target}`, a plain tensor attribute: export lifts it as a constant and "

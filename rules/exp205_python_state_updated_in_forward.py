@@ -63,6 +63,7 @@ class PythonStateUpdatedInForward(Rule):
 
     code = "EXP205"
     requires = ("class",)
+    traced_only = True
     name = "python-state-updated-in-forward"
     message = (
         "`self.{attribute}` is {kind} updated in traced code: export bakes its value at trace time "

@@ -50,6 +50,7 @@ class GlobalStateUpdatedInForward(Rule):
 
     code = "EXP206"
     requires = ("class", "global")
+    traced_only = True
     name = "global-state-updated-in-forward"
     message = (
         "Global `{name}` is updated in traced code: export runs this once and bakes the value; the exported "

@@ -65,6 +65,7 @@ class TensorValueBranch(Rule):
 
     code = "EXP301"
     requires = ("class",)
+    traced_only = True
     name = "tensor-value-branch"
     message = "`{condition}` reads tensor data to pick a Python branch: torch.export cannot trace it (use `torch.cond`)"
 

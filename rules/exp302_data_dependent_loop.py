@@ -58,6 +58,7 @@ class DataDependentLoop(Rule):
 
     code = "EXP302"
     requires = ("class",)
+    traced_only = True
     name = "data-dependent-loop"
     message = "Loop over `{iterable}`, whose length is read from tensor data: torch.export cannot unroll it"
 

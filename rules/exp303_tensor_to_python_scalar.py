@@ -59,6 +59,7 @@ class TensorToPythonScalar(Rule):
 
     code = "EXP303"
     requires = ("class",)
+    traced_only = True
     name = "tensor-to-python-scalar"
     message = "`{expression}` asks a traced tensor for a concrete value: non-strict torch.export fails here{hint}"
     fix_applicability = Applicability.UNSAFE

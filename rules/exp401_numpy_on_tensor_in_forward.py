@@ -48,6 +48,7 @@ class NumpyOnTensorInForward(Rule):
 
     code = "EXP401"
     requires = ("class", "numpy")
+    traced_only = True
     name = "numpy-on-tensor-in-forward"
     message = "`{call}` hands a tensor to NumPy in traced code: non-strict export fails (fake tensors have no data)"
     fix_applicability = Applicability.UNSAFE

@@ -80,6 +80,7 @@ class PythonRandomOrClockInForward(Rule):
 
     code = "EXP402"
     requires = ("class",)
+    traced_only = True
     name = "python-random-or-clock-in-forward"
     message = (
         "`{call}` in traced code: non-strict export bakes the value it returned at trace time, strict export fails"

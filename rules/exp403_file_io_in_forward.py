@@ -41,6 +41,7 @@ class FileIoInForward(Rule):
 
     code = "EXP403"
     requires = ("class", "open")
+    traced_only = True
     name = "file-io-in-forward"
     message = "`open()` in traced code: strict export fails, non-strict export drops the I/O from the program"
 

@@ -55,6 +55,7 @@ class ScriptedSubmoduleInForward(Rule):
 
     code = "EXP404"
     requires = ("class", "script")
+    traced_only = True
     name = "scripted-submodule-in-forward"
     message = "`self.{attribute}` is a `torch.jit.script` module called in traced code: torch.export cannot trace it"
     fix_applicability = Applicability.UNSAFE

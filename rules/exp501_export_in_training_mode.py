@@ -71,6 +71,7 @@ class ExportInTrainingMode(Rule):
 
     code = "EXP501"
     requires = ("export",)
+    traced_only = True
     name = "export-in-training-mode"
     message = (
         "`{target}` is exported in training mode (it has {reason}): the exported program keeps training "

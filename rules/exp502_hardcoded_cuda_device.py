@@ -50,6 +50,7 @@ class HardcodedCudaDevice(Rule):
 
     code = "EXP502"
     requires = ("class", "cuda")
+    traced_only = True
     name = "hardcoded-cuda-device"
     message = "`{code}` pins a tensor to CUDA in traced code: the exported program fails on hosts without CUDA"
 

@@ -58,6 +58,7 @@ class AutocastRegionStrictExport(Rule):
 
     code = "EXP503"
     requires = ("class", "autocast")
+    traced_only = True
     name = "autocast-region-strict-export"
     message = "Autocast region in traced code: strict export produces a program that fails with a dtype mismatch"
     preview = True

@@ -1,9 +1,9 @@
-"""A rule's ``requires`` words only ever skip files where it would find nothing.
+"""A rule's ``requires`` words and ``traced_only`` flag only ever skip what it would find nothing in.
 
 Each rule declares words its source must contain (``"export"``, ``"class"``, ``"global"``) so the
-engine can skip it, or skip parsing altogether, on files without them. Here every rule runs on
-every known example, fixture and reference case twice, with and without those words honoured:
-the diagnostics must be the same.
+engine can skip it on files without them, and whether it reports only in traced code, so the
+engine can leave untraced code unwalked. Here every rule runs on every known example, fixture and
+reference case twice, with and without those shortcuts: the diagnostics must be the same.
 """
 
 from __future__ import annotations
@@ -38,28 +38,29 @@ def _diagnostics(text: str, torch_version: str) -> list[tuple[str, int, int]]:
 
 
 @pytest.fixture
-def without_requires(monkeypatch):
+def without_shortcuts(monkeypatch):
     def disable() -> None:
         for rule in all_rules():
             monkeypatch.setattr(rule, "requires", ())
+            monkeypatch.setattr(rule, "traced_only", False)
 
     return disable
 
 
 @pytest.mark.parametrize(("name", "code", "torch_version"), EXAMPLES, ids=[name for name, _, _ in EXAMPLES])
-def test_requires_hides_nothing_in_rule_examples(name, code, torch_version, without_requires):
+def test_shortcuts_hide_nothing_in_rule_examples(name, code, torch_version, without_shortcuts):
     version = torch_version or NEWEST_KNOWN_TORCH
     honoured = _diagnostics(code, version)
-    without_requires()
+    without_shortcuts()
     assert _diagnostics(code, version) == honoured
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda path: f"{path.parent.name}/{path.name}")
 @pytest.mark.parametrize("torch_version", ["2.5", NEWEST_KNOWN_TORCH])
-def test_requires_hides_nothing_in_fixtures_and_cases(path, torch_version, without_requires):
+def test_shortcuts_hide_nothing_in_fixtures_and_cases(path, torch_version, without_shortcuts):
     text = path.read_text(encoding="utf-8")
     honoured = _diagnostics(text, torch_version)
-    without_requires()
+    without_shortcuts()
     assert _diagnostics(text, torch_version) == honoured
 
 
