@@ -16,6 +16,7 @@ import argparse
 import importlib.util
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -78,13 +79,25 @@ def median_linted_file(tree: Path) -> Path:
     return Path(sized[len(sized) // 2][1]) if sized else sorted(tree.rglob("*.py"))[0]
 
 
+#: CPU seconds (user + system, every process) of the last ``timed`` run: steadier than wall time on
+#: a shared virtual machine, whose speed drifts while a long benchmark runs.
+last_cpu: list[float] = [0.0]
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed(command: list[str], cwd: Path, timeout: float | None = None) -> float | None:
-    """Wall seconds of one run, or None when it ran past ``timeout``."""
-    start = time.perf_counter()
+    """Wall seconds of one run, or None when it ran past ``timeout`` (its CPU time: ``last_cpu``)."""
+    start, cpu = time.perf_counter(), _children_cpu()
     try:
         subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout)
     except subprocess.TimeoutExpired:
         return None
+    finally:
+        last_cpu[0] = _children_cpu() - cpu
     return time.perf_counter() - start
 
 
@@ -167,11 +180,13 @@ def main(argv: list[str] | None = None) -> int:
         changed = median_linted_file(tree)
         print(f"one file changed: {changed.relative_to(tree)} (the median size of the files that name torch)")
         times: dict[str, list[float | None]] = {}
+        cpu: dict[str, list[float]] = {}
         cut: set[str] = set()  # peers stopped at the time limit: their figure is a lower bound
 
         def record(name: str, value: float | None) -> None:
             times.setdefault(name, []).append(value)
-            print(f"  round {len(times[name])}: {name}: {value:.2f} s", flush=True)  # progress on long trees
+            cpu.setdefault(name, []).append(last_cpu[0])
+            print(f"  round {len(times[name])}: {name}: {value:.2f} s, {last_cpu[0]:.2f} s CPU", flush=True)
 
         for round_number in range(args.rounds):
             subprocess.run([sys.executable, "-m", "export_lint", "clean"], cwd=tree, capture_output=True)
@@ -203,13 +218,22 @@ def main(argv: list[str] | None = None) -> int:
                 if value is None:
                     cut.add(name)
         memory = peak_rss_mib([*export_lint, "--no-cache"], tree)
-    baseline = statistics.median(times["libcst.parse_module, parallel"])
-    cold = statistics.median(times["export-lint check --select ALL (cold, --no-cache)"])
-    print("\n| tool | median s | / bare parse | / export-lint cold |\n|---|---:|---:|---:|")
+    base_name, cold_name = "libcst.parse_module, parallel", "export-lint check --select ALL (cold, --no-cache)"
+    baseline, cold = statistics.median(times[base_name]), statistics.median(times[cold_name])
+    base_cpu, cold_cpu = statistics.median(cpu[base_name]), statistics.median(cpu[cold_name])
+    print(
+        "\n| tool | median s | / bare parse | / export-lint cold | median CPU s | CPU / bare parse |"
+        "\n|---|---:|---:|---:|---:|---:|"
+    )
     for name, values in times.items():
         median = statistics.median(v for v in values if v is not None)
+        used = statistics.median(cpu[name])
         bound = ">" if name in cut else ""
-        print(f"| {name} | {bound}{median:.2f} | {bound}{median / baseline:.2f}x | {bound}{median / cold:.2f}x |")
+        print(
+            f"| {name} | {bound}{median:.2f} | {bound}{median / baseline:.2f}x | {bound}{median / cold:.2f}x "
+            f"| {bound}{used:.2f} | {bound}{used / base_cpu:.2f}x |"
+        )
+    print(f"\nexport-lint cold / bare parse: {cold / baseline:.2f}x wall, {cold_cpu / base_cpu:.2f}x CPU")
     bare, imported, version = import_ms()
     print(
         f"\npython -c pass {bare:.0f} ms; import export_lint {imported:.0f} ms (itself {self_import_ms():.1f} ms by -X importtime); export-lint --version {version:.0f} ms"
