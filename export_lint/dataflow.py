@@ -21,7 +21,7 @@ import weakref
 import libcst as cst
 
 from export_lint import versions
-from export_lint.semantic import SCOPE_TYPES, ClassInfo, SemanticModel, dotted_name
+from export_lint.semantic import SCOPE_TYPES, ClassInfo, SemanticModel, dotted_name, file_cache
 from export_lint.traversal import TRIVIA_TYPES, children, descendants, walk
 
 
@@ -936,7 +936,7 @@ def _dynamic_params(semantic, spec, forward: cst.FunctionDef, stack) -> dict[str
 
 # -- per-file cache shared by the rules ---------------------------------------------------------
 
-_FILE_FACTS: weakref.WeakKeyDictionary[SemanticModel, _FileFacts] = weakref.WeakKeyDictionary()
+_FILE_FACTS: weakref.WeakKeyDictionary[SemanticModel, _FileFacts] = file_cache()
 
 
 class _FileFacts:

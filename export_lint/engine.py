@@ -282,6 +282,8 @@ def _lint_text(
         _Dispatcher(instances, semantic, on_error).run(module, prune)
     except RecursionError:
         return [file_error(path, "syntax-error", "SyntaxError: too deeply nested to analyse")]
+    finally:
+        semantic.release()
     suppressions = parse_suppressions(text)
     kept: list[Diagnostic] = []
     used: set[tuple[int | None, str]] = set()  # (row, code) pairs a noqa comment silenced

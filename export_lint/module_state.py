@@ -14,7 +14,7 @@ from typing import Literal
 
 import libcst as cst
 
-from export_lint.semantic import ClassInfo, SemanticModel
+from export_lint.semantic import ClassInfo, SemanticModel, file_cache
 from export_lint.traversal import EXPRESSION_TYPES, descendants, visit, walk
 
 Kind = Literal["buffer", "parameter", "module", "tensor", "python", "unknown"]
@@ -51,7 +51,7 @@ _INPLACE_METHOD = re.compile(r"^[a-z][a-z0-9_]*[a-z0-9]_$")
 _TRAINING = frozenset({"training"})
 
 
-_KINDS_CACHE: weakref.WeakKeyDictionary[SemanticModel, dict[str, dict[str, Kind]]] = weakref.WeakKeyDictionary()
+_KINDS_CACHE: weakref.WeakKeyDictionary[SemanticModel, dict[str, dict[str, Kind]]] = file_cache()
 
 
 def is_inplace_tensor_method(name: str) -> bool:
@@ -355,8 +355,8 @@ def _call_sites(semantic: SemanticModel) -> dict[str, list[list[cst.CSTNode]]]:
     return sites
 
 
-_TRAINING_ONLY_CACHE: weakref.WeakKeyDictionary[SemanticModel, dict[int, bool]] = weakref.WeakKeyDictionary()
-_CALL_SITES_CACHE: weakref.WeakKeyDictionary[SemanticModel, dict] = weakref.WeakKeyDictionary()
+_TRAINING_ONLY_CACHE: weakref.WeakKeyDictionary[SemanticModel, dict[int, bool]] = file_cache()
+_CALL_SITES_CACHE: weakref.WeakKeyDictionary[SemanticModel, dict] = file_cache()
 
 
 def training_only(semantic: SemanticModel, stack: list[cst.CSTNode] | None = None) -> bool:

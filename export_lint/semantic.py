@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import weakref
 from collections.abc import Iterator
 
 import libcst as cst
@@ -266,6 +267,19 @@ def _import_facts(module: cst.Module) -> ImportFacts:
     return ImportFacts(frozenset(aliases), frozenset(roots), star)
 
 
+#: Per-file caches other modules keep, keyed by the file's model. A value may refer back to its
+#: model (a flow analysis holds it), which keeps a WeakKeyDictionary's key, and the whole tree,
+#: alive: the engine empties them when the file is done (``SemanticModel.release``).
+FILE_CACHES: list[weakref.WeakKeyDictionary] = []
+
+
+def file_cache() -> weakref.WeakKeyDictionary:
+    """A new per-file cache, emptied for each file when its lint ends."""
+    cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    FILE_CACHES.append(cache)
+    return cache
+
+
 class SemanticModel:
     """Facts about one parsed file, shared by every rule."""
 
@@ -287,6 +301,11 @@ class SemanticModel:
         # functions, lambdas and classes among them.
         self.stack: list[cst.CSTNode] = []
         self.scope_stack: list[cst.CSTNode] = []
+
+    def release(self) -> None:
+        """Drop what other modules cached for this file (see ``FILE_CACHES``)."""
+        for cache in FILE_CACHES:
+            cache.pop(self, None)
 
     # -- scopes and names -------------------------------------------------------------
     def bindings_of(self, scope: cst.CSTNode) -> dict[str, Binding]:

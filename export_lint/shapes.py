@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from export_lint import external
-from export_lint.semantic import EXPORT_FUNCTIONS, SemanticModel
+from export_lint.semantic import EXPORT_FUNCTIONS, SemanticModel, file_cache
 from export_lint.semantic import assigned_names as target_names
 from export_lint.traversal import visit
 
@@ -645,7 +645,7 @@ def _tensor_method(tensor: TensorValue, method: str, ints: list[int] | None) -> 
 
 # -- one flow per scope, shared by every rule ------------------------------------------------
 
-_FLOWS: weakref.WeakKeyDictionary[SemanticModel, dict[int, ScopeFlow]] = weakref.WeakKeyDictionary()
+_FLOWS: weakref.WeakKeyDictionary[SemanticModel, dict[int, ScopeFlow]] = file_cache()
 
 
 def _scope_stack(stack: list[cst.CSTNode]) -> list[cst.CSTNode] | None:

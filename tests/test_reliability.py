@@ -253,3 +253,30 @@ def test_bad_configuration_is_a_clear_usage_error(tmp_path, pyproject, expected)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert expected in result.stderr
+
+
+def test_a_linted_file_leaves_nothing_behind(monkeypatch):
+    """Memory stays flat over a tree: once a file is linted, nothing keeps its semantic model (and
+    with it the whole syntax tree) alive, whatever the rules cached for it (a per-file cache keyed
+    by the model whose value holds the model would); workers collect what cycles leave."""
+    import gc
+    import weakref
+
+    from export_lint import engine
+    from export_lint.config import Settings
+    from export_lint.rules import by_code
+
+    models: list[weakref.ref] = []
+
+    class Tracked(engine.SemanticModel):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            models.append(weakref.ref(self))
+
+    monkeypatch.setattr(engine, "SemanticModel", Tracked)
+    # Flow analyses (dynamic dims, tensor kinds), module state and call sites all run on these.
+    sources = [case.code for code in ("EXP104", "EXP205", "EXP301", "EXP402") for case in by_code()[code].INVALID]
+    for source in sources:
+        lint_source(source, "model.py", Settings(select=("ALL",)))
+    gc.collect()
+    assert models and all(ref() is None for ref in models)
