@@ -76,8 +76,9 @@ lint_file.on_failure = lint_failure  # type: ignore[attr-defined]
 
 def _cached_lint(
     path: str, settings: Settings
-) -> tuple[FileResult, str | None, tuple[tuple[str, str], ...], tuple | None]:
-    """``lint_file`` plus what the cache stores: the file's hash and the other files it read."""
+) -> tuple[FileResult, str | None, tuple[tuple[str, str, str | None], ...], tuple | None]:
+    """``lint_file`` plus what the cache stores: the file's hash, the other files it read (with the
+    hashes of their bytes and summaries) and the file's stat before reading."""
     from export_lint import external
     from export_lint.cache import content_hash, file_stat
 
