@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator, Sequence
 import libcst as cst
 
 from export_lint import versions
+from export_lint.analysis.semantic import PRUNED_WALK_CONTAINERS, SCOPE_TYPES, SemanticModel
 from export_lint.config import Settings
 from export_lint.diagnostics import BUG_REPORT_HINT, Diagnostic, FileResult, LineIndex, file_error
 from export_lint.rule import Rule, RuleContext
-from export_lint.semantic import PRUNED_WALK_CONTAINERS, SCOPE_TYPES, SemanticModel
 from export_lint.source import LINE_BREAK, PREFILTER, decode_source, python_newlines
 from export_lint.suppression import parse_suppressions
 from export_lint.traversal import TRIVIA_TYPES, children_into
