@@ -158,7 +158,7 @@ class Cache:
         return entry.result
 
     def _summary(self, path: str) -> str | None:
-        from export_lint import external
+        from export_lint.analysis import external
 
         if path not in self._summaries:
             self._summaries[path] = external.summary_digest(path)

@@ -79,7 +79,7 @@ def _cached_lint(
 ) -> tuple[FileResult, str | None, tuple[tuple[str, str, str | None], ...], tuple | None]:
     """``lint_file`` plus what the cache stores: the file's hash, the other files it read (with the
     hashes of their bytes and summaries) and the file's stat before reading."""
-    from export_lint import external
+    from export_lint.analysis import external
     from export_lint.cache import content_hash, file_stat
 
     stat = file_stat(path)  # before reading: a later change is seen as one next time

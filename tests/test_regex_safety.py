@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 import export_lint
 from export_lint import config
-from export_lint.call_scan import name_then_paren
+from export_lint.analysis.call_scan import name_then_paren
 from export_lint.config import Settings
 from export_lint.engine import lint_source
 
@@ -180,16 +180,17 @@ def test_every_regex_is_fast_on_hostile_text(name):
 #: until someone checks it for ambiguous repetition (nested or adjacent quantifiers that can split
 #: the same text two ways) and it is fuzzed above (module level, or in BUILT).
 AUDITED = {
-    "export_lint/call_scan.py": {r"(?:\s|\\(?:\r\n|\r(?!\n)|\n))*", r"\r\n?|\n", "f'\\\\b(?:{alternatives})'"},
+    "export_lint/analysis/call_scan.py": {r"(?:\s|\\(?:\r\n|\r(?!\n)|\n))*", "f'\\\\b(?:{alternatives})'"},
     "export_lint/config.py": {"'|'.join((f'(?:{part})' for part in translated)) or '(?!)'"},  # fnmatch.translate
     "export_lint/engine.py": {r"[\[\](){}]"},
-    "export_lint/module_state.py": {r"^[a-z][a-z0-9_]*[a-z0-9]_$"},
+    "export_lint/analysis/module_state.py": {r"^[a-z][a-z0-9_]*[a-z0-9]_$"},
     "export_lint/suppression.py": {
         r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?",
         r"#\s*export-lint\s*:\s*noqa(?![\w-])",
         r"(?<![A-Z])[A-Z]+[0-9]+",
     },
     "export_lint/versions.py": {r"^\s*(<=|>=|==|!=|<|>)\s*([0-9]+(?:\.[0-9]+)*)\s*$", r"^\s*v?([0-9]+(?:\.[0-9]+)*)"},
+    "export_lint/source.py": {r"\r\n?|\n", r"\r(?!\n)"},
     "export_lint/verify/reference.py": {"pattern"},  # our own cases' error patterns on torch's messages
     "rules/exp900_unused_noqa.py": {r"^EXP[0-9]+$"},
 }

@@ -14,28 +14,10 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from export_lint import external
-from export_lint.call_scan import name_then_paren
+from export_lint.analysis import external
+from export_lint.analysis.call_scan import name_then_paren
+from export_lint.analysis.torch_names import EXPORT_FUNCTIONS, KNOWN_MODULE_BASES
 from export_lint.traversal import NODE_TYPES, TRIVIA_TYPES, children, descendants, visit
-
-#: Callables that trace their first argument with torch.export.
-EXPORT_FUNCTIONS = frozenset(
-    {
-        "torch.export.export",
-        "torch.export.export_for_training",
-        "torch.export._trace._export",
-    }
-)
-
-#: Base classes known to be ``torch.nn.Module`` subclasses without reading their source.
-KNOWN_MODULE_BASES = frozenset(
-    {
-        "torch.nn.Module",
-        "torch.nn.modules.module.Module",
-        "transformers.PreTrainedModel",
-        "transformers.modeling_utils.PreTrainedModel",
-    }
-)
 
 #: The last names of ``EXPORT_FUNCTIONS``: a call ending in another name is not an export call.
 _EXPORT_FUNCTION_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in EXPORT_FUNCTIONS)

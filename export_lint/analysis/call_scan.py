@@ -14,10 +14,11 @@ import bisect
 import re
 from collections.abc import Iterable
 
+from export_lint.source import LINE_BREAK
+
 #: Whitespace and backslash line continuations (``\\`` then ``\\r\\n``, ``\\r`` or ``\\n``). Every
 #: iteration starts with a different character class and has one length: no backtracking blow-up.
 _BLANKS = re.compile(r"(?:\s|\\(?:\r\n|\r(?!\n)|\n))*")
-_LINE_BREAK = re.compile(r"\r\n?|\n")
 
 
 def name_then_paren(text: str, names: Iterable[str]) -> bool:
@@ -36,7 +37,7 @@ def name_then_paren(text: str, names: Iterable[str]) -> bool:
             if not text.startswith("#", position):
                 break
             if line_ends is None:
-                line_ends = [found.start() for found in _LINE_BREAK.finditer(text)]
+                line_ends = [found.start() for found in LINE_BREAK.finditer(text)]
             index = bisect.bisect_left(line_ends, position)
             position = line_ends[index] if index < len(line_ends) else len(text)
         position = skipped.get(position, position)

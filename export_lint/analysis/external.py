@@ -16,6 +16,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from export_lint.analysis.torch_names import KNOWN_MODULE_BASES
+
 _MAX_DEPTH = 12
 
 
@@ -211,8 +213,6 @@ def base_names(node: ClassSummary, module_file: str) -> list[str]:
 
 def is_module_class(qualified: str, importer: str, _depth: int = 0) -> bool:
     """Whether a class defined in another file subclasses ``torch.nn.Module``."""
-    from export_lint.semantic import KNOWN_MODULE_BASES
-
     if qualified in KNOWN_MODULE_BASES or qualified.startswith("torch.nn.modules."):
         return True
     if _depth > _MAX_DEPTH:
