@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 
 from export_lint.source import line_starts
 
-DOCS_URL = "https://export-lint.readthedocs.io/en/latest/rules/{code}/"
+#: Each rule's page: ``docs/rules/EXPnnn.md`` in the repository, generated from the rule's
+#: docstring by ``scripts/rule_docs.py`` (``export-lint rule EXPnnn`` prints the same text offline).
+DOCS_URL = "https://github.com/export-lint/export-lint/blob/main/docs/rules/{code}.md"
 
 
 class Applicability(enum.Enum):
