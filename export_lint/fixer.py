@@ -13,7 +13,7 @@ from export_lint.config import Settings
 from export_lint.diagnostics import Applicability, Diagnostic, Fix
 from export_lint.engine import file_error, lint_text, parse
 from export_lint.rule import Rule
-from export_lint.source import LINE_BREAK, first_newline, split_lines
+from export_lint.source import LINE_BREAK, first_newline, read_source_file, split_lines
 
 MAX_PASSES = 10
 
@@ -172,8 +172,7 @@ def fix_file(path: str, settings: Settings, unsafe: bool = False, write: bool = 
     from export_lint.engine import decode_source, lint_source
 
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = read_source_file(path)
     except OSError as error:
         return FileFix(path, "", 0, [file_error(path, "io-error", f"cannot read file: {error.strerror or error}")])
     try:
