@@ -186,7 +186,7 @@ def test_open_reports_the_hazard_at_its_range_and_a_change_that_removes_it_clear
         assert diagnostic.range == types.Range(types.Position(11, 35), types.Position(11, 48))
         assert diagnostic.severity == types.DiagnosticSeverity.Warning
         assert diagnostic.source == "export-lint"
-        assert diagnostic.code_description.href.endswith("/rules/EXP001/")
+        assert diagnostic.code_description.href.endswith("/rules/EXP001.md")
         lsp.change(uri, CLEAN)
         assert await lsp.diagnostics(uri) == []
 
@@ -326,3 +326,19 @@ def test_settings_come_from_the_nearest_pyproject_re_read_when_it_changes(shared
         assert [d.code for d in await lsp.diagnostics(uri)] == ["EXP001"]
 
     shared.call(scenario(shared.session))
+
+
+def test_positions_count_utf16_units_and_every_python_line_ending() -> None:
+    from export_lint.server.positions import PositionMap
+
+    text = "a = '😋'\rb = 1\r\nc = 'é' + x\n"
+    positions = PositionMap(text, types.PositionEncodingKind.Utf16)
+    after_emoji = text.index("'", 5)
+    assert positions.position(after_emoji) == types.Position(0, 7)  # the emoji is two UTF-16 units
+    assert positions.offset(types.Position(0, 7)) == after_emoji
+    x = text.index("x")
+    assert positions.position(x) == types.Position(2, 10)
+    assert positions.offset(types.Position(2, 10)) == x
+    assert PositionMap(text, types.PositionEncodingKind.Utf8).position(x) == types.Position(2, 11)
+    assert PositionMap(text, types.PositionEncodingKind.Utf32).position(after_emoji) == types.Position(0, 6)
+    assert positions.position(text.index("\r\n") + 1) == types.Position(1, 5)  # inside a \r\n: the line's end

@@ -1,18 +1,17 @@
 """Character offsets in a document <-> LSP positions (lines and code units of the negotiated encoding).
 
-LSP counts lines split at ``\\n``, ``\\r\\n`` and ``\\r`` only (not the other Unicode line breaks
-``str.splitlines`` knows), and columns in UTF-16 code units unless the client agreed to UTF-8 or
+LSP counts lines split at ``\\n``, ``\\r\\n`` and ``\\r`` only, as Python and the engine do (not
+the other line breaks ``str.splitlines`` knows), and columns in UTF-16 code units unless the client agreed to UTF-8 or
 UTF-32. The engine reports character offsets; this is the one place they are converted.
 """
 
 from __future__ import annotations
 
 import bisect
-import re
 
 from lsprotocol import types
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+from export_lint.source import line_starts
 
 
 def _units(text: str, encoding: str) -> int:
@@ -29,7 +28,7 @@ class PositionMap:
     def __init__(self, text: str, encoding: str = types.PositionEncodingKind.Utf16) -> None:
         self.text = text
         self.encoding = encoding
-        self.line_starts = [0, *(match.end() for match in _LINE_BREAK.finditer(text))]
+        self.line_starts = line_starts(text)  # the lines Python (and so the engine) sees: LSP's too
 
     def _line_end(self, line: int) -> int:
         """Offset of the end of a line's content (before its line break)."""

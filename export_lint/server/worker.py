@@ -46,11 +46,10 @@ def _lint_through_cache(text: str, path: str, settings: Settings) -> list[Diagno
     text is the file's text on disk; None otherwise."""
     from export_lint.cache import Cache, content_hash
     from export_lint.runner import _cached_lint
-    from export_lint.source import decode_source
+    from export_lint.source import decode_source, read_source_file
 
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = read_source_file(path)
         if decode_source(data)[0] != text:
             return None
     except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
