@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     clean = commands.add_parser("clean", help="delete the results cache (.export_lint_cache)")
     clean.add_argument("paths", nargs="*", default=[], help="project folders (default: . and the configured root)")
 
+    commands.add_parser("server", help="run the language server (LSP over stdio) for editors; needs the `server` extra")
+
     from export_lint.verify.cli import add_parser as add_verify_parser  # light: torch is imported only when run
 
     add_verify_parser(commands)
@@ -503,6 +505,21 @@ def run_verify(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def run_server(args: argparse.Namespace) -> int:
+    try:
+        import pygls  # noqa: F401
+
+        from export_lint.server import serve
+    except ImportError as error:
+        print(
+            f"error: the server needs pygls and lsprotocol: pip install 'export-lint[server]' ({error})",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    serve()
+    return EXIT_CLEAN
+
+
 def run_clean(args: argparse.Namespace) -> int:
     from export_lint.cache import clean
     from export_lint.config import load_settings
@@ -524,7 +541,14 @@ def _tune_gc() -> None:
     gc.set_threshold(GC_THRESHOLD, 20, 100)
 
 
-COMMANDS = {"check": run_check, "fix": run_fix, "rule": run_rule, "verify": run_verify, "clean": run_clean}
+COMMANDS = {
+    "check": run_check,
+    "fix": run_fix,
+    "rule": run_rule,
+    "verify": run_verify,
+    "clean": run_clean,
+    "server": run_server,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
