@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import libcst as cst
 
+from export_lint.analysis.semantic import dotted_name
 from export_lint.diagnostics import Edit
 from export_lint.rule import RuleContext
-from export_lint.semantic import dotted_name
 from export_lint.traversal import visit
 
 

@@ -10,8 +10,8 @@ from typing import ClassVar
 
 import libcst as cst
 
+from export_lint.analysis.semantic import SemanticModel
 from export_lint.diagnostics import Applicability, Diagnostic, Edit, Fix, LineIndex
-from export_lint.semantic import SemanticModel
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from export_lint.config import Settings
 from export_lint.diagnostics import BUG_REPORT_HINT, FileResult, file_error
-from export_lint.source import decode_source, needs_linting
+from export_lint.source import decode_source, needs_linting, read_source_file
 
 T = TypeVar("T")
 
@@ -35,8 +35,7 @@ PARALLEL_THRESHOLD = 2
 def _read(path: str) -> bytes | FileResult:
     """The file's bytes, or the result for an unreadable file: one EXP000 io-error."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        return read_source_file(path)
     except OSError as error:
         return FileResult(path, [file_error(path, "io-error", f"cannot read file: {error.strerror or error}")])
 
@@ -79,7 +78,7 @@ def _cached_lint(
 ) -> tuple[FileResult, str | None, tuple[tuple[str, str, str | None], ...], tuple | None]:
     """``lint_file`` plus what the cache stores: the file's hash, the other files it read (with the
     hashes of their bytes and summaries) and the file's stat before reading."""
-    from export_lint import external
+    from export_lint.analysis import external
     from export_lint.cache import content_hash, file_stat
 
     stat = file_stat(path)  # before reading: a later change is seen as one next time
@@ -91,8 +90,7 @@ def _cached_lint(
     dependencies = []
     for dependency in sorted(reads - {os.path.abspath(path)}):
         try:
-            with open(dependency, "rb") as handle:
-                digest = content_hash(handle.read())
+            digest = content_hash(read_source_file(dependency))
         except OSError:
             return result, None, (), None  # cannot vouch for it: do not cache
         dependencies.append((dependency, digest, external.summary_digest(dependency)))

@@ -62,9 +62,9 @@ import functools
 import libcst as cst
 
 from export_lint import versions
+from export_lint.analysis.shapes import export_call_parts
 from export_lint.diagnostics import Applicability, Edit, Fix
 from export_lint.rule import Invalid, Rule, Valid
-from export_lint.shapes import export_call_parts
 from export_lint.traversal import visit
 
 #: ``transformers`` classes whose forward runs the decoder with a KV cache.

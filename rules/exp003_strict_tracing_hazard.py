@@ -51,10 +51,10 @@ from __future__ import annotations
 import libcst as cst
 
 from export_lint import versions
+from export_lint.analysis.semantic import ClassInfo, nodes_in
+from export_lint.analysis.shapes import export_call_parts
 from export_lint.diagnostics import Applicability, Fix
 from export_lint.rule import Invalid, Rule, Valid
-from export_lint.semantic import ClassInfo, nodes_in
-from export_lint.shapes import export_call_parts
 
 from .exp002_hf_cache_output import generative_model_class
 from .exp202_non_tensor_input_baked import TOKENIZER_VOCAB

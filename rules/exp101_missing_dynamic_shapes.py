@@ -18,7 +18,7 @@ This is the MViT failure of the torch.export cookbook (export at batch 2, infere
 
 Shapes are followed through `torch.randn/rand/zeros/ones/empty/full/randint/tensor` with literal
 sizes, `np.transpose`, `.permute`, `.transpose`, `.unsqueeze`, `.reshape`, `.to`, `.float()`, ...
-and simple reassignments (see `export_lint/shapes.py`). When a size is not known the rule is silent.
+and simple reassignments (see `export_lint/analysis/shapes.py`). When a size is not known the rule is silent.
 
 ## Example
 ```python
@@ -57,9 +57,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.diagnostics import Applicability, Edit
-from export_lint.rule import Invalid, Rule, Valid
-from export_lint.shapes import (
+from export_lint.analysis.shapes import (
     TensorValue,
     TupleValue,
     export_call_parts,
@@ -67,6 +65,8 @@ from export_lint.shapes import (
     has_star_arguments,
     target_forward_params,
 )
+from export_lint.diagnostics import Applicability, Edit
+from export_lint.rule import Invalid, Rule, Valid
 
 _DIM_QUALIFIED = frozenset({"torch.export.Dim", "torch.export.dynamic_shapes.Dim"})
 

@@ -43,9 +43,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from export_lint.diagnostics import Applicability
-from export_lint.rule import Invalid, Rule, Valid
-from export_lint.shapes import (
+from export_lint.analysis.shapes import (
     DictValue,
     DimValue,
     ExportEvent,
@@ -55,6 +53,8 @@ from export_lint.shapes import (
     dynamic_export_at,
     target_forward_params,
 )
+from export_lint.diagnostics import Applicability
+from export_lint.rule import Invalid, Rule, Valid
 
 _CONSEQUENCES = {
     "dim": "export fails with `Constraints violated`",

@@ -45,14 +45,14 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.diagnostics import Applicability, Fix
-from export_lint.rule import Invalid, Rule, Valid
-from export_lint.shapes import (
+from export_lint.analysis.shapes import (
     DictValue,
     TupleValue,
     dynamic_export_at,
     target_forward_params,
 )
+from export_lint.diagnostics import Applicability, Fix
+from export_lint.rule import Invalid, Rule, Valid
 
 
 class DynamicShapesKeyMismatch(Rule):

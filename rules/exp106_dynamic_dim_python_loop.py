@@ -40,8 +40,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint import dataflow
-from export_lint.dataflow import DynamicDim
+from export_lint.analysis import dataflow
+from export_lint.analysis.dataflow import DynamicDim
 from export_lint.rule import Invalid, Rule, Valid
 
 

@@ -46,8 +46,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint import dataflow
-from export_lint.dataflow import int_literal
+from export_lint.analysis import dataflow
+from export_lint.analysis.dataflow import int_literal
 from export_lint.diagnostics import Applicability
 from export_lint.rule import Invalid, Rule, Valid
 

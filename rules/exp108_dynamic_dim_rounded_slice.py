@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint import dataflow
+from export_lint.analysis import dataflow
 from export_lint.rule import Invalid, Rule, Valid
 
 _ROUNDING_CALLS = frozenset({"round", "int", "math.ceil", "math.floor"})

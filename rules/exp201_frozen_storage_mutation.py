@@ -46,9 +46,9 @@ import dataclasses
 
 import libcst as cst
 
+from export_lint.analysis.semantic import dotted_name, nodes_in
 from export_lint.diagnostics import Applicability, Fix
 from export_lint.rule import Invalid, Rule, Valid
-from export_lint.semantic import dotted_name, nodes_in
 
 _CONSTANT_FACTORIES = frozenset({"torch.tensor", "torch.as_tensor"})
 _NUMPY_FACTORIES = frozenset({"torch.from_numpy"})

@@ -43,9 +43,9 @@ from __future__ import annotations
 
 import libcst as cst
 
+from export_lint.analysis.shapes import export_call_parts
 from export_lint.diagnostics import Applicability
 from export_lint.rule import Invalid, Rule, Valid, shorten
-from export_lint.shapes import export_call_parts
 
 #: Example prelude: a tiny BERT tokenizer vocabulary written to a temporary file (shared with EXP003).
 TOKENIZER_VOCAB = """

@@ -45,10 +45,10 @@ from __future__ import annotations
 
 import libcst as cst
 
+from export_lint.analysis.module_state import is_inplace_tensor_method, training_only
+from export_lint.analysis.semantic import assigned_names
 from export_lint.diagnostics import Applicability, Fix
-from export_lint.module_state import is_inplace_tensor_method, training_only
 from export_lint.rule import Invalid, Rule, Valid
-from export_lint.semantic import assigned_names
 from export_lint.traversal import visit
 
 _TENSOR_ANNOTATIONS = frozenset({"torch.Tensor", "torch.FloatTensor", "torch.LongTensor", "torch.BoolTensor"})

@@ -49,14 +49,14 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.diagnostics import Applicability, Fix
-from export_lint.module_state import (
+from export_lint.analysis.module_state import (
     attribute_kinds,
     init_assignment,
     is_inplace_tensor_method,
     self_name,
     traced_self_attribute,
 )
+from export_lint.diagnostics import Applicability, Fix
 from export_lint.rule import Invalid, Rule, Valid
 
 _INVALID_BEFORE = """

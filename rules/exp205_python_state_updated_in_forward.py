@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.module_state import attribute_kinds, self_attribute, traced_self_attribute, training_only
+from export_lint.analysis.module_state import attribute_kinds, self_attribute, traced_self_attribute, training_only
 from export_lint.rule import Invalid, Rule, Valid
 from export_lint.traversal import visit
 

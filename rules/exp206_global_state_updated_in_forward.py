@@ -39,9 +39,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.module_state import mentions_name, training_only, under_training_branch
+from export_lint.analysis.module_state import mentions_name, training_only, under_training_branch
+from export_lint.analysis.semantic import assigned_names
 from export_lint.rule import Invalid, Rule, Valid
-from export_lint.semantic import assigned_names
 from export_lint.traversal import visit
 
 

@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint import dataflow
+from export_lint.analysis import dataflow
 from export_lint.rule import Invalid, Rule, Valid, shorten
 
 

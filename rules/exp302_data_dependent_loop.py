@@ -48,8 +48,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint import dataflow
-from export_lint.dataflow import Kind
+from export_lint.analysis import dataflow
+from export_lint.analysis.dataflow import Kind
 from export_lint.rule import Invalid, Rule, Valid
 
 

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.module_state import mentions_training, training_only
+from export_lint.analysis.module_state import mentions_training, training_only
 from export_lint.rule import Invalid, Rule, Valid
 from export_lint.traversal import visit
 

@@ -43,8 +43,8 @@ from __future__ import annotations
 
 import libcst as cst
 
+from export_lint.analysis.module_state import init_assignment, traced_self_attribute
 from export_lint.diagnostics import Applicability, Fix
-from export_lint.module_state import init_assignment, traced_self_attribute
 from export_lint.rule import Invalid, Rule, Valid
 
 _SCRIPT = frozenset({"torch.jit.script", "torch.jit._script.script"})

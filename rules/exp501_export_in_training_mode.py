@@ -42,10 +42,10 @@ from __future__ import annotations
 
 import libcst as cst
 
+from export_lint.analysis.module_state import mentions_name
+from export_lint.analysis.semantic import ClassInfo
 from export_lint.diagnostics import Applicability
-from export_lint.module_state import mentions_name
 from export_lint.rule import Invalid, Rule, Valid, shorten
-from export_lint.semantic import ClassInfo
 from export_lint.traversal import visit
 
 #: torch.nn layers whose output depends on the training flag.

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.module_state import mentions_attribute
+from export_lint.analysis.module_state import mentions_attribute
 from export_lint.rule import Invalid, Rule, Valid, shorten
 
 #: Attributes whose test means the code already follows the input's device.

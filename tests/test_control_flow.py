@@ -1,4 +1,4 @@
-"""EXP104-EXP108 and EXP301-EXP303 and the value flow they share (export_lint/dataflow.py): golden
+"""EXP104-EXP108 and EXP301-EXP303 and the value flow they share (export_lint/analysis/dataflow.py): golden
 diagnostics and fix diffs, what the flow knows about values in traced code, the look-alikes that
 must stay silent, and the strict/non-strict gate.
 
@@ -14,9 +14,9 @@ import libcst as cst
 import pytest
 from golden import FIXTURES, TORCH, check_snapshot, lint
 
-from export_lint import dataflow
-from export_lint.dataflow import FunctionFlow, Kind
-from export_lint.semantic import SemanticModel
+from export_lint.analysis import dataflow
+from export_lint.analysis.dataflow import FunctionFlow, Kind
+from export_lint.analysis.semantic import SemanticModel
 
 CONTROL_FLOW = ("EXP301", "EXP302", "EXP303")
 SHAPES = ("EXP104", "EXP105", "EXP106", "EXP107", "EXP108")

@@ -14,10 +14,10 @@ import libcst as cst
 import pytest
 from golden import FIXTURES, ROOT, check_snapshot, fix, lint
 
+from export_lint.analysis.semantic import SemanticModel
+from export_lint.analysis.shapes import TensorValue, flow_at
 from export_lint.config import Settings
 from export_lint.engine import lint_text, parse
-from export_lint.semantic import SemanticModel
-from export_lint.shapes import TensorValue, flow_at
 
 MVIT = ROOT / "examples" / "mvit_dynamic_batch.py"
 CODES = ("EXP101", "EXP102", "EXP103")

@@ -1,4 +1,4 @@
-"""Mutation rules (EXP203-EXP206) and export_lint.module_state: golden diagnostics and fix diffs,
+"""Mutation rules (EXP203-EXP206) and export_lint.analysis.module_state: golden diagnostics and fix diffs,
 the look-alikes that must stay silent, the torch-version gate of EXP203, and (slow) the measured
 claims re-checked with the installed torch.
 
@@ -14,8 +14,8 @@ import libcst as cst
 import pytest
 from golden import FIXTURES, check_snapshot, lint, script_fixture
 
-from export_lint.module_state import attribute_kinds, is_inplace_tensor_method
-from export_lint.semantic import SemanticModel
+from export_lint.analysis.module_state import attribute_kinds, is_inplace_tensor_method
+from export_lint.analysis.semantic import SemanticModel
 
 SNAPSHOTS = [
     (FIXTURES / "EXP203" / "preprocess_inplace.py", ("EXP203",), "2.1"),

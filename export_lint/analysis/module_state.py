@@ -14,7 +14,7 @@ from typing import Literal
 
 import libcst as cst
 
-from export_lint.semantic import ClassInfo, SemanticModel, file_cache
+from export_lint.analysis.semantic import ClassInfo, SemanticModel, file_cache
 from export_lint.traversal import EXPRESSION_TYPES, descendants, visit, walk
 
 Kind = Literal["buffer", "parameter", "module", "tensor", "python", "unknown"]

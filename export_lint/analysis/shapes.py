@@ -23,9 +23,10 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from export_lint import external
-from export_lint.semantic import EXPORT_FUNCTIONS, SemanticModel, file_cache
-from export_lint.semantic import assigned_names as target_names
+from export_lint.analysis import external
+from export_lint.analysis.semantic import SemanticModel, file_cache
+from export_lint.analysis.semantic import assigned_names as target_names
+from export_lint.analysis.torch_names import EXPORT_FUNCTIONS
 from export_lint.traversal import visit
 
 # -- values -----------------------------------------------------------------------------------

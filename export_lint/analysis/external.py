@@ -16,6 +16,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from export_lint.analysis.torch_names import KNOWN_MODULE_BASES
+from export_lint.source import read_source_file
+
 _MAX_DEPTH = 12
 
 
@@ -105,8 +108,7 @@ def summary_digest(path: str) -> str | None:
 @functools.lru_cache(maxsize=4096)
 def _parse_cached(path: str, version: tuple[int, int, int] | None) -> ModuleSummary | None:
     try:
-        with open(path, "rb") as handle:
-            return _summarize(ast.parse(handle.read(), filename=path))
+        return _summarize(ast.parse(read_source_file(path), filename=path))
     except (OSError, SyntaxError, ValueError, RecursionError):
         return None
 
@@ -211,8 +213,6 @@ def base_names(node: ClassSummary, module_file: str) -> list[str]:
 
 def is_module_class(qualified: str, importer: str, _depth: int = 0) -> bool:
     """Whether a class defined in another file subclasses ``torch.nn.Module``."""
-    from export_lint.semantic import KNOWN_MODULE_BASES
-
     if qualified in KNOWN_MODULE_BASES or qualified.startswith("torch.nn.modules."):
         return True
     if _depth > _MAX_DEPTH:

@@ -21,7 +21,7 @@ import weakref
 import libcst as cst
 
 from export_lint import versions
-from export_lint.semantic import SCOPE_TYPES, ClassInfo, SemanticModel, dotted_name, file_cache
+from export_lint.analysis.semantic import SCOPE_TYPES, ClassInfo, SemanticModel, dotted_name, file_cache
 from export_lint.traversal import TRIVIA_TYPES, children, descendants, walk
 
 
