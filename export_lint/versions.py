@@ -8,7 +8,20 @@ import re
 import sys
 
 #: The releases docs/torch-versions.json proves every rule on (scripts/torch_matrix.py), oldest first.
-KNOWN_RELEASES = ("2.4.1", "2.5.1", "2.6.0", "2.7.1", "2.8.0", "2.9.1", "2.10.0", "2.11.0", "2.12.1", "2.13.0", "2.14.1", "2.15.0")
+KNOWN_RELEASES = (
+    "2.4.1",
+    "2.5.1",
+    "2.6.0",
+    "2.7.1",
+    "2.8.0",
+    "2.9.1",
+    "2.10.0",
+    "2.11.0",
+    "2.12.1",
+    "2.13.0",
+    "2.14.1",
+    "2.15.0",
+)
 
 #: The newest torch release export-lint knows about; used when none is installed.
 NEWEST_KNOWN_TORCH = "2.15"
