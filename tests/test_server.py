@@ -364,3 +364,39 @@ def test_an_unsafe_fix_is_offered_labelled_and_not_preferred(shared: Shared) -> 
         assert fix.title.endswith("(unsafe fix: review it)") and not fix.is_preferred
 
     shared.call(scenario(shared.session))
+
+
+def test_open_shares_the_results_cache_with_check(shared: Shared) -> None:
+    import subprocess
+
+    project = shared.session.folder / "cached"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[tool.export-lint]\n", encoding="utf-8")
+    cache = project / ".export_lint_cache"
+
+    async def scenario(lsp: Session) -> None:
+        uri = lsp.open("cached/predictor.py", HAZARD)
+        assert [d.code for d in await lsp.diagnostics(uri)] == ["EXP001"]
+
+    shared.call(scenario(shared.session))
+    stored = sorted(path.name for path in cache.glob("*.pickle"))
+    assert len(stored) == 1, "the server stored the file's result in check's cache"
+    check = subprocess.run(
+        [sys.executable, "-m", "export_lint", "check", "predictor.py"], cwd=project, capture_output=True, text=True
+    )
+    assert check.returncode == 1 and "EXP001" in check.stdout
+    assert sorted(path.name for path in cache.glob("*.pickle")) == stored, "check used the same run key"
+
+
+def test_a_broken_pyproject_is_one_diagnostic_not_a_dead_server(shared: Shared) -> None:
+    project = shared.session.folder / "broken-config"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[tool.export-lint]\nselect = ["EXP999"]\n', encoding="utf-8")
+
+    async def scenario(lsp: Session) -> None:
+        uri = lsp.open("broken-config/predictor.py", HAZARD)
+        [diagnostic] = await lsp.diagnostics(uri)
+        assert diagnostic.code == "EXP000" and "EXP999" in diagnostic.message
+        await lsp.alive()
+
+    shared.call(scenario(shared.session))
