@@ -276,7 +276,7 @@ def run_fix(args: argparse.Namespace) -> int:
         name = args.stdin_filename or "-"
         result = fix_text(text, name, settings, unsafe=args.unsafe_fixes)
         sys.stdout.write(result.text if args.apply else unified_diff(text, result.text, name))
-        remaining = result.remaining
+        remaining = result.remaining if args.apply else result.remaining_on_original()
         changed = result.changed
     else:
         task = functools.partial(fix_file, settings=settings, unsafe=args.unsafe_fixes, write=args.apply)
