@@ -6,7 +6,11 @@ import bisect
 import enum
 from dataclasses import dataclass, field
 
-DOCS_URL = "https://export-lint.readthedocs.io/en/latest/rules/{code}/"
+from export_lint.source import line_starts
+
+#: Each rule's page: ``docs/rules/EXPnnn.md`` in the repository, generated from the rule's
+#: docstring by ``scripts/rule_docs.py`` (``export-lint rule EXPnnn`` prints the same text offline).
+DOCS_URL = "https://github.com/export-lint/export-lint/blob/main/docs/rules/{code}.md"
 
 
 class Applicability(enum.Enum):
@@ -64,10 +68,13 @@ class Fix:
 def apply_edits(text: str, edits: tuple[Edit, ...] | list[Edit]) -> str:
     """The text with non-overlapping edits applied (identical edits once); insertions at one
     point land in the order given."""
-    ordered = list(dict.fromkeys(edits))
-    for _, edit in sorted(enumerate(ordered), key=lambda pair: (pair[1].start, pair[1].end, pair[0]), reverse=True):
-        text = text[: edit.start] + edit.content + text[edit.end :]
-    return text
+    ordered = sorted(enumerate(dict.fromkeys(edits)), key=lambda pair: (pair[1].start, pair[1].end, pair[0]))
+    pieces, done = [], 0
+    for _, edit in ordered:
+        pieces += [text[done : edit.start], edit.content]
+        done = edit.end
+    pieces.append(text[done:])
+    return "".join(pieces)
 
 
 @dataclass(frozen=True)
@@ -98,19 +105,16 @@ class Diagnostic:
 
 @dataclass
 class LineIndex:
-    """Converts between character offsets and 1-based rows and columns of one text."""
+    """Converts between character offsets and 1-based rows and columns of one text.
+
+    Lines end where Python ends them (``\\r\\n``, ``\\r``, ``\\n``), so rows match CPython's and editors'.
+    """
 
     text: str
     line_starts: list[int] = field(init=False)
 
     def __post_init__(self) -> None:
-        starts = [0]
-        find = self.text.find
-        pos = find("\n")
-        while pos != -1:
-            starts.append(pos + 1)
-            pos = find("\n", pos + 1)
-        self.line_starts = starts
+        self.line_starts = line_starts(self.text)
 
     def location(self, offset: int) -> Location:
         row = bisect.bisect_right(self.line_starts, offset) - 1

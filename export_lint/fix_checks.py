@@ -17,6 +17,7 @@ import symtable
 from collections.abc import Sequence
 
 from export_lint.diagnostics import Diagnostic, apply_edits
+from export_lint.source import split_lines
 
 #: Names every module can use without binding them.
 _ALWAYS_BOUND = frozenset(dir(builtins)) | {
@@ -264,7 +265,7 @@ def blank_line_faults(tree: ast.Module, text: str) -> int:
     Around a top-level ``def``/``class`` it wants exactly two blank lines (at least two when
     comments sit in the gap); elsewhere at most two.
     """
-    lines = text.splitlines()
+    lines = [line.rstrip("\r\n") for line in split_lines(text)]
     faults = 0
     for previous, current in zip(tree.body, tree.body[1:], strict=False):
         start = min([current.lineno, *(d.lineno for d in getattr(current, "decorator_list", ()))])

@@ -14,6 +14,7 @@ from export_lint.config import Settings
 from export_lint.diagnostics import Applicability, Diagnostic, Edit, Fix, LineIndex, Location, apply_edits
 from export_lint.engine import file_error, lint_text, parse
 from export_lint.rule import Rule
+from export_lint.source import LINE_BREAK, first_newline, read_source_file, split_lines
 
 MAX_PASSES = 10
 
@@ -109,34 +110,62 @@ def select_fixes(fixes: Sequence[Fix]) -> list[Fix]:
     return taken
 
 
-def _edits(fixes: Sequence[Fix]) -> list[Edit]:
-    """The distinct edits of fixes (two fixes inserting the same helper write it once)."""
-    return list(dict.fromkeys(edit for fix in fixes for edit in fix.edits))
+def _edits(text: str, fixes: Sequence[Fix]) -> list[Edit]:
+    """The distinct edits of fixes (two fixes inserting the same helper write it once); inserted
+    line breaks take the file's own line ending."""
+    newline = first_newline(text)
+    edits = list(
+        dict.fromkeys(
+            dataclasses.replace(edit, content=LINE_BREAK.sub(newline, edit.content))
+            for fix in fixes
+            for edit in fix.edits
+        )
+    )
+    if any(not 0 <= edit.start <= edit.end <= len(text) for edit in edits):
+        raise FixRefused("an edit lies outside the file")
+    return edits
 
 
 def apply_fixes(text: str, fixes: Sequence[Fix]) -> tuple[str, int]:
-    """Apply fixes in order of position, skipping any that overlap one already taken."""
+    """Apply fixes in order of position, skipping any that overlap one already taken.
+
+    Inserted line breaks take the file's own line ending; the text between edits is copied as is.
+    """
     taken = select_fixes(fixes)
-    return apply_edits(text, _edits(taken)), len(taken)
+    return apply_edits(text, _edits(text, taken)), len(taken)
 
 
-def checked_fixes(text: str, path: str, fixes: Sequence[Fix]) -> tuple[str, list[Fix]]:
-    """Apply the fixes that together pass ``fix_checks`` (compile, bound names, blank lines).
+def checked_fixes(text: str, path: str, fixes: Sequence[Fix]) -> tuple[str, list[Fix], list[Edit]]:
+    """Apply the fixes that together pass ``fix_checks`` (compile, bound names, blank lines): the
+    new text, the fixes taken and their edits.
 
     Each fix the engine offers passed the checks alone; when the combination does not, the fixes
     are added one at a time, in order of position, keeping those that keep the result passing.
     """
     taken = select_fixes(fixes)
-    new_text = apply_edits(text, _edits(taken))
+    edits = _edits(text, taken)
+    new_text = apply_edits(text, edits)
     original = fix_checks.baseline(text, path)
     if fix_checks.fix_problem(original, new_text, path) is None:
-        return new_text, taken
+        return new_text, taken, edits
     kept: list[Fix] = []
     for fix in taken:
-        candidate = apply_edits(text, _edits([*kept, fix]))
+        candidate = apply_edits(text, _edits(text, [*kept, fix]))
         if fix_checks.fix_problem(original, candidate, path) is None:
             kept.append(fix)
-    return apply_edits(text, _edits(kept)), kept
+    edits = _edits(text, kept)
+    return apply_edits(text, edits), kept, edits
+
+
+class FixRefused(Exception):
+    """Applying the fixes would damage the file (empty it, or edit outside the file); nothing is applied."""
+
+
+def _refusal(text: str, new_text: str) -> str | None:
+    """Why the fixed text must not replace the original, or None."""
+    if text.strip() and not new_text.strip():
+        return "would leave the file empty"
+    return None
 
 
 def fix_text(
@@ -159,20 +188,26 @@ def fix_text(
         fixes = [d.fix for d in diagnostics if applicable(d.fix, unsafe)]
         if not fixes:
             break
-        new_text, taken = checked_fixes(text, path, fixes)
-        if new_text == text:
+        try:
+            new_text, taken, edits = checked_fixes(text, path, fixes)
+            reason = _refusal(text, new_text)
+        except FixRefused as refused:
+            new_text, taken, edits, reason = text, list(fixes), [], str(refused)
+        if reason is None and new_text == text:
             break
-        if isinstance(parse(new_text, path), Diagnostic):
+        if reason is None and isinstance(parse(new_text, path), Diagnostic):
+            reason = "produced code that does not parse"
+        if reason is not None:
             broken = sorted({d.code for d in diagnostics if d.fix in taken})
             error = file_error(
                 path,
                 "internal-error",
-                f"fixes for {', '.join(broken)} produced code that does not parse; nothing was applied. "
+                f"fixes for {', '.join(broken)} {reason}; nothing was applied. "
                 "This is a bug in export-lint: please report it with the file that triggers it",
                 internal=True,
             )
             return FixResult(text, applied, [*diagnostics, error], original, passes)
-        passes.append(_edits(taken))
+        passes.append(edits)
         text, applied = new_text, applied + len(taken)
         diagnostics = lint_text(text, path, settings, rules)
     return FixResult(text, applied, diagnostics, original, passes)
@@ -181,8 +216,8 @@ def fix_text(
 def unified_diff(before: str, after: str, path: str) -> str:
     return "".join(
         difflib.unified_diff(
-            before.splitlines(keepends=True),
-            after.splitlines(keepends=True),
+            split_lines(before),
+            split_lines(after),
             fromfile=f"a/{path}",
             tofile=f"b/{path}",
         )
@@ -241,8 +276,7 @@ def fix_file(path: str, settings: Settings, unsafe: bool = False, write: bool = 
     from export_lint.engine import decode_source, lint_source
 
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = read_source_file(path)
     except OSError as error:
         return FileFix(path, "", 0, [file_error(path, "io-error", f"cannot read file: {error.strerror or error}")])
     try:
