@@ -124,17 +124,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace):
-    from export_lint.config import load_settings
+def _resolver(args: argparse.Namespace):
+    """Each file's settings: its nearest config (or ``--config``), under the CLI's overrides."""
+    from export_lint.config import SettingsResolver
 
-    overrides = {
-        "select": tuple(args.select) if args.select is not None else None,
-        "extend_select": tuple(args.extend_select) if args.extend_select is not None else None,
-        "ignore": tuple(args.ignore) if args.ignore is not None else None,
-        "torch_version": args.torch_version,
-    }
+    if getattr(args, "resolver", None) is None:
+        overrides = {
+            "select": tuple(args.select) if args.select is not None else None,
+            "extend_select": tuple(args.extend_select) if args.extend_select is not None else None,
+            "ignore": tuple(args.ignore) if args.ignore is not None else None,
+            "torch_version": args.torch_version,
+        }
+        args.resolver = SettingsResolver(config_file=args.config, overrides=overrides)
+    return args.resolver
+
+
+def _settings(args: argparse.Namespace):
+    """The settings of the first path (or of ``--stdin-filename``)."""
     first = args.stdin_filename if _reads_stdin(args) and args.stdin_filename else (args.paths or ["."])[0]
-    return load_settings(Path(first), config_file=args.config, overrides=overrides)
+    return _resolver(args).for_path(first)
+
+
+def _groups(args: argparse.Namespace, files: list[str]) -> list:
+    """``files`` grouped by their settings, each group's selection validated."""
+    groups = _resolver(args).group(files)
+    for settings, _ in groups:
+        _validate(settings)
+    return groups
+
+
+def _lint_groups(args: argparse.Namespace, files: list[str], settings, warm: list, progress) -> list:
+    """Lint every group of files with its own settings (one group, and so one pool, in the
+    common case of one config); ``warm`` workers serve the group with ``settings``."""
+    from export_lint.runner import lint_files
+
+    results: list = []
+    groups = _groups(args, files)
+    if not any(group_settings == settings for group_settings, _ in groups):
+        for slot in warm:
+            slot.stop(kill=True)
+    callback = progress.callback()
+    for group_settings, group in groups:
+        offset = len(results)
+        report = (lambda done, offset=offset: callback(offset + done)) if callback is not None else None
+        started = warm if group_settings == settings else []
+        results += lint_files(
+            group, group_settings, args.jobs, report, cache=not args.no_cache, started=started if started else None
+        )
+    return results
 
 
 def _validate(settings) -> None:
@@ -160,7 +197,9 @@ def _collect(args: argparse.Namespace, settings) -> tuple[list[str], list, bool]
 
     if _reads_stdin(args):
         return [], [], True
-    found = discover(args.paths or ["."], settings, force_exclude=args.force_exclude)
+    found = discover(
+        args.paths or ["."], settings, force_exclude=args.force_exclude, settings_for=_resolver(args).for_path
+    )
     for path, message in found.warnings:
         if not getattr(args, "silent", False):
             print(f"warning: {path}: {message}", file=sys.stderr)
@@ -268,7 +307,6 @@ def _show_settings(args: argparse.Namespace, settings) -> str:
 
 def run_check(args: argparse.Namespace) -> int:
     from export_lint.report import render
-    from export_lint.runner import lint_files
 
     settings = _settings(args)
     _validate(settings)
@@ -307,9 +345,7 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         progress = _Progress(len(files))
         try:
-            results += lint_files(
-                files, settings, args.jobs, progress.callback(), cache=not args.no_cache, started=warm
-            )
+            results += _lint_groups(args, files, settings, warm, progress)
         finally:
             progress.close()
     results.sort(key=lambda result: result.path)
@@ -319,7 +355,7 @@ def run_check(args: argparse.Namespace) -> int:
     if fixing and not from_stdin:
         from export_lint.autofix import fix_results
 
-        fixed = fix_results(args, settings, results)
+        fixed = fix_results(args, _resolver(args), results)
         if fixed.exit_code is not None:
             return fixed.exit_code
         results = fixed.results
@@ -358,8 +394,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 def _add_noqa(results: list, from_stdin: bool) -> int:
     """``check --add-noqa``: silence every reported diagnostic in place; exit 0 unless a file failed."""
-    from export_lint.fixer import content_hash, write_atomic
-    from export_lint.source import decode_source
+    from export_lint.file_write import ConcurrentModification, content_hash, describe_write_error, write_atomic
+    from export_lint.source import decode_source, read_source_file
     from export_lint.suppression import add_noqa
 
     if from_stdin:
@@ -378,18 +414,22 @@ def _add_noqa(results: list, from_stdin: bool) -> int:
             rows[d.noqa_row].append(d.code)
         if not rows:
             continue
-        with open(result.path, "rb") as handle:
-            data = handle.read()
-        text, encoding = decode_source(data)
-        new_text, count = add_noqa(text, rows)
-        if count:
-            write_atomic(result.path, new_text, encoding, expected_hash=content_hash(data))
-            added += count
+        try:
+            data = read_source_file(result.path)
+            text, encoding = decode_source(data)
+            new_text, count = add_noqa(text, rows)
+            if count:
+                write_atomic(result.path, new_text, encoding, expected_hash=content_hash(data))
+                added += count
+        except (OSError, ConcurrentModification, UnicodeError) as error:
+            failed = True
+            print(f"error: {result.path}: cannot add noqa comments: {describe_write_error(error)}", file=sys.stderr)
     print(f"Added {added} noqa directive{'s' if added != 1 else ''}.")
     return EXIT_ERROR if failed else EXIT_CLEAN
 
 
 def run_fix(args: argparse.Namespace) -> int:
+    from export_lint.file_write import write_source
     from export_lint.fixer import fix_file, fix_text, unified_diff
     from export_lint.report import render
     from export_lint.runner import run_parallel
@@ -400,21 +440,27 @@ def run_fix(args: argparse.Namespace) -> int:
     if from_stdin:
         from export_lint.source import decode_source
 
-        text, _ = decode_source(sys.stdin.buffer.read())
+        text, encoding = decode_source(sys.stdin.buffer.read())
         name = args.stdin_filename or "-"
         result = fix_text(text, name, settings, unsafe=args.unsafe_fixes)
-        sys.stdout.write(result.text if args.apply else unified_diff(text, result.text, name))
+        if args.apply:
+            write_source(sys.stdout, result.text, encoding)
+        else:
+            sys.stdout.write(unified_diff(text, result.text, name))
         remaining = result.remaining if args.apply else result.remaining_on_original()
-        changed = result.changed
+        changed, write_failed = result.changed, False
     else:
-        task = functools.partial(fix_file, settings=settings, unsafe=args.unsafe_fixes, write=args.apply)
-        outcomes = run_parallel(task, files, args.jobs)
+        outcomes = []
+        for group_settings, group in _groups(args, files):
+            task = functools.partial(fix_file, settings=group_settings, unsafe=args.unsafe_fixes, write=args.apply)
+            outcomes += run_parallel(task, group, args.jobs)
         remaining = [d for error in errors for d in error.diagnostics]
-        changed = False
+        changed = write_failed = False
         fixed = 0
         for outcome in outcomes:
             remaining += outcome.remaining
             if outcome.error:
+                write_failed = True
                 print(f"error: {outcome.path}: {outcome.error}", file=sys.stderr)
             if not args.apply:
                 sys.stdout.write(outcome.diff)
@@ -430,7 +476,7 @@ def run_fix(args: argparse.Namespace) -> int:
         hint = _summary(remaining).splitlines()[-1] if remaining and not args.unsafe_fixes else ""
         if hint.endswith("`--unsafe-fixes`."):
             print(hint, file=stream)
-    if any(d.internal_error for d in remaining):
+    if any(d.internal_error for d in remaining) or write_failed:
         return EXIT_ERROR
     if remaining or (changed and (not args.apply or args.exit_non_zero_on_fix)):
         return EXIT_DIAGNOSTICS
