@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from export_lint import fix_checks
 from export_lint.config import Settings
 from export_lint.diagnostics import Applicability, Diagnostic, Edit, Fix, LineIndex, Location, apply_edits
+from export_lint.display import display_path
 from export_lint.engine import file_error, lint_text, parse
 from export_lint.file_write import ConcurrentModification, content_hash, describe_write_error, write_atomic
 from export_lint.rule import Rule
@@ -216,8 +217,8 @@ def unified_diff(before: str, after: str, path: str) -> str:
         difflib.unified_diff(
             split_lines(before),
             split_lines(after),
-            fromfile=f"a/{path}",
-            tofile=f"b/{path}",
+            fromfile=f"a/{display_path(path)}",
+            tofile=f"b/{display_path(path)}",
         )
     )
 

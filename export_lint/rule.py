@@ -25,6 +25,9 @@ class Valid:
     code: str
     torch_version: str | None = None
     proves: bool = True
+    #: The torch releases the script can run on at all (it uses an API added later, such as
+    #: ``Dim.DYNAMIC``, ">=2.6"): proven on those only. ``""``: every release.
+    requires_torch: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "code", textwrap.dedent(self.code).lstrip("\n"))
@@ -45,6 +48,9 @@ class Invalid:
     torch_version: str | None = None
     count: int = 1
     proves: bool = True
+    #: The torch releases the scripts can run on at all (an API added later, or a fix meant for a
+    #: newer target): proven on those only. ``""``: every release.
+    requires_torch: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "code", textwrap.dedent(self.code).lstrip("\n"))

@@ -75,6 +75,7 @@ class RemovedExportForTraining(Rule):
             ep = torch.export.export(torch.nn.Linear(3, 3), (torch.randn(2, 3),))
             ep.module()(torch.randn(2, 3))
             """,
+            requires_torch=">=2.5",
         ),
         Invalid(
             """
@@ -90,6 +91,7 @@ class RemovedExportForTraining(Rule):
             ep = torch.export.export(nn.Linear(3, 3), (randn(2, 3),), strict=False)
             """,
             count=2,
+            requires_torch=">=2.5",
         ),
     ]
 
