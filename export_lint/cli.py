@@ -454,7 +454,7 @@ def run_fix(args: argparse.Namespace) -> int:
             write_source(sys.stdout, result.text, encoding)
         else:
             sys.stdout.write(unified_diff(text, result.text, name))
-        remaining = result.remaining
+        remaining = result.remaining if args.apply else result.remaining_on_original()
         changed, write_failed = result.changed, False
     else:
         outcomes = []

@@ -102,6 +102,6 @@ class RemovedExportForTraining(Rule):
         api = self.semantic.qualified_name(node.func)
         if api not in _REMOVED:
             return
-        torch_name, import_edit = torch_module_name(self.context)
+        torch_name, import_edit = torch_module_name(self.context, node)
         call_edit = self.context.replace(node.func, f"{torch_name}.export.export")
         self.report(node, self.fix("Call `torch.export.export`", import_edit, call_edit), api=api)
