@@ -159,7 +159,7 @@ def _selects(selector: str, code: str) -> bool:
 def validate_selectors(selectors: Sequence[str], codes: Sequence[str]) -> None:
     for selector in selectors:
         if not selector.strip():
-            raise ConfigError("empty rule selector `\"\"`: it would select every rule; write `ALL` for that")
+            raise ConfigError('empty rule selector `""`: it would select every rule; write `ALL` for that')
         if selector != "ALL" and not any(code.startswith(selector) for code in codes):
             raise ConfigError(f"unknown rule selector `{selector}`: no export-lint rule code starts with it")
 
@@ -301,12 +301,14 @@ def _settings_from(path: Path | None, overrides: dict[str, object] | None, start
 
 #: A torch version as users write it: a release (2.6, 2.6.0), optionally with a PEP 440 pre-release,
 #: post-release, dev or local part (2.7.0rc1, 2.8.0.dev20250301, 2.6.0+cu124).
-_TORCH_VERSION = re.compile(r"v?[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?(?:\+[A-Za-z0-9.]+)?")
+_TORCH_VERSION = re.compile(
+    r"v?[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?(?:\+[A-Za-z0-9.]+)?"
+)
 
 
 def _check_torch_version(text: str) -> None:
     if _TORCH_VERSION.fullmatch(text.strip()) is None:
-        raise ConfigError(f"invalid torch-version {text!r}: write a torch release such as \"2.6\" or \"2.6.0\"")
+        raise ConfigError(f'invalid torch-version {text!r}: write a torch release such as "2.6" or "2.6.0"')
 
 
 def _torch_version_value(value: object, source: str) -> str:
