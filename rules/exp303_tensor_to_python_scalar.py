@@ -48,10 +48,15 @@ from __future__ import annotations
 
 import libcst as cst
 
+from export_lint import versions
 from export_lint.analysis import dataflow
 from export_lint.analysis.dataflow import TENSOR_KINDS
 from export_lint.diagnostics import Applicability
 from export_lint.rule import Invalid, Rule, Valid
+
+#: Where the `.item()` fix exports in non-strict mode (docs/torch-versions.md): on torch 2.4 and 2.5
+#: `x[i.item()]` fails too (`IndexError: ... (got SymInt)`), so no fix is offered for those targets.
+_ITEM_EXPORTS = ">=2.6"
 
 
 class TensorToPythonScalar(Rule):
@@ -76,7 +81,9 @@ class TensorToPythonScalar(Rule):
                     return x[i.item()] * int(x.shape[0])
 
             torch.export.export(Model(), (torch.rand(4) + 1, torch.tensor(1)), strict=False)
-            """
+            """,
+            # torch 2.4 and 2.5 cannot trace `.item()` here either (GuardOnDataDependentSymNode)
+            requires_torch=">=2.6",
         ),
         Valid(
             """
@@ -87,7 +94,9 @@ class TensorToPythonScalar(Rule):
                     return x[int(i)]
 
             torch.export.export(Model(), (torch.randn(4), torch.tensor(1)), strict=True)
-            """
+            """,
+            # torch 2.4 and 2.5's Dynamo cannot either (`Could not guard on data-dependent expression`)
+            requires_torch=">=2.6",
         ),
         Valid(
             """
@@ -121,6 +130,8 @@ class TensorToPythonScalar(Rule):
 
             torch.export.export(Model(), (torch.randn(4), torch.tensor(1)), strict=False)
             """,
+            # the fixed `x[i.item()]` fails on torch 2.4 and 2.5 (`IndexError: ... (got SymInt)`)
+            requires_torch=">=2.6",
         ),
         Invalid(
             """
@@ -131,7 +142,7 @@ class TensorToPythonScalar(Rule):
                     assert (x > 0).all()
                     return x * float(scale.max())
 
-            torch.export.export(Model(), (torch.rand(4) + 1, torch.tensor([2.5])))
+            torch.export.export(Model(), (torch.rand(4) + 1, torch.tensor([2.5])), strict=False)
             """,
             after="""
             import torch
@@ -141,9 +152,10 @@ class TensorToPythonScalar(Rule):
                     torch._check_tensor_all((x > 0).all())
                     return x * scale.max().item()
 
-            torch.export.export(Model(), (torch.rand(4) + 1, torch.tensor([2.5])))
+            torch.export.export(Model(), (torch.rand(4) + 1, torch.tensor([2.5])), strict=False)
             """,
             count=2,
+            requires_torch=">=2.6",
         ),
     ]
 
@@ -158,7 +170,9 @@ class TensorToPythonScalar(Rule):
         receiver = self.context.code(value)
         if not isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)):
             receiver = f"({receiver})"
-        fix = self.fix("Read the value with `.item()`", self.context.replace(node, f"{receiver}.item()"))
+        fix = None
+        if versions.matches(versions.parse_version(self.context.torch_version), _ITEM_EXPORTS):
+            fix = self.fix("Read the value with `.item()`", self.context.replace(node, f"{receiver}.item()"))
         self.report(node, fix, expression=self.context.code(node), hint=" (use `.item()`)")
 
     def visit_Assert(self, node: cst.Assert) -> None:

@@ -54,8 +54,9 @@ READY = ".matrix-ready.json"
 SNAPSHOT = Path(os.environ.get("EXPORT_LINT_MATRIX_SNAPSHOT", "/work/torch-venvs/export-lint"))
 DOCS_JSON = REPO / "docs" / "torch-versions.json"
 DOCS_MD = REPO / "docs" / "torch-versions.md"
-#: venvs a verify is running in (never deleted to make room).
+#: venvs a verify is running in or still to run in (never deleted to make room).
 IN_USE: set[Path] = set()
+PROTECTED: set[Path] = set()
 
 
 def log(message: str) -> None:
@@ -121,13 +122,20 @@ def built_venvs(root: Path) -> list[Path]:
 
 
 def make_room(root: Path, keep: int, min_free: float, protect: set[Path]) -> None:
+    """Delete the oldest venvs not protected while more than ``keep`` exist or free space is low;
+    when only protected ones are left, wait for the verify loop to release one."""
+    waited = False
     while True:
-        venvs = [p for p in built_venvs(root) if p not in protect]
+        venvs = [p for p in built_venvs(root) if p not in protect and p not in PROTECTED]
         low = free_gb(root) < min_free
-        if not venvs or (len(built_venvs(root)) < keep and not low):
-            if low:
-                log(f"warning: {free_gb(root):.1f} GB free and no venv left to delete")
+        if len(built_venvs(root)) < keep and not low:
             return
+        if not venvs:
+            if not waited:
+                log(f"{free_gb(root):.1f} GB free, {len(built_venvs(root))} venvs: waiting for one to be verified")
+                waited = True
+            time.sleep(10)
+            continue
         log(f"deleting {venvs[0]} ({free_gb(root):.1f} GB free, {len(built_venvs(root))} venvs)")
         shutil.rmtree(venvs[0], ignore_errors=True)
 
@@ -168,10 +176,15 @@ def ensure_venv(version: str, args) -> Path:
     log(f"torch {version}: building {venv} ({free_gb(args.venvs):.1f} GB free)")
     started = time.time()
     system = system_torch() == version
-    base = (
-        [sys.executable, "-m", "venv"] if not system else [sys._base_executable, "-m", "venv", "--system-site-packages"]
-    )
-    subprocess.run([*base, str(venv)], check=True)
+    source = None if system else _clone_source(args.venvs, protect=venv)
+    if source is not None:
+        clone(source, venv)
+        log(f"torch {version}: {venv.name} starts as a hard-linked copy of {source.name}")
+    else:
+        base = [sys.executable, "-m", "venv"]
+        if system:
+            base = [sys._base_executable, "-m", "venv", "--system-site-packages"]
+        subprocess.run([*base, str(venv)], check=True)
     constraints = venv / "constraints.txt"
     with open(venv / "build.log", "w") as log_file:
         if system:  # the machine's own torch and libraries: nothing to download
@@ -186,6 +199,43 @@ def ensure_venv(version: str, args) -> Path:
         if pip(python, "--no-build-isolation", "-c", str(constraints), *EXTRAS, log_file=log_file):
             log(f"torch {version}: {' '.join(EXTRAS)} did not install (see {venv / 'build.log'})")
     return _ready(venv, python, started)
+
+
+def _clone_source(root: Path, protect: Path) -> Path | None:
+    """The newest built venv with its own packages (not the machine's), to start a new one from."""
+    own = [p for p in built_venvs(root) if p != protect and not _system_site(p)]
+    return own[-1] if own else None
+
+
+def _system_site(venv: Path) -> bool:
+    config = venv / "pyvenv.cfg"
+    return config.exists() and "include-system-site-packages = true" in config.read_text()
+
+
+def clone(source: Path, venv: Path) -> None:
+    """A hard-linked copy of another venv: pip then replaces only the packages whose version changes
+    (releases next to each other share most CUDA libraries), and pip never edits an installed file in
+    place. The files this script writes are unlinked first, and the scripts' shebangs rewritten."""
+    subprocess.run(["cp", "-al", str(source), str(venv)], check=True)
+    for name in (READY, "build.log", "constraints.txt"):
+        (venv / name).unlink(missing_ok=True)
+    for pth in venv.glob("lib/python*/site-packages/export_lint_matrix.pth"):
+        pth.unlink()
+    for script in (venv / "bin").iterdir():
+        if script.is_symlink() or not script.is_file():
+            continue
+        try:
+            text = script.read_text()
+        except UnicodeDecodeError:
+            continue
+        if str(source) in text:
+            script.unlink()
+            script.write_text(text.replace(str(source), str(venv)))
+            script.chmod(0o755)
+    config = venv / "pyvenv.cfg"
+    text = config.read_text().replace(str(source), str(venv))
+    config.unlink()
+    config.write_text(text)
 
 
 def _ready(venv: Path, python: Path, started: float) -> Path:
@@ -206,6 +256,30 @@ def run_verify(python: Path, argv: list[str], out: Path, log_path: Path, timeout
         handle.write(proc.stdout)
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     return proc.returncode, lines[-1] if lines else ""
+
+
+#: Facts about each torch's API that gates and fixes rely on, read in its venv.
+FACTS = """
+import inspect, json, torch, torch.export, torch._export
+export = torch.export
+print(json.dumps({
+    "export strict default": inspect.signature(export.export).parameters["strict"].default,
+    "torch.export.Dim.DYNAMIC": hasattr(export.Dim, "DYNAMIC"),
+    "torch.export.Dim.AUTO": hasattr(export.Dim, "AUTO"),
+    "torch.export.export_for_training": hasattr(export, "export_for_training"),
+    "torch.export.draft_export": hasattr(export, "draft_export"),
+    "torch.export.dynamic_dim": hasattr(export, "dynamic_dim"),
+    "torch._export.capture_pre_autograd_graph": hasattr(torch._export, "capture_pre_autograd_graph"),
+    "torch._check_tensor_all": hasattr(torch, "_check_tensor_all"),
+    "torch.cond": hasattr(torch, "cond"),
+}))
+"""
+
+
+def read_facts(python: Path, folder: Path) -> None:
+    proc = subprocess.run([str(python), "-c", FACTS], capture_output=True, text=True, cwd="/tmp", timeout=600)
+    if proc.returncode == 0:
+        (folder / "facts.json").write_text(proc.stdout.strip().splitlines()[-1] + "\n")
 
 
 def load(path: Path) -> dict:
@@ -286,14 +360,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_all(wanted: list[str], results: Path, args) -> None:
-    """Verify each version in turn while the next one's venv builds (one build, one verify at a time)."""
-    builds: dict[str, concurrent.futures.Future] = {}
+    """Verify each version in turn while the venvs of the next ones build (one build and one verify
+    at a time); a venv still to be verified is never deleted to make room."""
+    PROTECTED.update(args.venvs / f"torch-{version}" for version in wanted)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as builder:
-        for version in wanted[:1]:
-            builds[version] = builder.submit(ensure_venv, version, args)
+        builds = {version: builder.submit(ensure_venv, version, args) for version in wanted}
         for index, version in enumerate(wanted):
-            if index + 1 < len(wanted):
-                builds[wanted[index + 1]] = builder.submit(ensure_venv, wanted[index + 1], args)
             log(f"[{index + 1}/{len(wanted)}] torch {version}")
             folder = results / f"torch-{version}"
             folder.mkdir(parents=True, exist_ok=True)
@@ -302,15 +374,19 @@ def run_all(wanted: list[str], results: Path, args) -> None:
             except (RuntimeError, subprocess.CalledProcessError) as error:
                 log(f"torch {version}: {error}")
                 (folder / "build-error.txt").write_text(str(error) + "\n")
+                PROTECTED.discard(args.venvs / f"torch-{version}")
                 continue
             packages = installed(python)
             (folder / "packages.json").write_text(json.dumps(packages, indent=1) + "\n")
+            if not (folder / "facts.json").exists():
+                read_facts(python, folder)
             sync_snapshot()
             link_snapshot(python)
             verify_rules(version, python, folder, args.timeout)
             if not args.skip_models:
                 verify_models(version, python, folder, args.timeout)
             IN_USE.discard(python.parent.parent)
+            PROTECTED.discard(python.parent.parent)
 
 
 def rule_status(proofs: list[dict], in_gate: bool) -> tuple[str, str | None]:
@@ -344,6 +420,7 @@ def collect(results: Path, releases: list[str]) -> dict:
         "releases": [],
         "packages": {},
         "summaries": {},
+        "facts": {},
         "rules": {},
         "models": {},
     }
@@ -355,6 +432,7 @@ def collect(results: Path, releases: list[str]) -> dict:
         data["releases"].append(release)
         data["packages"][release] = load(folder / "packages.json")
         data["summaries"][release] = stored["summary"]
+        data["facts"][release] = load(folder / "facts.json")
         parsed = versions.parse_version(release)
         for rule in stored["rules"]:
             gate = rule["torch_versions"] or ""
@@ -424,6 +502,18 @@ def markdown(data: dict) -> str:
                     details.append(f"- {name} on torch {release}: {result['status']}: {result['detail']}")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines += ["", *details]
+    facts = sorted({name for found in data["facts"].values() for name in found})
+    if facts:
+        lines += [
+            "",
+            "## The torch API that gates and fixes rely on",
+            "",
+            "| torch | " + " | ".join(f"`{f}`" for f in facts) + " |",
+        ]
+        lines += ["|---|" + "---|" * len(facts)]
+        for release in releases:
+            found = data["facts"].get(release, {})
+            lines.append(f"| {release} | " + " | ".join(str(found.get(f, "-")) for f in facts) + " |")
     names = sorted({name for packages in data["packages"].values() for name in packages})
     lines += ["", "## Package versions", "", "| torch | " + " | ".join(names) + " |"]
     lines += ["|---|" + "---|" * len(names)]
