@@ -394,8 +394,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 def _add_noqa(results: list, from_stdin: bool) -> int:
     """``check --add-noqa``: silence every reported diagnostic in place; exit 0 unless a file failed."""
-    from export_lint.fixer import content_hash, write_atomic
-    from export_lint.source import decode_source
+    from export_lint.file_write import ConcurrentModification, content_hash, describe_write_error, write_atomic
+    from export_lint.source import decode_source, read_source_file
     from export_lint.suppression import add_noqa
 
     if from_stdin:
@@ -414,18 +414,22 @@ def _add_noqa(results: list, from_stdin: bool) -> int:
             rows[d.noqa_row].append(d.code)
         if not rows:
             continue
-        with open(result.path, "rb") as handle:
-            data = handle.read()
-        text, encoding = decode_source(data)
-        new_text, count = add_noqa(text, rows)
-        if count:
-            write_atomic(result.path, new_text, encoding, expected_hash=content_hash(data))
-            added += count
+        try:
+            data = read_source_file(result.path)
+            text, encoding = decode_source(data)
+            new_text, count = add_noqa(text, rows)
+            if count:
+                write_atomic(result.path, new_text, encoding, expected_hash=content_hash(data))
+                added += count
+        except (OSError, ConcurrentModification, UnicodeError) as error:
+            failed = True
+            print(f"error: {result.path}: cannot add noqa comments: {describe_write_error(error)}", file=sys.stderr)
     print(f"Added {added} noqa directive{'s' if added != 1 else ''}.")
     return EXIT_ERROR if failed else EXIT_CLEAN
 
 
 def run_fix(args: argparse.Namespace) -> int:
+    from export_lint.file_write import write_source
     from export_lint.fixer import fix_file, fix_text, unified_diff
     from export_lint.report import render
     from export_lint.runner import run_parallel
@@ -436,23 +440,27 @@ def run_fix(args: argparse.Namespace) -> int:
     if from_stdin:
         from export_lint.source import decode_source
 
-        text, _ = decode_source(sys.stdin.buffer.read())
+        text, encoding = decode_source(sys.stdin.buffer.read())
         name = args.stdin_filename or "-"
         result = fix_text(text, name, settings, unsafe=args.unsafe_fixes)
-        sys.stdout.write(result.text if args.apply else unified_diff(text, result.text, name))
+        if args.apply:
+            write_source(sys.stdout, result.text, encoding)
+        else:
+            sys.stdout.write(unified_diff(text, result.text, name))
         remaining = result.remaining
-        changed = result.changed
+        changed, write_failed = result.changed, False
     else:
         outcomes = []
         for group_settings, group in _groups(args, files):
             task = functools.partial(fix_file, settings=group_settings, unsafe=args.unsafe_fixes, write=args.apply)
             outcomes += run_parallel(task, group, args.jobs)
         remaining = [d for error in errors for d in error.diagnostics]
-        changed = False
+        changed = write_failed = False
         fixed = 0
         for outcome in outcomes:
             remaining += outcome.remaining
             if outcome.error:
+                write_failed = True
                 print(f"error: {outcome.path}: {outcome.error}", file=sys.stderr)
             if not args.apply:
                 sys.stdout.write(outcome.diff)
@@ -468,7 +476,7 @@ def run_fix(args: argparse.Namespace) -> int:
         hint = _summary(remaining).splitlines()[-1] if remaining and not args.unsafe_fixes else ""
         if hint.endswith("`--unsafe-fixes`."):
             print(hint, file=stream)
-    if any(d.internal_error for d in remaining):
+    if any(d.internal_error for d in remaining) or write_failed:
         return EXIT_ERROR
     if remaining or (changed and (not args.apply or args.exit_non_zero_on_fix)):
         return EXIT_DIAGNOSTICS

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
-import os
-import tempfile
 from collections.abc import Sequence
 
 from export_lint.config import Settings
 from export_lint.diagnostics import Applicability, Diagnostic, Fix
 from export_lint.engine import file_error, lint_text, parse
+from export_lint.file_write import ConcurrentModification, content_hash, describe_write_error, write_atomic
 from export_lint.rule import Rule
 from export_lint.source import LINE_BREAK, first_newline, read_source_file, split_lines
 
@@ -120,41 +118,6 @@ def unified_diff(before: str, after: str, path: str) -> str:
     )
 
 
-def content_hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-class ConcurrentModification(Exception):
-    """The file changed between reading and writing; it was left alone."""
-
-
-def write_atomic(path: str, text: str, encoding: str, expected_hash: str | None = None) -> None:
-    """Write through a temporary file in the same folder, fsync, then rename over the original.
-
-    Keeps permissions; ``encoding`` keeps the BOM (``utf-8-sig``) and codecs; line endings are the
-    text's own. With ``expected_hash``, a file whose bytes changed since they were read is not touched.
-    """
-    if expected_hash is not None:
-        with open(path, "rb") as handle:
-            if content_hash(handle.read()) != expected_hash:
-                raise ConcurrentModification(path)
-    data = text.encode(encoding)
-    folder = os.path.dirname(os.path.abspath(path))
-    mode = os.stat(path).st_mode & 0o7777
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".export-lint-", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
 @dataclasses.dataclass
 class FileFix:
     """The outcome of fixing one file on disk."""
@@ -187,10 +150,9 @@ def fix_file(path: str, settings: Settings, unsafe: bool = False, write: bool = 
         try:
             write_atomic(path, result.text, encoding, expected_hash=content_hash(data))
             outcome.written = True
-        except ConcurrentModification:
-            outcome.error = "changed on disk while export-lint was fixing it; left untouched"
-        except OSError as error:
-            outcome.error = f"cannot write: {error.strerror or error}"
+        except (ConcurrentModification, OSError, UnicodeEncodeError) as error:
+            outcome.error = f"cannot write: {describe_write_error(error)}"
+            outcome.remaining = lint_text(text, path, settings)  # nothing was fixed
     return outcome
 
 

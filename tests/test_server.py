@@ -208,7 +208,7 @@ def test_a_quick_fix_is_the_fix_s_edit_and_the_fixed_text_lints_clean(shared: Sh
         [quick_fix] = [a for a in actions if a.title.startswith("EXP001:")]
         assert quick_fix.kind == types.CodeActionKind.QuickFix and quick_fix.is_preferred
         assert "Disable EXP001 for this line (# noqa)" in by_title
-        assert any(a.kind == "source.fixAll.export-lint" for a in actions)
+        assert by_title["Fix all safe export-lint fixes in this file"].kind == types.CodeActionKind.QuickFix
 
         fixed = apply(HAZARD, quick_fix.edit.changes[uri])
         assert "class PredictExportWrapper(torch.nn.Module):" in fixed
@@ -342,3 +342,25 @@ def test_positions_count_utf16_units_and_every_python_line_ending() -> None:
     assert PositionMap(text, types.PositionEncodingKind.Utf8).position(x) == types.Position(2, 11)
     assert PositionMap(text, types.PositionEncodingKind.Utf32).position(after_emoji) == types.Position(0, 6)
     assert positions.position(text.index("\r\n") + 1) == types.Position(1, 5)  # inside a \r\n: the line's end
+
+
+def test_an_unsafe_fix_is_offered_labelled_and_not_preferred(shared: Shared) -> None:
+    from export_lint.diagnostics import Applicability
+    from export_lint.rules import all_rules
+
+    rule = next(r for r in all_rules() if r.fix_applicability is Applicability.UNSAFE and r.INVALID)
+    source = next(example.code for example in rule.INVALID if example.after is not None)
+
+    async def scenario(lsp: Session) -> None:
+        uri = lsp.open(f"{rule.code.lower()}.py", source)
+        found = [d for d in await lsp.diagnostics(uri) if d.code == rule.code]
+        assert found, f"{rule.code}'s own example is reported"
+        actions = await lsp.client.text_document_code_action_async(
+            types.CodeActionParams(
+                types.TextDocumentIdentifier(uri), found[0].range, types.CodeActionContext(diagnostics=found)
+            )
+        )
+        [fix] = [a for a in actions if a.title.startswith(f"{rule.code}:")]
+        assert fix.title.endswith("(unsafe fix: review it)") and not fix.is_preferred
+
+    shared.call(scenario(shared.session))

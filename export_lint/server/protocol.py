@@ -178,7 +178,10 @@ class ExportLintServer(LanguageServer):
                         )
                     )
         has_safe = any(d.fix is not None and d.fix.applicability is Applicability.SAFE for d in linted.diagnostics)
-        kinds = [kind for kind in (FIX_ALL_KIND, types.CodeActionKind.QuickFix) if wanted(kind)]
+        # Without ``only`` (a lightbulb) as a quick fix; for ``source.fixAll`` (on save) as that kind.
+        kinds = [FIX_ALL_KIND] if only and wanted(FIX_ALL_KIND) else []
+        if wanted(types.CodeActionKind.QuickFix):
+            kinds.append(types.CodeActionKind.QuickFix)
         if has_safe and kinds and linted.settings is not None:
             fixed = await self.fix_all(linted)
             if fixed:
