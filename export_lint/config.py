@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from export_lint import versions
+from export_lint import torch_pins, versions
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -61,6 +61,8 @@ class Settings:
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     extend_exclude: tuple[str, ...] = ()
     torch_version: str = dataclasses.field(default_factory=versions.default_torch_version)
+    #: Where ``torch_version`` came from: a flag, the config, the project's pins, the installed torch.
+    torch_version_source: str = dataclasses.field(default_factory=versions.default_torch_source)
     project_root: str = "."
     config_file: str | None = None
 
@@ -232,7 +234,8 @@ def _table_values(table: dict, source: str) -> dict[str, object]:
             raise ConfigError(f"{source}: `per-file-ignores` must be a table of glob = [codes]")
         values["per_file_ignores"] = tuple((glob, _string_list(per_file, glob, source)) for glob in sorted(per_file))
     if "torch-version" in table:
-        values["torch_version"] = str(table["torch-version"])
+        values["torch_version"] = _torch_version_value(table["torch-version"], source)
+        values["torch_version_source"] = f"{source} [tool.export-lint] torch-version"
     return values
 
 
@@ -273,22 +276,50 @@ def load_settings(
     start = Path(start) if start is not None else None
     config_file = Path(config_file) if config_file is not None else None
     path = config_file if config_file is not None else find_pyproject(start or Path.cwd())
-    return _settings_from(path, overrides)
+    return _settings_from(path, overrides, start)
 
 
-def _settings_from(path: Path | None, overrides: dict[str, object] | None) -> Settings:
+def _settings_from(path: Path | None, overrides: dict[str, object] | None, start: Path | None = None) -> Settings:
+    """Settings from one config file (or none) and CLI overrides. Without a ``torch-version``, the
+    target torch comes from the project's pins: the config's folder, else the nearest
+    pyproject.toml above ``start`` (the current folder by default)."""
     values: dict[str, object] = {}
     if path is not None:
         values = _config_values(Path(path))
         values["project_root"] = str(Path(path).parent.absolute())
         values["config_file"] = str(path)
+    if (overrides or {}).get("torch_version") is not None:
+        values["torch_version_source"] = "--torch-version"
     _apply_overrides(values, overrides or {})
+    if "torch_version" not in values:
+        folder = Path(path).parent if path is not None else torch_pins.project_folder(start or Path.cwd())
+        pinned = torch_pins.project_torch(folder)
+        if pinned is not None:
+            values["torch_version"], values["torch_version_source"] = pinned
     if "torch_version" in values:
         try:
             versions.parse_version(str(values["torch_version"]))
         except ValueError as error:
             raise ConfigError(f"invalid torch-version: {error}") from error
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def _torch_version_value(value: object, source: str) -> str:
+    """``torch-version`` must be a TOML string: a float ``2.10`` would read as 2.1."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        written = re.search(r"^\s*[\"']?torch-version[\"']?\s*=\s*([0-9][0-9_.eE+-]*)", text, re.MULTILINE)
+        literal = written.group(1) if written else repr(value)
+        raise ConfigError(
+            f"{source}: `torch-version` must be a string, not the TOML number {literal} "
+            f'(read as {value!r}); write torch-version = "{literal}"'
+        )
+    raise ConfigError(f'{source}: `torch-version` must be a string such as "2.5"')
 
 
 class SettingsResolver:
