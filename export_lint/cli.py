@@ -51,6 +51,8 @@ def _unknown_arguments_message(extras: Sequence[str], parser: argparse.ArgumentP
 
 
 def _codes(value: str) -> list[str]:
+    if not value.strip(" ,"):
+        raise argparse.ArgumentTypeError("empty rule selector: name codes (EXP001), prefixes (EXP1) or ALL")
     return [
         part.strip().upper() if part.strip().upper() == "ALL" else part.strip()
         for part in value.split(",")
