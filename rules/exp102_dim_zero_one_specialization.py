@@ -148,7 +148,7 @@ class DimZeroOneSpecialization(Rule):
 
             export(torch.nn.ReLU(), torch.randn(3, 2))
             """,
-            requires_torch=">=2.6",
+            requires_torch=">=2.5",
         ),
     ]
     INVALID = [
@@ -188,7 +188,7 @@ class DimZeroOneSpecialization(Rule):
             ep = torch.export.export(Model(), inputs, dynamic_shapes={"x": (Dim.AUTO, None)})
             ep.module()(torch.randn(4, 3))
             """,
-            requires_torch=">=2.6",
+            requires_torch=">=2.5",
         ),
     ]
 

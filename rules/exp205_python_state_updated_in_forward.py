@@ -128,9 +128,11 @@ class PythonStateUpdatedInForward(Rule):
                     return x + 1
 
 
-            # strict: torch 2.4 to 2.6's Dynamo rejects the assignment ("Mutating module attribute last")
             torch.export.export(Cache(), (torch.randn(3),), strict=False)
-            """
+            """,
+            # Before 2.7 assigning a tensor attribute in forward fails export: strict, `AssertionError:
+            # Mutating module attribute last during export`; non-strict, `ValueError: Node arity mismatch`.
+            requires_torch=">=2.7",
         ),
     ]
     INVALID = [

@@ -143,7 +143,7 @@ def make_room(root: Path, keep: int, min_free: float, protect: set[Path]) -> Non
 def pip(python: Path, *args: str, log_file) -> int:
     env = {**os.environ, "PIP_CONFIG_FILE": "/dev/null", "PIP_CONSTRAINT": "", "PIP_NO_CACHE_DIR": "1"}
     env["SAM2_BUILD_CUDA"] = "0"
-    cmd = ["nice", "-n", "10", str(python), "-m", "pip", "install", "--no-cache-dir", "-q", *args]
+    cmd = ["nice", "-n", "10", str(python), "-m", "pip", "install", "--no-cache-dir", "--no-compile", "-q", *args]
     log_file.write(f"$ {' '.join(cmd)}\n")
     log_file.flush()
     return subprocess.run(cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd="/tmp").returncode
@@ -308,12 +308,15 @@ def verify_rules(version: str, python: Path, folder: Path, timeout: int) -> None
     log(f"torch {version}: {summary}")
 
 
-def verify_models(version: str, python: Path, folder: Path, timeout: int) -> None:
+def verify_models(version: str, python: Path, folder: Path, timeout: int, names: str | None = None) -> None:
     from export_lint.verify.cases import CASES
 
     stored = load(folder / "models.json")
     hashes = case_hashes()  # the checkout's fixtures; the snapshot was synced from it just before
+    wanted = {name.strip() for name in names.split(",")} if names else {case.name for case in CASES}
     for case in CASES:
+        if case.name not in wanted:
+            continue
         if stored.get(case.name, {}).get("hash") == hashes[case.name]:
             continue
         missing = [m for m in case.requires if not module_present(python, m)]
@@ -344,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=int, default=5, help="most venvs kept at once")
     parser.add_argument("--min-free-gb", type=float, default=25.0)
     parser.add_argument("--skip-models", action="store_true")
+    parser.add_argument("--models", default=None, help="comma-separated reference models to run (default: all)")
+    parser.add_argument("--skip-rules", action="store_true", help="only the reference models")
     parser.add_argument("--render", action="store_true", help="only write docs/torch-versions.* from the results")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per verify run")
     args = parser.parse_args(argv)
@@ -382,9 +387,10 @@ def run_all(wanted: list[str], results: Path, args) -> None:
                 read_facts(python, folder)
             sync_snapshot()
             link_snapshot(python)
-            verify_rules(version, python, folder, args.timeout)
+            if not args.skip_rules:
+                verify_rules(version, python, folder, args.timeout)
             if not args.skip_models:
-                verify_models(version, python, folder, args.timeout)
+                verify_models(version, python, folder, args.timeout, args.models)
             IN_USE.discard(python.parent.parent)
             PROTECTED.discard(python.parent.parent)
 
@@ -401,14 +407,23 @@ def rule_status(proofs: list[dict], in_gate: bool) -> tuple[str, str | None]:
 
 
 def model_status(entry: dict) -> tuple[str, str]:
+    """(as claimed / MISMATCH / not run / error, what the original and the fixed code did)."""
     if entry.get("status") == "not run":
         return "not run", entry.get("why", "")
     case = entry.get("case") or {}
     if not case:
         return "error", entry.get("summary", "")
-    original = (case.get("original") or {}).get("error") or (case.get("original") or {}).get("outcome") or "exports"
-    verdict = "as claimed" if case.get("passed") else "MISMATCH"
-    return verdict, f"codes {','.join(case.get('found_codes') or []) or 'none'}; original: {original}"
+
+    def outcome(name: str) -> str:
+        found = case.get(name) or {}
+        if found.get("status") == "exports":
+            return "exports"
+        return f"{found.get('error') or 'not run'} ({found.get('stage') or '?'})"
+
+    codes = ",".join(case.get("found_codes") or []) or "none"
+    detail = f"codes {codes}; original: {outcome('original')}; fixed: {outcome('fixed')}"
+    problems = "; ".join(case.get("problems") or [])
+    return ("as claimed" if case.get("passed") else "MISMATCH"), detail + (f"; {problems}" if problems else "")
 
 
 def collect(results: Path, releases: list[str]) -> dict:
@@ -515,7 +530,7 @@ def markdown(data: dict) -> str:
             found = data["facts"].get(release, {})
             lines.append(f"| {release} | " + " | ".join(str(found.get(f, "-")) for f in facts) + " |")
     names = sorted({name for packages in data["packages"].values() for name in packages})
-    lines += ["", "## Package versions", "", "| torch | " + " | ".join(names) + " |"]
+    lines += ["", "## Package versions", "", "| release | " + " | ".join(names) + " |"]
     lines += ["|---|" + "---|" * len(names)]
     for release in releases:
         packages = data["packages"][release]
