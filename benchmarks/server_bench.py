@@ -91,6 +91,7 @@ class Driver:
             types.InitializeParams(
                 capabilities=types.ClientCapabilities(),
                 workspace_folders=[types.WorkspaceFolder(from_fs_path(str(folder)), folder.name)],
+                initialization_options={"cache": False},  # leave no cache in the installed transformers
             )
         )
         self.client.initialized(types.InitializedParams())

@@ -62,6 +62,7 @@ class ExportLintServer(LanguageServer):
         self.worker = LintWorker()
         self.resolver = SettingsResolver()
         self.debounce = DEFAULT_DEBOUNCE
+        self.use_cache = True
         self.linted: dict[str, Linted] = {}
         self.open_documents: set[str] = set()
         self.open_notebooks: set[str] = set()
@@ -116,7 +117,8 @@ class ExportLintServer(LanguageServer):
                 diagnostics = [file_error(path, "config-error", str(settings))]
                 settings = None
             else:
-                diagnostics = await asyncio.to_thread(self.worker.lint, text, path, settings, from_disk)
+                cached = from_disk and self.use_cache and self.resolver.in_workspace(path)
+                diagnostics = await asyncio.to_thread(self.worker.lint, text, path, settings, cached)
             if uri not in self.open_documents:
                 return None
             linted = Linted(version, DocumentText(text, self.encoding()), path, settings, diagnostics)
@@ -301,6 +303,7 @@ class ExportLintServer(LanguageServer):
         budget = options.get("fileTimeout")
         if isinstance(budget, (int, float)) and budget > 0:
             self.worker.budget = float(budget)
+        self.use_cache = options.get("cache", True) is not False
         debounce = options.get("debounceMs")
         if isinstance(debounce, (int, float)) and debounce >= 0:
             self.debounce = debounce / 1000
