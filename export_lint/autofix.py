@@ -11,6 +11,7 @@ import sys
 
 from export_lint.config import Settings, SettingsResolver
 from export_lint.diagnostics import FileResult
+from export_lint.display import display_path
 from export_lint.file_write import write_source
 from export_lint.fixer import applicable, fix_file, fix_text, unified_diff
 from export_lint.runner import lint_files, run_parallel
@@ -60,7 +61,7 @@ def fix_results(args: argparse.Namespace, resolver: SettingsResolver, results: l
     run = FixRun(results)
     for outcome in outcomes:
         if outcome.error:
-            print(f"error: {outcome.path}: {outcome.error}", file=sys.stderr)
+            print(f"error: {display_path(outcome.path)}: {outcome.error}", file=sys.stderr)
             run.failed = True
     if args.diff:
         for outcome in outcomes:

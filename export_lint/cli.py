@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from export_lint import __version__
+from export_lint.display import display_path
 
 EXIT_CLEAN, EXIT_DIAGNOSTICS, EXIT_ERROR = 0, 1, 2
 
@@ -50,6 +51,8 @@ def _unknown_arguments_message(extras: Sequence[str], parser: argparse.ArgumentP
 
 
 def _codes(value: str) -> list[str]:
+    if not value.strip(" ,"):
+        raise argparse.ArgumentTypeError("empty rule selector: name codes (EXP001), prefixes (EXP1) or ALL")
     return [
         part.strip().upper() if part.strip().upper() == "ALL" else part.strip()
         for part in value.split(",")
@@ -202,7 +205,7 @@ def _collect(args: argparse.Namespace, settings) -> tuple[list[str], list, bool]
     )
     for path, message in found.warnings:
         if not getattr(args, "silent", False):
-            print(f"warning: {path}: {message}", file=sys.stderr)
+            print(f"warning: {display_path(path)}: {message}", file=sys.stderr)
     errors = [FileResult(path, [file_error(path, "io-error", message)]) for path, message in found.errors]
     return found.files, errors, False
 
@@ -241,7 +244,8 @@ def _write(text: str, output_file: Path | None) -> None:
 
     try:
         output_file.parent.mkdir(parents=True, exist_ok=True)
-        output_file.write_text(text, encoding="utf-8")
+        data = text.encode("utf-8", "backslashreplace")  # before the file is opened: never a truncated report
+        output_file.write_bytes(data)
     except OSError as error:
         raise ConfigError(f"cannot write the report to {output_file}: {error.strerror or error}") from error
 
@@ -329,7 +333,7 @@ def run_check(args: argparse.Namespace) -> int:
     if args.show_files:
         for slot in warm:
             slot.stop(kill=True)
-        _write("".join(f"{os.path.abspath(path)}\n" for path in files), args.output_file)
+        _write("".join(f"{display_path(os.path.abspath(path))}\n" for path in files), args.output_file)
         return EXIT_CLEAN
     if from_stdin:
         name = args.stdin_filename or "-"
@@ -409,7 +413,7 @@ def _add_noqa(results: list, from_stdin: bool) -> int:
                 continue  # a stale noqa is fixed by removing it, never silenced by another one
             if d.code == "EXP000" or d.noqa_row is None:
                 failed = True
-                print(f"error: {d.path}:{d.start.row}:{d.start.column}: {d.message}", file=sys.stderr)
+                print(f"error: {display_path(d.path)}:{d.start.row}:{d.start.column}: {d.message}", file=sys.stderr)
                 continue
             rows[d.noqa_row].append(d.code)
         if not rows:
@@ -423,7 +427,10 @@ def _add_noqa(results: list, from_stdin: bool) -> int:
                 added += count
         except (OSError, ConcurrentModification, UnicodeError) as error:
             failed = True
-            print(f"error: {result.path}: cannot add noqa comments: {describe_write_error(error)}", file=sys.stderr)
+            print(
+                f"error: {display_path(result.path)}: cannot add noqa comments: {describe_write_error(error)}",
+                file=sys.stderr,
+            )
     print(f"Added {added} noqa directive{'s' if added != 1 else ''}.")
     return EXIT_ERROR if failed else EXIT_CLEAN
 
@@ -447,7 +454,7 @@ def run_fix(args: argparse.Namespace) -> int:
             write_source(sys.stdout, result.text, encoding)
         else:
             sys.stdout.write(unified_diff(text, result.text, name))
-        remaining = result.remaining
+        remaining = result.remaining if args.apply else result.remaining_on_original()
         changed, write_failed = result.changed, False
     else:
         outcomes = []
@@ -461,7 +468,7 @@ def run_fix(args: argparse.Namespace) -> int:
             remaining += outcome.remaining
             if outcome.error:
                 write_failed = True
-                print(f"error: {outcome.path}: {outcome.error}", file=sys.stderr)
+                print(f"error: {display_path(outcome.path)}: {outcome.error}", file=sys.stderr)
             if not args.apply:
                 sys.stdout.write(outcome.diff)
             changed = changed or bool(outcome.diff)

@@ -211,7 +211,7 @@ def test_a_quick_fix_is_the_fix_s_edit_and_the_fixed_text_lints_clean(shared: Sh
         assert by_title["Fix all safe export-lint fixes in this file"].kind == types.CodeActionKind.QuickFix
 
         fixed = apply(HAZARD, quick_fix.edit.changes[uri])
-        assert "class PredictExportWrapper(torch.nn.Module):" in fixed
+        assert "class ExportWrapper(torch.nn.Module):" in fixed
         lsp.change(uri, fixed)
         assert await lsp.diagnostics(uri) == []
 
