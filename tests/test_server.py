@@ -445,7 +445,10 @@ def test_notebook_cells_are_linted_together_and_diagnostics_land_in_their_cell(s
             )
         )
         [quick_fix] = [a for a in actions if a.title.startswith("EXP001:")]
-        assert "class PredictExportWrapper(torch.nn.Module):" in apply(second, quick_fix.edit.changes[cells[2]])
+        changes = quick_fix.edit.changes
+        fixed = [apply(text, changes.get(cell, [])) for cell, text in ((cells[0], first), (cells[2], second))]
+        assert "(torch.nn.Module):" in "".join(fixed), "the fix's wrapper class lands in a cell"
+        assert "torch.export.export(self._predict" not in fixed[1]
 
     shared.call(scenario(shared.session))
 

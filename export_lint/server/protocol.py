@@ -41,8 +41,10 @@ class Linted:
     path: str
     settings: Settings | None
     diagnostics: list[Diagnostic]
-    #: For a notebook cell: the notebook's uri (the cell was linted as part of it).
+    #: For a notebook cell: the notebook's uri (the cell was linted as part of it), and for each
+    #: diagnostic the cell each of its fix's edits applies to.
     notebook: str | None = None
+    edit_cells: list[tuple[str, ...]] | None = None
 
 
 class ExportLintServer(LanguageServer):
@@ -164,9 +166,14 @@ class ExportLintServer(LanguageServer):
             self.notebook_cells[uri] = {d.uri for d in documents}
             for document, (cell_uri, found) in zip(documents, joined.split(diagnostics).items(), strict=True):
                 text = DocumentText(document.source, self.encoding())
-                self.linted[cell_uri] = Linted(document.version, text, path, settings, found, notebook=uri)
+                cell_diagnostics = [diagnostic for diagnostic, _ in found]
+                self.linted[cell_uri] = Linted(
+                    document.version, text, path, settings, cell_diagnostics, uri, [cells for _, cells in found]
+                )
                 self.text_document_publish_diagnostics(
-                    types.PublishDiagnosticsParams(uri=cell_uri, diagnostics=[to_lsp(d, text) for d in found])
+                    types.PublishDiagnosticsParams(
+                        uri=cell_uri, diagnostics=[to_lsp(d, text) for d in cell_diagnostics]
+                    )
                 )
 
     async def current(self, uri: str) -> Linted | None:
@@ -204,7 +211,7 @@ class ExportLintServer(LanguageServer):
         end = document.positions.offset(params.range.end)
         actions: list[types.CodeAction] = []
         noqa_rows: dict[int, list[Diagnostic]] = {}
-        for diagnostic in linted.diagnostics:
+        for position, diagnostic in enumerate(linted.diagnostics):
             first, last = document.offsets(diagnostic)
             if not (first <= end and start <= last):
                 continue
@@ -219,7 +226,7 @@ class ExportLintServer(LanguageServer):
                         kind=types.CodeActionKind.QuickFix,
                         diagnostics=[lsp_diagnostic],
                         is_preferred=safe,
-                        edit=types.WorkspaceEdit(changes={uri: [document.text_edit(edit) for edit in fix.edits]}),
+                        edit=types.WorkspaceEdit(changes=self._fix_changes(uri, linted, position)),
                     )
                 )
             if diagnostic.code != "EXP000" and diagnostic.noqa_row is not None:
@@ -256,6 +263,17 @@ class ExportLintServer(LanguageServer):
                         )
                     )
         return actions
+
+    def _fix_changes(self, uri: str, linted: Linted, position: int) -> dict[str, list[types.TextEdit]]:
+        """The text edits of one diagnostic's fix, by document (a notebook fix may touch other cells)."""
+        fix = linted.diagnostics[position].fix
+        assert fix is not None
+        targets = linted.edit_cells[position] if linted.edit_cells is not None else (uri,) * len(fix.edits)
+        changes: dict[str, list[types.TextEdit]] = {}
+        for edit, target in zip(fix.edits, targets, strict=True):
+            document = linted.document if target == uri else self.linted[target].document
+            changes.setdefault(target, []).append(document.text_edit(edit))
+        return changes
 
     async def fix_all(self, linted: Linted) -> list[types.TextEdit]:
         assert linted.settings is not None
