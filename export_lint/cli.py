@@ -300,12 +300,6 @@ def _show_settings(args: argparse.Namespace, settings) -> str:
         lines.append(
             f"{field.name.replace('_', '-')} = {json.dumps(list(value) if isinstance(value, tuple) else value)}"
         )
-    # Where the target torch came from (a flag, the config, the project's pins, the installed torch):
-    # the matrix engineer's ``torch_version_source`` field; until it lands, the config or the default.
-    source = getattr(settings, "torch_version_source", None)
-    if source is None:
-        source = "--torch-version" if args.torch_version else ("config" if settings.config_file else "installed torch")
-    lines.append(f"torch-version source = {json.dumps(source)}")
     return "".join(line + "\n" for line in lines)
 
 
@@ -536,11 +530,9 @@ def run_rule(args: argparse.Namespace) -> int:
     if args.output_format == "json":
         print(json.dumps({"code": rule.code, "name": rule.name, "documentation": rule.documentation()}, indent=2))
     else:
-        fix = rule.fix_applicability.value if rule.fix_applicability else "none"
-        print(f"# {rule.name} ({rule.code})\n")
-        preview = " Preview: runs only when selected by its exact code." if rule.preview else ""
-        print(f"Torch versions affected: {rule.torch_versions or 'all'}. Fix: {fix}.{preview}\n")
-        print(rule.documentation())
+        from export_lint.rule_docs import rule_page
+
+        print(rule_page(rule), end="")
     return EXIT_CLEAN
 
 

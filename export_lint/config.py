@@ -338,7 +338,7 @@ def _torch_version_value(value: object, source: str) -> str:
             text = Path(source).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             text = ""
-        written = re.search(r"^\s*[\"']?torch-version[\"']?\s*=\s*([0-9][0-9_.eE+-]*)", text, re.MULTILINE)
+        written = re.search(r"^[ \t]*[\"']?torch-version[\"']?[ \t]*=[ \t]*([0-9][0-9_.eE+-]*)", text, re.MULTILINE)
         literal = written.group(1) if written else repr(value)
         raise ConfigError(
             f"{source}: `torch-version` must be a string, not the TOML number {literal} "
