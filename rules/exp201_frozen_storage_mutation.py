@@ -7,7 +7,7 @@ or `torch.tensor` / `torch.as_tensor` / `torch.from_numpy` data followed by `.to
 
 ## Why is this bad?
 During export such tensors are constants, and the copy `.to(...)` makes of one has frozen storage.
-Before PyTorch 2.7 writing to it failed the export, strict and non-strict alike:
+Before PyTorch 2.6 writing to it failed the export, strict and non-strict alike:
 
     RuntimeError: cannot mutate tensors with frozen storage
 

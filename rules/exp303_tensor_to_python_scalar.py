@@ -54,9 +54,10 @@ from export_lint.analysis.dataflow import TENSOR_KINDS
 from export_lint.diagnostics import Applicability
 from export_lint.rule import Invalid, Rule, Valid
 
-#: Where the `.item()` fix exports in non-strict mode (docs/torch-versions.md): on torch 2.4 and 2.5
-#: `x[i.item()]` fails too (`IndexError: ... (got SymInt)`), so no fix is offered for those targets.
-_ITEM_EXPORTS = ">=2.6"
+#: Where the `.item()` fix exports in non-strict mode (docs/torch-versions.md): up to torch 2.8
+#: `x[i.item()]` fails too (2.4 to 2.6 `IndexError: ... (got SymInt)`, 2.7 and 2.8
+#: `GuardOnDataDependentSymNode`), so no fix is offered for those targets.
+_ITEM_EXPORTS = ">=2.9"
 
 
 class TensorToPythonScalar(Rule):
@@ -82,8 +83,8 @@ class TensorToPythonScalar(Rule):
 
             torch.export.export(Model(), (torch.rand(4) + 1, torch.tensor(1)), strict=False)
             """,
-            # torch 2.4 and 2.5 cannot trace `.item()` here either (GuardOnDataDependentSymNode)
-            requires_torch=">=2.6",
+            # up to torch 2.9 `assert x.sum().item() > 0` cannot be traced either (GuardOnDataDependentSymNode)
+            requires_torch=">=2.10",
         ),
         Valid(
             """
@@ -95,8 +96,8 @@ class TensorToPythonScalar(Rule):
 
             torch.export.export(Model(), (torch.randn(4), torch.tensor(1)), strict=True)
             """,
-            # torch 2.4 and 2.5's Dynamo cannot either (`Could not guard on data-dependent expression`)
-            requires_torch=">=2.6",
+            # up to torch 2.8 Dynamo cannot either (`Could not guard on data-dependent expression`)
+            requires_torch=">=2.9",
         ),
         Valid(
             """
@@ -130,8 +131,8 @@ class TensorToPythonScalar(Rule):
 
             torch.export.export(Model(), (torch.randn(4), torch.tensor(1)), strict=False)
             """,
-            # the fixed `x[i.item()]` fails on torch 2.4 and 2.5 (`IndexError: ... (got SymInt)`)
-            requires_torch=">=2.6",
+            # the fixed `x[i.item()]` fails up to torch 2.8 (see _ITEM_EXPORTS)
+            requires_torch=">=2.9",
         ),
         Invalid(
             """
@@ -155,7 +156,7 @@ class TensorToPythonScalar(Rule):
             torch.export.export(Model(), (torch.rand(4) + 1, torch.tensor([2.5])), strict=False)
             """,
             count=2,
-            requires_torch=">=2.6",
+            requires_torch=">=2.9",
         ),
     ]
 

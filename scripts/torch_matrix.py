@@ -93,7 +93,8 @@ def link_snapshot(python: Path) -> None:
     Path(site, "export_lint_matrix.pth").write_text(f"{SNAPSHOT}\n")
 
 
-def snapshot_hashes(python: Path) -> dict[str, str]:
+def snapshot_examples(python: Path) -> dict[str, dict[str, dict]]:
+    """Every example's hash and whether it applies on the venv's torch, from the snapshot."""
     out = subprocess.run(
         [str(python), "-m", "export_lint.verify.matrix"], capture_output=True, text=True, check=True, cwd="/tmp"
     ).stdout
@@ -286,15 +287,26 @@ def load(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def missing_proofs(stored: dict, examples: dict[str, dict[str, dict]]) -> list[str]:
+    """The applicable examples (``EXP201 INVALID[0]``) the stored run has no proof of."""
+    proven = {(rule["code"], proof.get("hash")) for rule in stored.get("rules", []) for proof in rule["proofs"]}
+    return [
+        f"{code} {label}"
+        for code, labelled in examples.items()
+        for label, entry in labelled.items()
+        if entry["applies"] and (code, entry["hash"]) not in proven
+    ]
+
+
 def verify_rules(version: str, python: Path, folder: Path, timeout: int) -> None:
-    """``verify --rules`` over every rule, unless the stored run has every rule's current hash."""
-    hashes = snapshot_hashes(python)
+    """``verify --rules`` over every rule, unless the stored run proved every example that applies."""
+    examples = snapshot_examples(python)
     stored = load(folder / "rules.json")
-    if stored.get("hashes") == hashes:
+    missing = missing_proofs(stored, examples)
+    if stored and not missing:
         log(f"torch {version}: rule proofs cached ({stored.get('summary')})")
         return
-    stale = sorted(code for code in hashes if stored.get("hashes", {}).get(code) != hashes[code])
-    log(f"torch {version}: proving every rule ({len(stale)} changed since the stored run)")
+    log(f"torch {version}: proving every rule ({len(missing)} example(s) without a current proof)")
     out = folder / "rules.run.json"
     out.unlink(missing_ok=True)
     rc, summary = run_verify(python, ["--rules"], out, folder / "rules.log", timeout)
@@ -302,7 +314,11 @@ def verify_rules(version: str, python: Path, folder: Path, timeout: int) -> None
         log(f"torch {version}: verify --rules wrote nothing (exit {rc}: {summary}); see {folder / 'rules.log'}")
         return
     data = load(out)
-    stored = {"torch": data["torch"], "exit": rc, "summary": summary, "hashes": hashes, "rules": data["rules"]}
+    for rule in data["rules"]:
+        for proof in rule["proofs"]:
+            label = proof["example"].removesuffix(" fixed")
+            proof["hash"] = examples[rule["code"]][label]["hash"]
+    stored = {"torch": data["torch"], "exit": rc, "summary": summary, "rules": data["rules"]}
     (folder / "rules.json").write_text(json.dumps(stored, indent=1) + "\n")
     out.unlink()
     log(f"torch {version}: {summary}")
@@ -406,6 +422,27 @@ def rule_status(proofs: list[dict], in_gate: bool) -> tuple[str, str | None]:
     return ("holds" if in_gate else "hazard absent"), None
 
 
+def current_proofs(rule, release: str, recorded: list[dict]) -> tuple[list[dict], list[str]]:
+    """The recorded proofs of the examples that apply on ``release`` now, and the labels without one."""
+    from export_lint.verify.matrix import applies, example_hash, labelled_examples
+
+    by_hash: dict[str, list[dict]] = {}
+    for proof in recorded:
+        by_hash.setdefault(proof.get("hash"), []).append(proof)
+    proofs, missing = [], []
+    for label, example in labelled_examples(rule):
+        if not applies(example, release):
+            continue
+        found = by_hash.get(example_hash(rule, example))
+        if found:
+            proofs += [
+                {**proof, "example": proof["example"].replace(proof["example"].split(" ")[0], label)} for proof in found
+            ]
+        else:
+            missing.append(label)
+    return proofs, missing
+
+
 def model_status(entry: dict) -> tuple[str, str]:
     """(as claimed / MISMATCH / not run / error, what the original and the fixed code did)."""
     if entry.get("status") == "not run":
@@ -429,6 +466,7 @@ def model_status(entry: dict) -> tuple[str, str]:
 def collect(results: Path, releases: list[str]) -> dict:
     """docs/torch-versions.json from the per-release results."""
     from export_lint import versions
+    from export_lint.rules import all_rules
 
     data: dict = {
         "generated_by": "scripts/torch_matrix.py",
@@ -449,17 +487,21 @@ def collect(results: Path, releases: list[str]) -> dict:
         data["summaries"][release] = stored["summary"]
         data["facts"][release] = load(folder / "facts.json")
         parsed = versions.parse_version(release)
-        for rule in stored["rules"]:
-            gate = rule["torch_versions"] or ""
-            status, error = rule_status(rule["proofs"], versions.matches(parsed, gate))
-            entry = data["rules"].setdefault(rule["code"], {"name": rule["name"], "results": {}})
+        recorded = {rule["code"]: rule["proofs"] for rule in stored["rules"]}
+        for rule in all_rules():
+            gate = rule.torch_versions or ""
+            proofs, missing = current_proofs(rule, release, recorded.get(rule.code, []))
+            status, error = rule_status(proofs, versions.matches(parsed, gate))
+            if missing:
+                status, error = "not proven", f"no proof of {', '.join(missing)}: rerun scripts/torch_matrix.py"
+            entry = data["rules"].setdefault(rule.code, {"name": rule.name, "torch_versions": gate, "results": {}})
             entry["results"][release] = {
-                "gate": gate,
-                "hash": stored["hashes"].get(rule["code"]),
                 "status": status,
                 "error": error,
-                "proofs": len(rule["proofs"]),
-                "held": sum(p["holds"] for p in rule["proofs"]),
+                "proofs": [
+                    {k: p.get(k) for k in ("example", "hash", "claim", "holds", "error")}
+                    for p in recorded.get(rule.code, [])
+                ],
             }
         for name, entry in sorted(load(folder / "models.json").items()):
             status, detail = model_status(entry)
@@ -468,7 +510,13 @@ def collect(results: Path, releases: list[str]) -> dict:
     return data
 
 
-SYMBOL = {"holds": "holds", "hazard absent": "absent", "fails": "**FAILS**", "no runnable example": "n/a"}
+SYMBOL = {
+    "holds": "holds",
+    "hazard absent": "absent",
+    "fails": "**FAILS**",
+    "no runnable example": "n/a",
+    "not proven": "**stale**",
+}
 
 
 def markdown(data: dict) -> str:
@@ -491,15 +539,13 @@ def markdown(data: dict) -> str:
     problems = []
     for code, entry in data["rules"].items():
         results = entry["results"]
-        gates = {r["gate"] for r in results.values()}
         cells = []
         for release in releases:
             result = results.get(release)
             cells.append(SYMBOL[result["status"]] if result else "not run")
             if result and result["error"]:
                 problems.append(f"- {code} on torch {release}: {result['error']}")
-        gate = " / ".join(sorted(g or "all" for g in gates))
-        lines.append(f"| {code} {entry['name']} | {gate} | " + " | ".join(cells) + " |")
+        lines.append(f"| {code} {entry['name']} | {entry['torch_versions'] or 'all'} | " + " | ".join(cells) + " |")
     lines += ["", "### Claims that do not hold", ""]
     lines += problems or ["None: every claim holds on every release above."]
     lines += ["", "## `verify --rules` on each release", "", "| torch | summary |", "|---|---|"]
