@@ -15,7 +15,10 @@ In non-strict mode export runs `forward` as ordinary Python on fake tensors, and
 | `assert (x > 0).all()` | exports | `GuardOnDataDependentSymNode: Could not guard on data-dependent expression Eq(u0, 1)` |
 
 `t.item()` traces in both modes (`x[i.item()]`, `x * s.item()` and `assert s.item() > 0` export),
-and `torch._check_tensor_all(cond)` is the traceable assertion.
+and `torch._check_tensor_all(cond)` is the traceable assertion. On older torch `.item()` is no way
+out (docs/torch-versions.md): `x[i.item()]` exports from torch 2.9 on (earlier: `IndexError ... got
+SymInt`, `GuardOnDataDependentSymNode`), `assert s.item() > 0` from 2.12 on; for targets before 2.9
+the `.item()` fix is not offered.
 
 ## Example
 ```python
@@ -78,13 +81,27 @@ class TensorToPythonScalar(Rule):
             class Model(torch.nn.Module):
                 def forward(self, x, i):
                     torch._check_tensor_all(x > 0)
-                    assert x.sum().item() > 0
                     return x[i.item()] * int(x.shape[0])
 
             torch.export.export(Model(), (torch.rand(4) + 1, torch.tensor(1)), strict=False)
             """,
-            # up to torch 2.9 `assert x.sum().item() > 0` cannot be traced either (GuardOnDataDependentSymNode)
+            # up to torch 2.8 `x[i.item()]` cannot be traced either (see _ITEM_EXPORTS)
             requires_torch=">=2.10",
+        ),
+        Valid(
+            """
+            import torch
+
+            class Model(torch.nn.Module):
+                def forward(self, x):
+                    assert x.sum().item() > 0
+                    return x * 2
+
+            torch.export.export(Model(), (torch.rand(4) + 1,), strict=False)
+            """,
+            # up to torch 2.9 `GuardOnDataDependentSymNode`; 2.10 and 2.11 `AssertionError: Unknown symbol
+            # zuf0 created by constraints solver`
+            requires_torch=">=2.12",
         ),
         Valid(
             """
