@@ -74,33 +74,38 @@ def lint_failure(path: str, reason: str) -> FileResult:
 lint_file.on_failure = lint_failure  # type: ignore[attr-defined]
 
 
+Dependencies = tuple[tuple[str, str, "str | None"], ...]
+
+
 def _cached_lint(
     path: str, settings: Settings
-) -> tuple[FileResult, str | None, tuple[tuple[str, str, str | None], ...], tuple | None]:
+) -> tuple[FileResult, str | None, Dependencies, tuple | None, Dependencies]:
     """``lint_file`` plus what the cache stores: the file's hash, the other files it read (with the
-    hashes of their bytes and summaries) and the file's stat before reading."""
+    hashes of their bytes and summaries), the file's stat before reading, and how each module it
+    looked up resolved (dotted name, anchor folder, file or None)."""
     from export_lint.analysis import external
     from export_lint.cache import content_hash, file_stat
 
     stat = file_stat(path)  # before reading: a later change is seen as one next time
     data = _read(path)
     if isinstance(data, FileResult):
-        return data, None, (), None
-    with external.recording_reads() as reads:
+        return data, None, (), None, ()
+    with external.recording_reads() as reads, external.recording_resolutions() as lookups:
         result = _lint_data(data, path, settings)
+    resolutions = tuple((dotted, anchor, found) for (dotted, anchor), found in sorted(lookups.items()))
     dependencies = []
     for dependency in sorted(reads - {os.path.abspath(path)}):
         try:
             with open(dependency, "rb") as handle:
                 digest = content_hash(handle.read())
         except OSError:
-            return result, None, (), None  # cannot vouch for it: do not cache
+            return result, None, (), None, ()  # cannot vouch for it: do not cache
         dependencies.append((dependency, digest, external.summary_digest(dependency)))
-    return result, content_hash(data), tuple(dependencies), stat
+    return result, content_hash(data), tuple(dependencies), stat, resolutions
 
 
-def _cached_failure(path: str, reason: str) -> tuple[FileResult, None, tuple, None]:
-    return lint_failure(path, reason), None, (), None
+def _cached_failure(path: str, reason: str) -> tuple[FileResult, None, tuple, None, tuple]:
+    return lint_failure(path, reason), None, (), None, ()
 
 
 _cached_lint.on_failure = _cached_failure  # type: ignore[attr-defined]
@@ -343,10 +348,10 @@ def lint_files(
     report = (lambda done: progress(offset + done)) if progress is not None else None
     misses = _largest_first(misses)
     outcomes = run_parallel(task, misses, jobs, report, timeout=timeout, prepare=_preload, started=early)
-    for path, (result, digest, dependencies, stat) in zip(misses, outcomes, strict=True):
+    for path, (result, digest, dependencies, stat, resolutions) in zip(misses, outcomes, strict=True):
         found[path] = result
         if digest is not None and not any(d.internal_error for d in result.diagnostics):
-            store.put(path, digest, dependencies, result, stat)
+            store.put(path, digest, dependencies, result, stat, resolutions)
     store.save()
     return sorted(found.values(), key=lambda result: result.path)
 
