@@ -9,8 +9,10 @@ import dataclasses
 import functools
 import sys
 
-from export_lint.config import Settings
+from export_lint.config import Settings, SettingsResolver
 from export_lint.diagnostics import FileResult
+from export_lint.display import display_path
+from export_lint.file_write import write_source
 from export_lint.fixer import applicable, fix_file, fix_text, unified_diff
 from export_lint.runner import lint_files, run_parallel
 
@@ -46,16 +48,20 @@ class FixRun:
         return "".join(line + "\n" for line in lines)
 
 
-def fix_results(args: argparse.Namespace, settings: Settings, results: list[FileResult]) -> FixRun:
-    """Fix (or with ``--diff`` only show) every file among ``results`` with an applicable fix."""
+def fix_results(args: argparse.Namespace, resolver: SettingsResolver, results: list[FileResult]) -> FixRun:
+    """Fix (or with ``--diff`` only show) every file among ``results`` with an applicable fix,
+    each with its own settings."""
     unsafe = args.unsafe_fixes
     fixable = [result.path for result in results if any(applicable(d.fix, unsafe) for d in result.diagnostics)]
-    task = functools.partial(fix_file, settings=settings, unsafe=unsafe, write=not args.diff)
-    outcomes = run_parallel(task, fixable, args.jobs)
+    outcomes = []
+    groups = resolver.group(fixable)
+    for settings, group in groups:
+        task = functools.partial(fix_file, settings=settings, unsafe=unsafe, write=not args.diff)
+        outcomes += run_parallel(task, group, args.jobs)
     run = FixRun(results)
     for outcome in outcomes:
         if outcome.error:
-            print(f"error: {outcome.path}: {outcome.error}", file=sys.stderr)
+            print(f"error: {display_path(outcome.path)}: {outcome.error}", file=sys.stderr)
             run.failed = True
     if args.diff:
         for outcome in outcomes:
@@ -65,11 +71,11 @@ def fix_results(args: argparse.Namespace, settings: Settings, results: list[File
             print(f"Would fix {_plural(run.applied, 'error')}.", file=sys.stderr)
         run.exit_code = EXIT_ERROR if run.failed else (EXIT_DIAGNOSTICS if run.applied else EXIT_CLEAN)
         return run
-    written = [outcome for outcome in outcomes if outcome.written]
-    rechecked = {
-        result.path: result
-        for result in lint_files([o.path for o in written], settings, args.jobs, cache=not args.no_cache)
-    }
+    written = {outcome.path for outcome in outcomes if outcome.written}
+    rechecked = {}
+    for settings, group in groups:
+        again = lint_files([path for path in group if path in written], settings, args.jobs, cache=not args.no_cache)
+        rechecked.update((result.path, result) for result in again)
     before = {result.path: result for result in results}
     for outcome in outcomes:
         if not outcome.written:  # a fix refused (it would not parse): say so beside the diagnostics
@@ -93,12 +99,12 @@ def fix_stdin(args: argparse.Namespace, settings: Settings, name: str) -> int:
     from export_lint.report import render
     from export_lint.source import decode_source
 
-    text, _ = decode_source(sys.stdin.buffer.read())
+    text, encoding = decode_source(sys.stdin.buffer.read())
     result = fix_text(text, name, settings, unsafe=args.unsafe_fixes)
     if args.diff:
         sys.stdout.write(unified_diff(text, result.text, name))
         return EXIT_DIAGNOSTICS if result.changed else EXIT_CLEAN
-    sys.stdout.write(result.text)
+    write_source(sys.stdout, result.text, encoding)
     if result.remaining and not (args.fix_only or args.silent):
         sys.stderr.write(render("concise", [FileResult(name, result.remaining)]))
     if any(d.internal_error for d in result.remaining):

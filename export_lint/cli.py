@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from export_lint import __version__
+from export_lint.display import display_path
 
 EXIT_CLEAN, EXIT_DIAGNOSTICS, EXIT_ERROR = 0, 1, 2
 
@@ -133,23 +134,68 @@ def build_parser() -> argparse.ArgumentParser:
     clean = commands.add_parser("clean", help="delete the results cache (.export_lint_cache)")
     clean.add_argument("paths", nargs="*", default=[], help="project folders (default: . and the configured root)")
 
+    commands.add_parser("server", help="run the language server (LSP over stdio) for editors; needs the `server` extra")
+
     from export_lint.verify.cli import add_parser as add_verify_parser  # light: torch is imported only when run
 
     add_verify_parser(commands)
     return parser
 
 
-def _settings(args: argparse.Namespace):
-    from export_lint.config import load_settings
+def _resolver(args: argparse.Namespace):
+    """Each file's settings: its nearest config (or ``--config``), under the CLI's overrides."""
+    from export_lint.config import SettingsResolver
 
-    overrides = {
-        "select": tuple(args.select) if args.select is not None else None,
-        "extend_select": tuple(args.extend_select) if args.extend_select is not None else None,
-        "ignore": tuple(args.ignore) if args.ignore is not None else None,
-        "torch_version": args.torch_version,
-    }
+    if getattr(args, "resolver", None) is None:
+        overrides = {
+            "select": tuple(args.select) if args.select is not None else None,
+            "extend_select": tuple(args.extend_select) if args.extend_select is not None else None,
+            "ignore": tuple(args.ignore) if args.ignore is not None else None,
+            "torch_version": args.torch_version,
+        }
+        args.resolver = SettingsResolver(config_file=args.config, overrides=overrides)
+    return args.resolver
+
+
+def _settings(args: argparse.Namespace):
+    """The settings of the first path (or of ``--stdin-filename``)."""
     first = args.stdin_filename if _reads_stdin(args) and args.stdin_filename else (args.paths or ["."])[0]
-    return load_settings(Path(first), config_file=args.config, overrides=overrides)
+    return _resolver(args).for_path(first)
+
+
+def _groups(args: argparse.Namespace, files: list[str]) -> list:
+    """``files`` grouped by their settings, each group's selection validated."""
+    groups = _resolver(args).group(files)
+    for settings, _ in groups:
+        _validate(settings)
+    return groups
+
+
+def _lint_groups(args: argparse.Namespace, files: list[str], settings, warm: list, progress) -> list:
+    """Lint every group of files with its own settings (one group, and so one pool, in the
+    common case of one config); ``warm`` workers serve the group with ``settings``."""
+    from export_lint.runner import lint_files
+
+    results: list = []
+    groups = _groups(args, files)
+    if not any(group_settings == settings for group_settings, _ in groups):
+        for slot in warm:
+            slot.stop(kill=True)
+    callback = progress.callback()
+    for group_settings, group in groups:
+        offset = len(results)
+        report = (lambda done, offset=offset: callback(offset + done)) if callback is not None else None
+        started = warm if group_settings == settings else []
+        results += lint_files(
+            group,
+            group_settings,
+            args.jobs,
+            report,
+            cache=not args.no_cache,
+            started=started if started else None,
+            timeout=args.file_timeout or None,
+        )
+    return results
 
 
 def _validate(settings) -> None:
@@ -175,10 +221,12 @@ def _collect(args: argparse.Namespace, settings) -> tuple[list[str], list, bool]
 
     if _reads_stdin(args):
         return [], [], True
-    found = discover(args.paths or ["."], settings, force_exclude=args.force_exclude)
+    found = discover(
+        args.paths or ["."], settings, force_exclude=args.force_exclude, settings_for=_resolver(args).for_path
+    )
     for path, message in found.warnings:
         if not getattr(args, "silent", False):
-            print(f"warning: {path}: {message}", file=sys.stderr)
+            print(f"warning: {display_path(path)}: {message}", file=sys.stderr)
     errors = [FileResult(path, [file_error(path, "io-error", message)]) for path, message in found.errors]
     return found.files, errors, False
 
@@ -217,7 +265,8 @@ def _write(text: str, output_file: Path | None) -> None:
 
     try:
         output_file.parent.mkdir(parents=True, exist_ok=True)
-        output_file.write_text(text, encoding="utf-8")
+        data = text.encode("utf-8", "backslashreplace")  # before the file is opened: never a truncated report
+        output_file.write_bytes(data)
     except OSError as error:
         raise ConfigError(f"cannot write the report to {output_file}: {error.strerror or error}") from error
 
@@ -283,7 +332,6 @@ def _show_settings(args: argparse.Namespace, settings) -> str:
 
 def run_check(args: argparse.Namespace) -> int:
     from export_lint.report import render
-    from export_lint.runner import lint_files
 
     settings = _settings(args)
     _validate(settings)
@@ -306,7 +354,7 @@ def run_check(args: argparse.Namespace) -> int:
     if args.show_files:
         for slot in warm:
             slot.stop(kill=True)
-        _write("".join(f"{os.path.abspath(path)}\n" for path in files), args.output_file)
+        _write("".join(f"{display_path(os.path.abspath(path))}\n" for path in files), args.output_file)
         return EXIT_CLEAN
     if from_stdin:
         name = args.stdin_filename or "-"
@@ -322,15 +370,7 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         progress = _Progress(len(files))
         try:
-            results += lint_files(
-                files,
-                settings,
-                args.jobs,
-                progress.callback(),
-                cache=not args.no_cache,
-                started=warm,
-                timeout=args.file_timeout or None,
-            )
+            results += _lint_groups(args, files, settings, warm, progress)
         finally:
             progress.close()
     results.sort(key=lambda result: result.path)
@@ -340,7 +380,7 @@ def run_check(args: argparse.Namespace) -> int:
     if fixing and not from_stdin:
         from export_lint.autofix import fix_results
 
-        fixed = fix_results(args, settings, results)
+        fixed = fix_results(args, _resolver(args), results)
         if fixed.exit_code is not None:
             return fixed.exit_code
         results = fixed.results
@@ -379,8 +419,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 def _add_noqa(results: list, from_stdin: bool) -> int:
     """``check --add-noqa``: silence every reported diagnostic in place; exit 0 unless a file failed."""
-    from export_lint.fixer import content_hash, write_atomic
-    from export_lint.source import decode_source
+    from export_lint.file_write import ConcurrentModification, content_hash, describe_write_error, write_atomic
+    from export_lint.source import decode_source, read_source_file
     from export_lint.suppression import add_noqa
 
     if from_stdin:
@@ -394,23 +434,30 @@ def _add_noqa(results: list, from_stdin: bool) -> int:
                 continue  # a stale noqa is fixed by removing it, never silenced by another one
             if d.code == "EXP000" or d.noqa_row is None:
                 failed = True
-                print(f"error: {d.path}:{d.start.row}:{d.start.column}: {d.message}", file=sys.stderr)
+                print(f"error: {display_path(d.path)}:{d.start.row}:{d.start.column}: {d.message}", file=sys.stderr)
                 continue
             rows[d.noqa_row].append(d.code)
         if not rows:
             continue
-        with open(result.path, "rb") as handle:
-            data = handle.read()
-        text, encoding = decode_source(data)
-        new_text, count = add_noqa(text, rows)
-        if count:
-            write_atomic(result.path, new_text, encoding, expected_hash=content_hash(data))
-            added += count
+        try:
+            data = read_source_file(result.path)
+            text, encoding = decode_source(data)
+            new_text, count = add_noqa(text, rows)
+            if count:
+                write_atomic(result.path, new_text, encoding, expected_hash=content_hash(data))
+                added += count
+        except (OSError, ConcurrentModification, UnicodeError) as error:
+            failed = True
+            print(
+                f"error: {display_path(result.path)}: cannot add noqa comments: {describe_write_error(error)}",
+                file=sys.stderr,
+            )
     print(f"Added {added} noqa directive{'s' if added != 1 else ''}.")
     return EXIT_ERROR if failed else EXIT_CLEAN
 
 
 def run_fix(args: argparse.Namespace) -> int:
+    from export_lint.file_write import write_source
     from export_lint.fixer import fix_file, fix_text, unified_diff
     from export_lint.report import render
     from export_lint.runner import run_parallel
@@ -421,22 +468,28 @@ def run_fix(args: argparse.Namespace) -> int:
     if from_stdin:
         from export_lint.source import decode_source
 
-        text, _ = decode_source(sys.stdin.buffer.read())
+        text, encoding = decode_source(sys.stdin.buffer.read())
         name = args.stdin_filename or "-"
         result = fix_text(text, name, settings, unsafe=args.unsafe_fixes)
-        sys.stdout.write(result.text if args.apply else unified_diff(text, result.text, name))
-        remaining = result.remaining
-        changed = result.changed
+        if args.apply:
+            write_source(sys.stdout, result.text, encoding)
+        else:
+            sys.stdout.write(unified_diff(text, result.text, name))
+        remaining = result.remaining if args.apply else result.remaining_on_original()
+        changed, write_failed = result.changed, False
     else:
-        task = functools.partial(fix_file, settings=settings, unsafe=args.unsafe_fixes, write=args.apply)
-        outcomes = run_parallel(task, files, args.jobs)
+        outcomes = []
+        for group_settings, group in _groups(args, files):
+            task = functools.partial(fix_file, settings=group_settings, unsafe=args.unsafe_fixes, write=args.apply)
+            outcomes += run_parallel(task, group, args.jobs)
         remaining = [d for error in errors for d in error.diagnostics]
-        changed = False
+        changed = write_failed = False
         fixed = 0
         for outcome in outcomes:
             remaining += outcome.remaining
             if outcome.error:
-                print(f"error: {outcome.path}: {outcome.error}", file=sys.stderr)
+                write_failed = True
+                print(f"error: {display_path(outcome.path)}: {outcome.error}", file=sys.stderr)
             if not args.apply:
                 sys.stdout.write(outcome.diff)
             changed = changed or bool(outcome.diff)
@@ -451,7 +504,7 @@ def run_fix(args: argparse.Namespace) -> int:
         hint = _summary(remaining).splitlines()[-1] if remaining and not args.unsafe_fixes else ""
         if hint.endswith("`--unsafe-fixes`."):
             print(hint, file=stream)
-    if any(d.internal_error for d in remaining):
+    if any(d.internal_error for d in remaining) or write_failed:
         return EXIT_ERROR
     if remaining or (changed and (not args.apply or args.exit_non_zero_on_fix)):
         return EXIT_DIAGNOSTICS
@@ -518,6 +571,21 @@ def run_verify(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def run_server(args: argparse.Namespace) -> int:
+    try:
+        import pygls  # noqa: F401
+
+        from export_lint.server import serve
+    except ImportError as error:
+        print(
+            f"error: the server needs pygls and lsprotocol: pip install 'export-lint[server]' ({error})",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    serve()
+    return EXIT_CLEAN
+
+
 def run_clean(args: argparse.Namespace) -> int:
     from export_lint.cache import clean
     from export_lint.config import load_settings
@@ -539,7 +607,14 @@ def _tune_gc() -> None:
     gc.set_threshold(GC_THRESHOLD, 20, 100)
 
 
-COMMANDS = {"check": run_check, "fix": run_fix, "rule": run_rule, "verify": run_verify, "clean": run_clean}
+COMMANDS = {
+    "check": run_check,
+    "fix": run_fix,
+    "rule": run_rule,
+    "verify": run_verify,
+    "clean": run_clean,
+    "server": run_server,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

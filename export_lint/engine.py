@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import libcst as cst
 
-from export_lint import budget, versions
+from export_lint import budget, fix_checks, versions
 from export_lint.analysis.semantic import PRUNED_WALK_CONTAINERS, SCOPE_TYPES, SemanticModel
 from export_lint.config import Settings
 from export_lint.diagnostics import BUG_REPORT_HINT, Diagnostic, FileResult, LineIndex, file_error
@@ -328,7 +328,7 @@ def _lint_text(
                 on_error(rule, error)
                 continue
             kept += [d for d in found if not suppressions.suppresses(d.code, d.noqa_row)]
-    return sorted(kept + errors, key=Diagnostic.sort_key)
+    return sorted(fix_checks.offered(text, path, kept) + errors, key=Diagnostic.sort_key)
 
 
 def source_lines_for(text: str, diagnostics: Sequence[Diagnostic]) -> dict[int, str]:

@@ -333,3 +333,24 @@ def test_the_run_key_follows_installed_versions(tmp_path, monkeypatch):
     assert changed != before
     (site / "transformers-99.0.0.dist-info").rename(site / "transformers-99.0.1.dist-info")
     assert cache_module.run_key(settings) not in (before, changed)
+
+
+def test_the_codec_knows_every_field_of_what_it_stores():
+    import dataclasses
+
+    from export_lint import diagnostics
+
+    for name, known in cache_module.CODEC_FIELDS.items():
+        assert {f.name for f in dataclasses.fields(getattr(diagnostics, name))} == known, name
+
+
+def test_every_rule_examples_result_survives_the_cache_unchanged():
+    from export_lint.engine import lint_source
+    from export_lint.rules import all_rules
+
+    everything = Settings(select=("ALL",))
+    for rule in all_rules():
+        for example in rule.INVALID:
+            result = lint_source(example.code, "ex.py", everything)
+            stored = json.loads(json.dumps(cache_module.encode_result(result)))
+            assert cache_module.decode_result(stored) == result, rule.code

@@ -117,7 +117,7 @@ def test_pre_commit_hooks_of_this_checkout(tmp_path):
     repo = user_repo(tmp_path / "fix", hooks, rev, files, list(files))
     result = pre_commit("export-lint-fix", repo, home)
     assert result.returncode == 1, f"a fix must fail the hook:\n{result.stdout}"
-    assert "torch.export.export(FExportWrapper(f)" in (repo / "model.py").read_text()
+    assert "torch.export.export(ExportWrapper(f)" in (repo / "model.py").read_text()
     git("add", "model.py", cwd=repo)
     again = pre_commit("export-lint-fix", repo, home)
     assert again.returncode == 0, f"nothing left to fix must pass:\n{again.stdout}"
