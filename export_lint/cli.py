@@ -39,6 +39,14 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ignore", type=_codes, help="codes or prefixes to disable")
     group.add_argument("--torch-version", help="the torch version the code targets (default: installed torch)")
     group.add_argument("--config", type=Path, help="pyproject.toml to read instead of the nearest one")
+    group.add_argument(
+        "--traced",
+        choices=("roots", "all-modules"),
+        help="traced code: what export roots reach (default) or every module's forward",
+    )
+    group.add_argument(
+        "--export-roots", type=_codes, help="module/class globs traced as export roots (comma-separated)"
+    )
     files = parser.add_argument_group("files")
     files.add_argument("--force-exclude", action="store_true", help="apply exclude globs to explicit paths too")
     files.add_argument("--stdin-filename", help="the name of the file read from stdin")
@@ -93,6 +101,8 @@ def _settings(args: argparse.Namespace):
         "extend_select": tuple(args.extend_select) if args.extend_select is not None else None,
         "ignore": tuple(args.ignore) if args.ignore is not None else None,
         "torch_version": args.torch_version,
+        "traced": getattr(args, "traced", None),
+        "export_roots": tuple(args.export_roots) if getattr(args, "export_roots", None) else None,
     }
     first = args.stdin_filename if args.paths in ([], ["-"]) and args.stdin_filename else (args.paths or ["."])[0]
     return load_settings(Path(first), config_file=args.config, overrides=overrides)
@@ -121,6 +131,30 @@ def _collect(args: argparse.Namespace, settings) -> tuple[list[str], list, bool]
         print(f"warning: {path}: {message}", file=sys.stderr)
     errors = [FileResult(path, [file_error(path, "io-error", message)]) for path, message in found.errors]
     return found.files, errors, False
+
+
+def _with_reach(settings, paths: list[str]):
+    """Settings carrying what the project's export roots reach (``traced = "roots"`` only)."""
+    if settings.traced != "roots":
+        return settings
+    import dataclasses
+
+    from export_lint.analysis.index import ProjectIndex
+    from export_lint.analysis.roots import compute_reach
+
+    if settings.config_file is not None:
+        root = settings.project_root
+    else:  # no pyproject.toml: the folders named (a file's folder for a file)
+        folders = [path if os.path.isdir(path) else os.path.dirname(path) or "." for path in (paths or ["."])]
+        root = os.path.commonpath([os.path.abspath(folder) for folder in folders])
+    reach = compute_reach(ProjectIndex(root), settings.export_roots)
+    if not reach.roots:
+        print(
+            f"note: no export root in {root}: rules about traced code stay silent; name the exported models "
+            "in `export-roots` under [tool.export-lint] (or --export-roots), or pass --traced all-modules",
+            file=sys.stderr,
+        )
+    return dataclasses.replace(settings, reach=reach)
 
 
 def _use_color(output_file: Path | None) -> bool:
@@ -186,6 +220,8 @@ def run_check(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _validate(settings)
     from_stdin = args.paths == ["-"]
+    if not from_stdin:
+        settings = _with_reach(settings, args.paths)
     warm: list = []
     if not (from_stdin or args.no_cache):
         from export_lint.runner import start_cached_workers
@@ -268,6 +304,8 @@ def run_fix(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _validate(settings)
+    if args.paths != ["-"]:
+        settings = _with_reach(settings, args.paths)
     files, errors, from_stdin = _collect(args, settings)
     if from_stdin:
         from export_lint.source import decode_source

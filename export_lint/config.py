@@ -10,8 +10,12 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from export_lint import versions
+
+if TYPE_CHECKING:
+    from export_lint.analysis.roots import Reach
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -19,8 +23,21 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 KNOWN_KEYS = frozenset(
-    {"select", "extend-select", "ignore", "per-file-ignores", "exclude", "extend-exclude", "torch-version"}
+    {
+        "select",
+        "extend-select",
+        "ignore",
+        "per-file-ignores",
+        "exclude",
+        "extend-exclude",
+        "torch-version",
+        "traced",
+        "export-roots",
+    }
 )
+
+#: ``traced``: ``roots`` (what export roots reach; the default) or ``all-modules`` (every forward).
+TRACED_CHOICES = ("roots", "all-modules")
 
 DEFAULT_EXCLUDE = (
     ".bzr",
@@ -63,6 +80,13 @@ class Settings:
     torch_version: str = dataclasses.field(default_factory=versions.default_torch_version)
     project_root: str = "."
     config_file: str | None = None
+    #: What counts as traced code: ``roots`` or ``all-modules`` (see ``TRACED_CHOICES``).
+    traced: str = "roots"
+    #: Module/class globs of classes traced without an export call in the project.
+    export_roots: tuple[str, ...] = ()
+    #: What the project's export roots reach (``analysis.roots.Reach``), computed by the CLI before
+    #: linting; None: each file's own export calls are its only roots.
+    reach: Reach | None = None
 
     def enabled_codes(self, all_codes: Iterable[str], preview_codes: Iterable[str] = ()) -> frozenset[str]:
         """The rule codes that run, from select / extend-select / ignore (ignore wins over select)."""
@@ -226,7 +250,7 @@ def load_settings(
         if unknown:
             raise ConfigError(f"{path}: unknown key(s) in [tool.export-lint]: {', '.join(unknown)}")
         source = str(path)
-        for key in ("select", "extend-select", "ignore", "exclude", "extend-exclude"):
+        for key in ("select", "extend-select", "ignore", "exclude", "extend-exclude", "export-roots"):
             if key in table:
                 values[key.replace("-", "_")] = _string_list(table, key, source)
         if "per-file-ignores" in table:
@@ -238,9 +262,13 @@ def load_settings(
             )
         if "torch-version" in table:
             values["torch_version"] = str(table["torch-version"])
+        if "traced" in table:
+            values["traced"] = table["traced"]
         values["project_root"] = str(Path(path).parent.absolute())
         values["config_file"] = str(path)
     _apply_overrides(values, overrides or {})
+    if values.get("traced", "roots") not in TRACED_CHOICES:
+        raise ConfigError(f"`traced` must be one of {', '.join(map(repr, TRACED_CHOICES))}, not {values['traced']!r}")
     if "torch_version" in values:
         try:
             versions.parse_version(str(values["torch_version"]))
