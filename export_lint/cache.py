@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from export_lint.config import Settings
+from export_lint.source import read_source_file
 
 CACHE_DIR_NAME = ".export_lint_cache"
 CACHEDIR_TAG = (
@@ -133,8 +134,7 @@ class Cache:
                 self._hashes[key] = entry.digest
             else:
                 try:
-                    with open(key, "rb") as handle:
-                        digest = content_hash(handle.read())
+                    digest = content_hash(read_source_file(key))
                 except OSError:
                     digest = None
                 if entry is not None and digest == entry.digest and stat is not None:

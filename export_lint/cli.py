@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import difflib
 import functools
 import json
 import os
@@ -21,6 +22,31 @@ OUTPUT_FORMATS = ("full", "concise", "json", "json-lines", "sarif", "github", "j
 PROGRESS_MIN_FILES = 100
 #: Allocations between two young-generation collections in check/fix (Python: 700); see ``_tune_gc``.
 GC_THRESHOLD = 50_000
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse without abbreviated long options (``--sel`` is not ``--select``), as ruff."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    return [option for action in parser._actions for option in action.option_strings]
+
+
+def _unknown_arguments_message(extras: Sequence[str], parser: argparse.ArgumentParser) -> str:
+    """``unrecognized arguments: --sel (did you mean `--select`?)``."""
+    known = _option_strings(parser)
+    parts = []
+    for extra in extras:
+        name = extra.split("=", 1)[0]
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6) if name.startswith("-") else []
+        prefixed = [option for option in known if option.startswith("--") and option.startswith(name)]
+        guess = close or prefixed[:1]
+        parts.append(f"{extra} (did you mean `{guess[0]}`?)" if guess else extra)
+    return "unrecognized arguments: " + " ".join(parts)
 
 
 def _codes(value: str) -> list[str]:
@@ -49,18 +75,18 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     )
     files = parser.add_argument_group("files")
     files.add_argument("--force-exclude", action="store_true", help="apply exclude globs to explicit paths too")
-    files.add_argument("--stdin-filename", help="the name of the file read from stdin")
+    files.add_argument("--stdin-filename", help="the name of the file read from stdin (stdin is read without -)")
     files.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     files.add_argument("-j", "--jobs", type=int, help="worker processes (default: one per core)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="export-lint",
         description="Find and fix what breaks torch.export, statically.",
     )
     parser.add_argument("--version", action="version", version=f"export-lint {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     check = commands.add_parser("check", help="report hazards")
     _add_selection(check)
@@ -68,10 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--output-format", choices=OUTPUT_FORMATS, default="full")
     output.add_argument("-o", "--output-file", type=Path, help="write the report to a file")
     output.add_argument("--statistics", action="store_true", help="print counts per rule instead of diagnostics")
-    output.add_argument("--exit-zero", action="store_true", help="exit 0 even when diagnostics are reported")
+    output.add_argument("-e", "--exit-zero", action="store_true", help="exit 0 even when diagnostics are reported")
     output.add_argument(
         "--add-noqa", action="store_true", help="add `# noqa: CODE` to every reported line (merging existing ones)"
     )
+    output.add_argument("-q", "--quiet", action="store_true", help="print the diagnostics, nothing else")
+    output.add_argument("-s", "--silent", action="store_true", help="print nothing (the exit code tells)")
+    output.add_argument("--show-settings", action="store_true", help="print the settings that apply, then exit")
+    output.add_argument("--show-files", action="store_true", help="print the files that would be checked, then exit")
+    fixing = check.add_argument_group("fixes (as ruff's)")
+    fixing.add_argument("--fix", action="store_true", help="apply the safe fixes, then report what remains")
+    fixing.add_argument("--unsafe-fixes", action="store_true", help="count and apply fixes marked unsafe too")
+    fixing.add_argument("--diff", action="store_true", help="print the fixes as a diff; change nothing")
+    fixing.add_argument("--fix-only", action="store_true", help="apply the fixes, report nothing that remains")
+    fixing.add_argument("--show-fixes", action="store_true", help="list the fixes applied, per file and rule")
+    fixing.add_argument("--exit-non-zero-on-fix", action="store_true", help="exit 1 when files were changed")
 
     fix = commands.add_parser("fix", help="show the fixes as a diff, or apply them with --apply")
     _add_selection(fix)
@@ -86,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     clean = commands.add_parser("clean", help="delete the results cache (.export_lint_cache)")
     clean.add_argument("paths", nargs="*", default=[], help="project folders (default: . and the configured root)")
+
+    commands.add_parser("server", help="run the language server (LSP over stdio) for editors; needs the `server` extra")
 
     from export_lint.verify.cli import add_parser as add_verify_parser  # light: torch is imported only when run
 
@@ -104,7 +143,7 @@ def _settings(args: argparse.Namespace):
         "traced": getattr(args, "traced", None),
         "export_roots": tuple(args.export_roots) if getattr(args, "export_roots", None) else None,
     }
-    first = args.stdin_filename if args.paths in ([], ["-"]) and args.stdin_filename else (args.paths or ["."])[0]
+    first = args.stdin_filename if _reads_stdin(args) and args.stdin_filename else (args.paths or ["."])[0]
     return load_settings(Path(first), config_file=args.config, overrides=overrides)
 
 
@@ -119,16 +158,22 @@ def _validate(settings) -> None:
         validate_selectors(selectors, codes)
 
 
+def _reads_stdin(args: argparse.Namespace) -> bool:
+    """``-``, or ``--stdin-filename`` without paths (as ruff: the name says what stdin is)."""
+    return args.paths == ["-"] or (not args.paths and bool(args.stdin_filename))
+
+
 def _collect(args: argparse.Namespace, settings) -> tuple[list[str], list, bool]:
     """(files to lint, EXP000 results for paths that failed, whether stdin is the input)."""
     from export_lint.diagnostics import FileResult, file_error
     from export_lint.discovery import discover
 
-    if args.paths == ["-"]:
+    if _reads_stdin(args):
         return [], [], True
     found = discover(args.paths or ["."], settings, force_exclude=args.force_exclude)
     for path, message in found.warnings:
-        print(f"warning: {path}: {message}", file=sys.stderr)
+        if not getattr(args, "silent", False):
+            print(f"warning: {path}: {message}", file=sys.stderr)
     errors = [FileResult(path, [file_error(path, "io-error", message)]) for path, message in found.errors]
     return found.files, errors, False
 
@@ -183,34 +228,76 @@ class _Progress:
 
 
 def _write(text: str, output_file: Path | None) -> None:
+    """To stdout, or to ``output_file``, creating its folder as ruff does."""
     if output_file is None:
         sys.stdout.write(text)
-    else:
+        return
+    from export_lint.config import ConfigError
+
+    try:
+        output_file.parent.mkdir(parents=True, exist_ok=True)
         output_file.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot write the report to {output_file}: {error.strerror or error}") from error
 
 
-def _summary(diagnostics: list, unsafe_hint: bool = True) -> str:
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+def _summary(diagnostics: list, unsafe_hint: bool = True, *, unsafe: bool = False, checked: int | None = None) -> str:
+    """The closing lines of a report; ``unsafe`` (``--unsafe-fixes``) counts unsafe fixes as fixable."""
     from export_lint.diagnostics import Applicability
 
     if not diagnostics:
-        return "All checks passed!\n"
+        return "All checks passed!" + (f" ({_plural(checked, 'file')} analysed)" if checked is not None else "") + "\n"
     count = len(diagnostics)
-    lines = [f"Found {count} error{'s' if count != 1 else ''}."]
+    lines = [f"Found {_plural(count, 'error')}."]
     safe = sum(1 for d in diagnostics if d.fix is not None and d.fix.applicability is Applicability.SAFE)
-    unsafe = sum(1 for d in diagnostics if d.fix is not None and d.fix.applicability is Applicability.UNSAFE)
+    unsafe_count = sum(1 for d in diagnostics if d.fix is not None and d.fix.applicability is Applicability.UNSAFE)
+    if unsafe:
+        safe, unsafe_count = safe + unsafe_count, 0
     if safe:
         lines.append(f"[*] {safe} fixable with `export-lint fix --apply`.")
-    if unsafe and unsafe_hint:
-        lines.append(f"{unsafe} more fix{'es' if unsafe != 1 else ''} available with `--unsafe-fixes`.")
+    if unsafe_count and unsafe_hint:
+        lines.append(f"{unsafe_count} more fix{'es' if unsafe_count != 1 else ''} available with `--unsafe-fixes`.")
     return "".join(line + "\n" for line in lines)
 
 
-def _statistics(diagnostics: list) -> str:
-    counts = collections.Counter((d.code, d.name, d.fixable) for d in diagnostics)
+def _statistics(diagnostics: list, output_format: str, unsafe: bool = False) -> str:
+    """Counts per rule; ``[*]`` only where a fix would apply (unsafe ones with ``--unsafe-fixes``)."""
+    from export_lint.fixer import applicable
+
+    counts = collections.Counter((d.code, d.name, applicable(d.fix, unsafe)) for d in diagnostics)
     rows = sorted(counts.items(), key=lambda item: (-item[1], item[0][0]))
+    if output_format in ("json", "json-lines"):
+        data = [
+            {"code": code, "name": name, "count": count, "fixable": fixable} for (code, name, fixable), count in rows
+        ]
+        return json.dumps(data, indent=2) + "\n"
     return "".join(
         f"{count:>5}\t{code}\t{'[*]' if fixable else '[ ]'} {name}\n" for (code, name, fixable), count in rows
     )
+
+
+def _show_settings(args: argparse.Namespace, settings) -> str:
+    """``--show-settings``: every effective setting, and where the configuration came from."""
+    import dataclasses
+
+    first = args.stdin_filename if _reads_stdin(args) else (args.paths or ["."])[0]
+    lines = [f"Resolved settings for: {first}", f"Settings path: {settings.config_file or '(none: defaults)'}"]
+    for field in dataclasses.fields(settings):
+        value = getattr(settings, field.name)
+        lines.append(
+            f"{field.name.replace('_', '-')} = {json.dumps(list(value) if isinstance(value, tuple) else value)}"
+        )
+    # Where the target torch came from (a flag, the config, the project's pins, the installed torch):
+    # the matrix engineer's ``torch_version_source`` field; until it lands, the config or the default.
+    source = getattr(settings, "torch_version_source", None)
+    if source is None:
+        source = "--torch-version" if args.torch_version else ("config" if settings.config_file else "installed torch")
+    lines.append(f"torch-version source = {json.dumps(source)}")
+    return "".join(line + "\n" for line in lines)
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -219,11 +306,15 @@ def run_check(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _validate(settings)
-    from_stdin = args.paths == ["-"]
-    if not from_stdin:
+    if args.show_settings:
+        _write(_show_settings(args, settings), args.output_file)
+        return EXIT_CLEAN
+    from_stdin = _reads_stdin(args)
+    fixing = args.fix or args.fix_only or args.diff
+    if not (from_stdin or args.show_files):
         settings = _with_reach(settings, args.paths)
     warm: list = []
-    if not (from_stdin or args.no_cache):
+    if not (from_stdin or args.no_cache or args.show_files):
         from export_lint.runner import start_cached_workers
 
         warm = start_cached_workers(settings, args.jobs)  # imports LibCST while the files are found
@@ -233,10 +324,19 @@ def run_check(args: argparse.Namespace) -> int:
         for slot in warm:
             slot.stop(kill=True)
         raise
+    if args.show_files:
+        for slot in warm:
+            slot.stop(kill=True)
+        _write("".join(f"{os.path.abspath(path)}\n" for path in files), args.output_file)
+        return EXIT_CLEAN
     if from_stdin:
         name = args.stdin_filename or "-"
         if args.force_exclude and args.stdin_filename and settings.is_excluded(name):
             return EXIT_CLEAN
+        if fixing:
+            from export_lint.autofix import fix_stdin
+
+            return fix_stdin(args, settings, name)
         from export_lint.engine import lint_source
 
         results.append(lint_source(sys.stdin.buffer.read(), name, settings))
@@ -249,17 +349,45 @@ def run_check(args: argparse.Namespace) -> int:
         finally:
             progress.close()
     results.sort(key=lambda result: result.path)
-    diagnostics = [d for result in results for d in result.diagnostics]
     if args.add_noqa:
         return _add_noqa(results, from_stdin)
+    fixed = None
+    if fixing and not from_stdin:
+        from export_lint.autofix import fix_results
+
+        fixed = fix_results(args, settings, results)
+        if fixed.exit_code is not None:
+            return fixed.exit_code
+        results = fixed.results
+    diagnostics = [d for result in results for d in result.diagnostics]
     color = _use_color(args.output_file)
-    report = _statistics(diagnostics) if args.statistics else render(args.output_format, results, color=color)
-    if args.output_format in ("full", "concise"):
-        report += _summary(diagnostics)
-    _write(report, args.output_file)
-    if any(d.internal_error for d in diagnostics):
+    if args.statistics:
+        report = _statistics(diagnostics, args.output_format, args.unsafe_fixes)
+    else:
+        report = render(args.output_format, results, color=color, unsafe_fixes=args.unsafe_fixes)
+    if args.output_format in ("full", "concise") and not (args.quiet or args.statistics):
+        if fixed is not None and fixed.applied:
+            report += f"Found {_plural(fixed.applied + len(diagnostics), 'error')} ({fixed.applied} fixed, {len(diagnostics)} remaining).\n"
+            report += _summary(diagnostics, unsafe=args.unsafe_fixes).partition("\n")[2] if diagnostics else ""
+        else:
+            report += _summary(diagnostics, unsafe=args.unsafe_fixes, checked=len(results))
+    if fixed is not None and args.show_fixes and not args.silent:
+        report += fixed.enumeration()
+    if args.fix_only:
+        report = (
+            ""
+            if args.quiet
+            else fixed.enumeration()
+            if args.show_fixes
+            else f"Fixed {_plural(fixed.applied, 'error')}.\n"
+        )
+    if not args.silent or args.output_file is not None:
+        _write(report, args.output_file)
+    if any(d.internal_error for d in diagnostics) or (fixed is not None and fixed.failed):
         return EXIT_ERROR
-    if diagnostics and not args.exit_zero:
+    if fixed is not None and fixed.applied and args.exit_non_zero_on_fix:
+        return EXIT_DIAGNOSTICS
+    if diagnostics and not (args.exit_zero or args.fix_only):
         return EXIT_DIAGNOSTICS
     return EXIT_CLEAN
 
@@ -348,6 +476,7 @@ def run_fix(args: argparse.Namespace) -> int:
 
 
 def run_rule(args: argparse.Namespace) -> int:
+    from export_lint.diagnostics import DOCS_URL
     from export_lint.rules import all_rules, by_code
 
     if args.all:
@@ -361,7 +490,7 @@ def run_rule(args: argparse.Namespace) -> int:
                     "fix": rule.fix_applicability.value if rule.fix_applicability else None,
                     "torch_versions": rule.torch_versions or "all",
                     "preview": rule.preview,
-                    "url": f"https://export-lint.readthedocs.io/en/latest/rules/{rule.code}/",
+                    "url": DOCS_URL.format(code=rule.code),
                 }
                 for rule in rules
             ]
@@ -370,7 +499,7 @@ def run_rule(args: argparse.Namespace) -> int:
             rows = [
                 (
                     rule.code,
-                    rule.name,
+                    rule.name + (" (preview)" if rule.preview else ""),
                     rule.fix_applicability.value if rule.fix_applicability else "-",
                     rule.torch_versions or "all",
                     rule.summary(),
@@ -394,7 +523,8 @@ def run_rule(args: argparse.Namespace) -> int:
     else:
         fix = rule.fix_applicability.value if rule.fix_applicability else "none"
         print(f"# {rule.name} ({rule.code})\n")
-        print(f"Torch versions affected: {rule.torch_versions or 'all'}. Fix: {fix}.\n")
+        preview = " Preview: runs only when selected by its exact code." if rule.preview else ""
+        print(f"Torch versions affected: {rule.torch_versions or 'all'}. Fix: {fix}.{preview}\n")
         print(rule.documentation())
     return EXIT_CLEAN
 
@@ -403,6 +533,21 @@ def run_verify(args: argparse.Namespace) -> int:
     from export_lint.verify.cli import run
 
     return run(args)
+
+
+def run_server(args: argparse.Namespace) -> int:
+    try:
+        import pygls  # noqa: F401
+
+        from export_lint.server import serve
+    except ImportError as error:
+        print(
+            f"error: the server needs pygls and lsprotocol: pip install 'export-lint[server]' ({error})",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    serve()
+    return EXIT_CLEAN
 
 
 def run_clean(args: argparse.Namespace) -> int:
@@ -426,12 +571,23 @@ def _tune_gc() -> None:
     gc.set_threshold(GC_THRESHOLD, 20, 100)
 
 
-COMMANDS = {"check": run_check, "fix": run_fix, "rule": run_rule, "verify": run_verify, "clean": run_clean}
+COMMANDS = {
+    "check": run_check,
+    "fix": run_fix,
+    "rule": run_rule,
+    "verify": run_verify,
+    "clean": run_clean,
+    "server": run_server,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)  # --version exits here, before anything heavy is imported
+    args, extras = parser.parse_known_args(argv)  # --version exits here, before anything heavy is imported
+    if extras:
+        subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        target = subcommands.choices.get(args.command, parser) if args.command else parser
+        target.error(_unknown_arguments_message(extras, target))
     from export_lint.config import ConfigError
 
     if args.command is None:

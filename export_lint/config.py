@@ -230,12 +230,15 @@ def _apply_overrides(values: dict[str, object], overrides: dict[str, object]) ->
 
 
 def load_settings(
-    start: Path | None = None,
+    start: str | os.PathLike[str] | None = None,
     *,
-    config_file: Path | None = None,
+    config_file: str | os.PathLike[str] | None = None,
     overrides: dict[str, object] | None = None,
 ) -> Settings:
-    """Settings from the nearest pyproject.toml (or ``config_file``), then CLI ``overrides``."""
+    """Settings from the nearest pyproject.toml (or ``config_file``), then CLI ``overrides``.
+    ``start`` and ``config_file`` may be ``str`` or ``Path``."""
+    start = Path(start) if start is not None else None
+    config_file = Path(config_file) if config_file is not None else None
     path = config_file if config_file is not None else find_pyproject(start or Path.cwd())
     values: dict[str, object] = {}
     if path is not None:

@@ -6,7 +6,11 @@ import bisect
 import enum
 from dataclasses import dataclass, field
 
-DOCS_URL = "https://export-lint.readthedocs.io/en/latest/rules/{code}/"
+from export_lint.source import line_starts
+
+#: Each rule's page: ``docs/rules/EXPnnn.md`` in the repository, generated from the rule's
+#: docstring by ``scripts/rule_docs.py`` (``export-lint rule EXPnnn`` prints the same text offline).
+DOCS_URL = "https://github.com/export-lint/export-lint/blob/main/docs/rules/{code}.md"
 
 
 class Applicability(enum.Enum):
@@ -83,19 +87,16 @@ class Diagnostic:
 
 @dataclass
 class LineIndex:
-    """Converts between character offsets and 1-based rows and columns of one text."""
+    """Converts between character offsets and 1-based rows and columns of one text.
+
+    Lines end where Python ends them (``\\r\\n``, ``\\r``, ``\\n``), so rows match CPython's and editors'.
+    """
 
     text: str
     line_starts: list[int] = field(init=False)
 
     def __post_init__(self) -> None:
-        starts = [0]
-        find = self.text.find
-        pos = find("\n")
-        while pos != -1:
-            starts.append(pos + 1)
-            pos = find("\n", pos + 1)
-        self.line_starts = starts
+        self.line_starts = line_starts(self.text)
 
     def location(self, offset: int) -> Location:
         row = bisect.bisect_right(self.line_starts, offset) - 1

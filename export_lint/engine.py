@@ -19,7 +19,7 @@ from export_lint.analysis.semantic import PRUNED_WALK_CONTAINERS, SCOPE_TYPES, S
 from export_lint.config import Settings
 from export_lint.diagnostics import BUG_REPORT_HINT, Diagnostic, FileResult, LineIndex, file_error
 from export_lint.rule import Rule, RuleContext
-from export_lint.source import PREFILTER, decode_source
+from export_lint.source import LINE_BREAK, PREFILTER, decode_source, python_newlines
 from export_lint.suppression import parse_suppressions
 from export_lint.traversal import TRIVIA_TYPES, children_into
 
@@ -174,7 +174,7 @@ def _too_complex(text: str, path: str) -> Diagnostic | None:
             f"file too large to lint ({size:.1f} MiB > {MAX_SOURCE_CHARS // 2**20} MiB); skipped",
         )
     depth = max(itertools.accumulate(map(_BRACKET_DELTA.__getitem__, _BRACKETS.findall(text))), default=0)
-    if depth <= _SUSPICIOUS_DEPTH and max(map(len, text.splitlines()), default=0) <= _SUSPICIOUS_LINE:
+    if depth <= _SUSPICIOUS_DEPTH and max(map(len, LINE_BREAK.split(text)), default=0) <= _SUSPICIOUS_LINE:
         return None
     try:
         tree = compile(text, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
@@ -238,9 +238,13 @@ def lint_text(
     settings: Settings,
     rules: Sequence[type[Rule]] | None = None,
 ) -> list[Diagnostic]:
-    """Diagnostics for one decoded file, noqa applied, sorted by position."""
+    """Diagnostics for one decoded file, noqa applied, sorted by position.
+
+    Offsets and rows follow Python's line splitting; a ``\\r``-only file is read as its
+    ``\\n`` twin (same offsets), so edits apply to the original text unchanged.
+    """
     with _recursion_limit(RECURSION_LIMIT):
-        return _lint_text(text, path, settings, rules)
+        return _lint_text(python_newlines(text), path, settings, rules)
 
 
 def reached_in(text: str, path: str, settings: Settings) -> dict[str, str] | None:

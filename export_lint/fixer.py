@@ -13,6 +13,7 @@ from export_lint.config import Settings
 from export_lint.diagnostics import Applicability, Diagnostic, Fix
 from export_lint.engine import file_error, lint_text, parse
 from export_lint.rule import Rule
+from export_lint.source import LINE_BREAK, first_newline, read_source_file, split_lines
 
 MAX_PASSES = 10
 
@@ -37,16 +38,36 @@ def applicable(fix: Fix | None, unsafe: bool) -> bool:
 
 
 def apply_fixes(text: str, fixes: Sequence[Fix]) -> tuple[str, int]:
-    """Apply fixes in order of position, skipping any that overlap one already taken."""
+    """Apply fixes in order of position, skipping any that overlap one already taken.
+
+    Inserted line breaks take the file's own line ending; the text between edits is copied as is.
+    """
     taken: list[Fix] = []
     for fix in sorted(fixes, key=lambda f: f.start):
         if any(edit.overlaps(other) for other_fix in taken for other in other_fix.edits for edit in fix.edits):
             continue
         taken.append(fix)
-    edits = sorted({edit for fix in taken for edit in fix.edits}, key=lambda e: (e.start, e.end), reverse=True)
+    newline = first_newline(text)
+    edits = sorted({edit for fix in taken for edit in fix.edits}, key=lambda e: (e.start, e.end))
+    if any(not 0 <= edit.start <= edit.end <= len(text) for edit in edits):
+        raise FixRefused("an edit lies outside the file")
+    pieces, done = [], 0
     for edit in edits:
-        text = text[: edit.start] + edit.content + text[edit.end :]
-    return text, len(taken)
+        pieces += [text[done : edit.start], LINE_BREAK.sub(newline, edit.content)]
+        done = edit.end
+    pieces.append(text[done:])
+    return "".join(pieces), len(taken)
+
+
+class FixRefused(Exception):
+    """Applying the fixes would damage the file (empty it, or edit outside the file); nothing is applied."""
+
+
+def _refusal(text: str, new_text: str) -> str | None:
+    """Why the fixed text must not replace the original, or None."""
+    if text.strip() and not new_text.strip():
+        return "would leave the file empty"
+    return None
 
 
 def fix_text(
@@ -64,15 +85,21 @@ def fix_text(
         fixes = [d.fix for d in diagnostics if applicable(d.fix, unsafe)]
         if not fixes:
             break
-        new_text, count = apply_fixes(text, fixes)
-        if new_text == text:
+        broken = sorted({d.code for d in diagnostics if d.fix in fixes})
+        try:
+            new_text, count = apply_fixes(text, fixes)
+            reason = _refusal(text, new_text)
+        except FixRefused as refused:
+            new_text, count, reason = text, 0, str(refused)
+        if reason is None and new_text == text:
             break
-        if isinstance(parse(new_text, path), Diagnostic):
-            broken = sorted({d.code for d in diagnostics if d.fix in fixes})
+        if reason is None and isinstance(parse(new_text, path), Diagnostic):
+            reason = "produced code that does not parse"
+        if reason is not None:
             error = file_error(
                 path,
                 "internal-error",
-                f"fixes for {', '.join(broken)} produced code that does not parse; nothing was applied. "
+                f"fixes for {', '.join(broken)} {reason}; nothing was applied. "
                 "This is a bug in export-lint: please report it with the file that triggers it",
                 internal=True,
             )
@@ -85,8 +112,8 @@ def fix_text(
 def unified_diff(before: str, after: str, path: str) -> str:
     return "".join(
         difflib.unified_diff(
-            before.splitlines(keepends=True),
-            after.splitlines(keepends=True),
+            split_lines(before),
+            split_lines(after),
             fromfile=f"a/{path}",
             tofile=f"b/{path}",
         )
@@ -145,8 +172,7 @@ def fix_file(path: str, settings: Settings, unsafe: bool = False, write: bool = 
     from export_lint.engine import decode_source, lint_source
 
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = read_source_file(path)
     except OSError as error:
         return FileFix(path, "", 0, [file_error(path, "io-error", f"cannot read file: {error.strerror or error}")])
     try:

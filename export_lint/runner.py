@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from export_lint.config import Settings
 from export_lint.diagnostics import BUG_REPORT_HINT, FileResult, file_error
-from export_lint.source import decode_source, needs_linting
+from export_lint.source import decode_source, needs_linting, read_source_file
 
 T = TypeVar("T")
 
@@ -35,8 +35,7 @@ PARALLEL_THRESHOLD = 2
 def _read(path: str) -> bytes | FileResult:
     """The file's bytes, or the result for an unreadable file: one EXP000 io-error."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        return read_source_file(path)
     except OSError as error:
         return FileResult(path, [file_error(path, "io-error", f"cannot read file: {error.strerror or error}")])
 
@@ -91,8 +90,7 @@ def _cached_lint(
     dependencies = []
     for dependency in sorted(reads - {os.path.abspath(path)}):
         try:
-            with open(dependency, "rb") as handle:
-                digest = content_hash(handle.read())
+            digest = content_hash(read_source_file(dependency))
         except OSError:
             return result, None, (), None  # cannot vouch for it: do not cache
         dependencies.append((dependency, digest, external.summary_digest(dependency)))

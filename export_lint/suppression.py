@@ -11,10 +11,13 @@ import re
 import tokenize
 from collections.abc import Iterable
 
+from export_lint.source import line_starts
+
 # Split so that ruff's own noqa parser never reads this line as a directive.
 _NOQA = re.compile(r"#\s*no" r"qa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 _FILE_NOQA = re.compile(r"#\s*export-lint\s*:\s*noqa(?![\w-])", re.IGNORECASE)
-_CODE = re.compile(r"[A-Z]+[0-9]+", re.IGNORECASE)
+# The lookbehind starts a code only where a run of letters starts: linear, not quadratic, on long runs.
+_CODE = re.compile(r"(?<![A-Z])[A-Z]+[0-9]+", re.IGNORECASE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,10 +63,13 @@ class _Comment:
 
 
 def _line_offsets(text: str) -> list[int]:
-    offsets = [0]
-    for line in text.splitlines(keepends=True):
-        offsets.append(offsets[-1] + len(line))
-    return offsets
+    """Where each line starts, and the text's end: Python's line splitting, not ``str.splitlines``."""
+    return [*line_starts(text), len(text)] if text and not text.endswith(("\n", "\r")) else line_starts(text)
+
+
+def _lines(text: str) -> io.StringIO:
+    """The text to tokenize: a lone ``\\r`` ends a line for Python, not for ``StringIO``'s readline."""
+    return io.StringIO(text, newline=None)
 
 
 def _comments(text: str) -> list[_Comment]:
@@ -71,7 +77,7 @@ def _comments(text: str) -> list[_Comment]:
     offsets = _line_offsets(text)
     found = []
     try:
-        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        for token in tokenize.generate_tokens(_lines(text).readline):
             if token.type == tokenize.COMMENT:
                 row, column = token.start
                 start = offsets[row - 1] + column
@@ -115,7 +121,7 @@ def _rows_inside_strings(text: str) -> set[int]:
     """Rows whose end lies inside a multi-line string: a comment appended there would change the string."""
     rows: set[int] = set()
     try:
-        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        for token in tokenize.generate_tokens(_lines(text).readline):
             if token.type == tokenize.STRING and token.end[0] > token.start[0]:
                 rows.update(range(token.start[0], token.end[0]))
     except (tokenize.TokenError, SyntaxError, IndentationError):

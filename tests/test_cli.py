@@ -98,7 +98,7 @@ def test_concise_format_is_one_line_per_diagnostic(tmp_path):
 def test_clean_tree_exits_zero_and_says_so(tmp_path):
     write(tmp_path, {"clean.py": CLEAN})
     result = run("check", cwd=tmp_path)
-    assert (result.returncode, result.stdout) == (0, "All checks passed!\n")
+    assert (result.returncode, result.stdout) == (0, "All checks passed! (1 file analysed)\n")
 
 
 def test_no_path_lints_the_current_folder(tmp_path):
@@ -485,7 +485,7 @@ def test_progress_on_a_terminal_stderr_only_for_large_trees(tmp_path):
     write(tmp_path / "small", {f"m{i:03}.py": "x = 1\n" for i in range(5)})
     terminal, stdout = run_on_terminal("check", "big", cwd=tmp_path, stream="stderr")
     assert "checked 120/120 files" in terminal
-    assert "checked" not in stdout and stdout.strip() == "All checks passed!"
+    assert "checked" not in stdout and stdout.strip() == "All checks passed! (120 files analysed)"
     small, _ = run_on_terminal("check", "small", cwd=tmp_path, stream="stderr")
     assert "checked" not in small
     piped = run("check", "big", cwd=tmp_path)

@@ -43,7 +43,7 @@ def test_config_is_found_upward_from_the_linted_path(tmp_path):
     elsewhere.mkdir()
     # Run from an unrelated folder: the config next to the linted file applies, not the cwd's.
     result = run("check", str(project / "src" / "deep" / "model.py"), cwd=elsewhere)
-    assert (result.returncode, result.stdout) == (0, "All checks passed!\n")
+    assert (result.returncode, result.stdout) == (0, "All checks passed! (1 file analysed)\n")
     # A pyproject.toml without [tool.export-lint] on the way up is skipped.
     write(project, {"src/pyproject.toml": "[project]\nname = 'inner'\n"})
     assert run("check", str(project / "src"), cwd=elsewhere).returncode == 0

@@ -40,7 +40,7 @@ def test_json_is_ruff_compatible(project):
     assert hazard["location"] == {"row": 8, "column": 21}  # 1-based, like ruff
     assert hazard["end_location"] == {"row": 8, "column": 22}
     assert hazard["noqa_row"] == 8
-    assert hazard["url"].endswith("/EXP001/")
+    assert hazard["url"].endswith("/docs/rules/EXP001.md")
     fix = hazard["fix"]
     assert set(fix) == {"applicability", "message", "edits"}
     assert fix["applicability"] == "safe"
@@ -74,7 +74,7 @@ def test_sarif_validates_against_the_official_schema(project):
     exp001 = rules[1]
     assert exp001["name"] == "non-module-export-target"
     assert exp001["shortDescription"]["text"].startswith("Finds `torch.export.export` calls")
-    assert exp001["helpUri"].endswith("/EXP001/")
+    assert exp001["helpUri"].endswith("/docs/rules/EXP001.md")
     results = sarif_run["results"]
     assert len(results) == 3
     hazard = next(r for r in results if r["ruleId"] == "EXP001")

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from export_lint.analysis.torch_names import KNOWN_MODULE_BASES
+from export_lint.source import read_source_file
 
 _MAX_DEPTH = 12
 
@@ -107,8 +108,7 @@ def summary_digest(path: str) -> str | None:
 @functools.lru_cache(maxsize=4096)
 def _parse_cached(path: str, version: tuple[int, int, int] | None) -> ModuleSummary | None:
     try:
-        with open(path, "rb") as handle:
-            return _summarize(ast.parse(handle.read(), filename=path))
+        return _summarize(ast.parse(read_source_file(path), filename=path))
     except (OSError, SyntaxError, ValueError, RecursionError):
         return None
 

@@ -9,13 +9,13 @@ computed lazily so files that never ask pay nothing.
 from __future__ import annotations
 
 import dataclasses
-import re
 import weakref
 from collections.abc import Iterator
 
 import libcst as cst
 
 from export_lint.analysis import external
+from export_lint.analysis.call_scan import name_then_paren
 from export_lint.analysis.torch_names import EXPORT_FUNCTIONS, KNOWN_MODULE_BASES
 from export_lint.traversal import EXPRESSION_TYPES, NODE_TYPES, TRIVIA_TYPES, children, descendants, visit
 
@@ -384,8 +384,7 @@ class SemanticModel:
         import renames, is followed by ``(`` (only whitespace and comments can come between)."""
         found = self.__dict__.get("_may_call_export")
         if found is None:
-            names = "|".join(sorted(map(re.escape, _EXPORT_FUNCTION_NAMES | self.import_aliases)))
-            found = bool(re.search(rf"\b(?:{names})(?:\s|\\\r?\n|#[^\r\n]*)*\(", self.text))
+            found = name_then_paren(self.text, _EXPORT_FUNCTION_NAMES | self.import_aliases)
             self.__dict__["_may_call_export"] = found
         return found
 

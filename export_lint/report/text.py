@@ -21,10 +21,11 @@ class _Style:
         return f"{code}{text}{RESET}" if self.color and text else text
 
 
-def _headline(d: Diagnostic, style: _Style) -> str:
-    # Like ruff, [*] marks what `fix --apply` will do: safe fixes only.
-    safe = d.fix is not None and d.fix.applicability is Applicability.SAFE
-    marker = f" {style('[*]', CYAN)}" if safe else ""
+def _headline(d: Diagnostic, style: _Style, unsafe_fixes: bool = False) -> str:
+    # Like ruff, [*] marks what `--fix` will do: safe fixes only, unsafe ones too with --unsafe-fixes.
+    marked = (Applicability.SAFE, Applicability.UNSAFE) if unsafe_fixes else (Applicability.SAFE,)
+    fixable = d.fix is not None and d.fix.applicability in marked
+    marker = f" {style('[*]', CYAN)}" if fixable else ""
     location = style(d.path, BOLD) + f":{d.start.row}:{d.start.column}:"
     return f"{location} {style(d.code, RED)}{marker} {d.message}"
 
@@ -62,12 +63,18 @@ def _frame(d: Diagnostic, lines: dict[int, str], style: _Style) -> list[str]:
     return out
 
 
-def render(results: Sequence[FileResult], output_format: str = "full", color: bool = False, **_: object) -> str:
+def render(
+    results: Sequence[FileResult],
+    output_format: str = "full",
+    color: bool = False,
+    unsafe_fixes: bool = False,
+    **_: object,
+) -> str:
     style = _Style(color)
     lines: list[str] = []
     for result in results:
         for d in result.diagnostics:
-            lines.append(_headline(d, style))
+            lines.append(_headline(d, style, unsafe_fixes))
             if output_format == "full":
                 lines.extend(_frame(d, result.source_lines, style))
                 lines.append("")

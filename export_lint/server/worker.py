@@ -1,0 +1,178 @@
+"""Lint in a worker process within a time budget, so that no file can hang or crash the server.
+
+The worker lives as long as the server and is replaced only when it overruns its budget or dies:
+what it has learnt about the other files of the project (``export_lint.external``'s summaries,
+re-read only when a file's stat changes) is reused from one keystroke to the next. Workers fork
+from a forkserver that has imported the engine and every rule once, so a replacement is ready in
+milliseconds, not the half second those imports take.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import multiprocessing
+import signal
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+from export_lint.config import Settings
+from export_lint.diagnostics import Diagnostic, FileResult, file_error
+
+#: Seconds one lint or fix may take before its worker is killed (``fileTimeout`` overrides it).
+DEFAULT_BUDGET = 10.0
+
+
+def _preloaded_modules() -> list[str]:
+    from export_lint.rules import CODES
+
+    rules = [f"export_lint.rules.{target.partition(':')[0]}" for target in CODES.values()]
+    return ["export_lint.engine", "export_lint.fixer", "export_lint.cache", "export_lint.runner", *rules]
+
+
+def _lint(text: str, path: str, settings: Settings, from_disk: bool) -> list[Diagnostic]:
+    from export_lint.engine import lint_source
+
+    if from_disk:
+        cached = _lint_through_cache(text, path, settings)
+        if cached is not None:
+            return cached
+    return lint_source(text, path, settings).diagnostics
+
+
+def _lint_through_cache(text: str, path: str, settings: Settings) -> list[Diagnostic] | None:
+    """The file's result from the cache ``check`` keeps (stored there on a miss), when the editor's
+    text is the file's text on disk; None otherwise."""
+    from export_lint.cache import Cache, content_hash
+    from export_lint.runner import _cached_lint
+    from export_lint.source import decode_source, read_source_file
+
+    try:
+        data = read_source_file(path)
+        if decode_source(data)[0] != text:
+            return None
+    except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
+        return None
+    store = Cache.open(settings)
+    hit = store.get(path, content_hash(data))
+    if isinstance(hit, FileResult):
+        return hit.diagnostics
+    result, digest, dependencies, stat = _cached_lint(path, settings)
+    if digest is not None and not any(d.internal_error for d in result.diagnostics):
+        store.put(path, digest, dependencies, result, stat)
+        store.save()
+    return result.diagnostics
+
+
+def _fix(text: str, path: str, settings: Settings, unsafe: bool) -> str:
+    from export_lint.fixer import fix_text
+
+    return fix_text(text, path, settings, unsafe=unsafe).text
+
+
+_HANDLERS = {"lint": _lint, "fix": _fix}
+
+
+def _serve(connection: Connection) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the editor stops the server, the server its worker
+    gc.freeze()  # the preloaded engine lives as long as the worker: out of the collector's sight
+    done = 0
+    while True:
+        try:
+            kind, args = connection.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            outcome = (True, _HANDLERS[kind](*args))
+        except BaseException as error:  # reported by the server with the file's name
+            outcome = (False, f"{type(error).__name__}: {error}")
+        connection.send(outcome)
+        done += 1
+        if done % 8 == 0:  # visitor classes made per call hold trees in cycles (see runner._worker)
+            gc.collect()
+
+
+@dataclass
+class Failure:
+    """Why a request got no answer: the budget ran out, or the worker died or raised."""
+
+    name: str
+    message: str
+
+    def diagnostic(self, path: str) -> Diagnostic:
+        return file_error(path, self.name, self.message, internal=self.name == "internal-error")
+
+
+class LintWorker:
+    """One worker process; ``lint`` and ``fix`` block for at most ``budget`` seconds."""
+
+    def __init__(self, budget: float = DEFAULT_BUDGET) -> None:
+        self.budget = budget
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(_preloaded_modules())
+        self._process = None
+        self._connection: Connection | None = None
+        self._busy = threading.Lock()  # one request at a time on the pipe, whichever thread asks
+
+    def start(self) -> None:
+        """Start the worker now (the forkserver's imports take ~1 s) rather than on the first request."""
+        if self._process is None or not self._process.is_alive():
+            parent, child = self._context.Pipe()
+            self._process = self._context.Process(target=_serve, args=(child,), daemon=True)
+            self._process.start()
+            child.close()
+            self._connection = parent
+
+    def warm_up(self) -> None:
+        """``start`` on a thread: the server answers ``initialize`` while the forkserver imports."""
+
+        def start() -> None:
+            with self._busy:
+                self.start()
+
+        threading.Thread(target=start, name="export-lint-warm-up", daemon=True).start()
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.join(timeout=5)
+            with contextlib.suppress(OSError):
+                self._connection.close()  # type: ignore[union-attr]
+        self._process = self._connection = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def _call(self, kind: str, *args: object) -> object:
+        with self._busy:
+            return self._request(kind, args)
+
+    def _request(self, kind: str, args: tuple) -> object:
+        self.start()
+        connection = self._connection
+        assert connection is not None
+        try:
+            connection.send((kind, args))
+            if not connection.poll(self.budget):
+                self.stop()
+                return Failure("timeout", f"linting this file took over {self.budget:g} s; skipped")
+            ok, value = connection.recv()
+        except (EOFError, OSError):
+            code = self._process.exitcode if self._process is not None else None
+            self.stop()
+            return Failure("internal-error", f"the worker linting this file died (exit code {code})")
+        return value if ok else Failure("internal-error", f"export-lint crashed: {value}")
+
+    def lint(self, text: str, path: str, settings: Settings, from_disk: bool = False) -> list[Diagnostic]:
+        """The diagnostics of ``text`` (the editor's buffer for ``path``); one EXP000 if it failed.
+
+        ``from_disk`` (on open and save): when the buffer is the file on disk, go through the
+        results cache ``check`` uses."""
+        value = self._call("lint", text, path, settings, from_disk)
+        return [value.diagnostic(path)] if isinstance(value, Failure) else value  # type: ignore[return-value]
+
+    def fix(self, text: str, path: str, settings: Settings, unsafe: bool = False) -> str | Failure:
+        """``text`` with every applicable fix applied (re-linted to a fixpoint, as ``fix`` does)."""
+        return self._call("fix", text, path, settings, unsafe)  # type: ignore[return-value]
