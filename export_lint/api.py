@@ -5,7 +5,7 @@
 ['EXP001']
 
 Nothing here imports torch. Without ``settings``, ``lint_paths`` reads ``[tool.export-lint]`` from
-the nearest pyproject.toml (as the CLI does); ``lint_source`` and ``fix_source`` use the defaults.
+each file's nearest pyproject.toml (as the CLI does); ``lint_source`` and ``fix_source`` use the defaults.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from export_lint.config import Settings, load_settings
+from export_lint.config import Settings, SettingsResolver, load_settings
 from export_lint.diagnostics import Diagnostic, file_error
 from export_lint.discovery import discover
 from export_lint.engine import lint_source as _lint_source
@@ -58,14 +58,20 @@ def lint_paths(
     """Diagnostics for files and folders, in the CLI's order (path, then position).
 
     Folders are walked with the configured excludes and ``.gitignore``; a path that does not exist
-    or cannot be read yields one ``EXP000`` diagnostic. Without ``settings`` the nearest
-    pyproject.toml (searched upward from the first path) is read.
+    or cannot be read yields one ``EXP000`` diagnostic. Without ``settings`` each file gets the
+    ``[tool.export-lint]`` of its nearest pyproject.toml, as in the CLI.
     """
     names = [str(path) for path in paths] or ["."]
-    settings = _settings(settings, select, Path(names[0]))
-    found = discover(names, settings)
+    if settings is None:
+        resolver = SettingsResolver(overrides={"select": tuple(select)} if select is not None else None)
+        found = discover(names, resolver.for_path(names[0]), settings_for=resolver.for_path)
+        groups = resolver.group(found.files)
+    else:
+        settings = _settings(settings, select)
+        found = discover(names, settings)
+        groups = [(settings, found.files)]
     errors = [file_error(path, "io-error", message) for path, message in found.errors]
-    results = lint_files(found.files, settings, jobs)
+    results = [result for group_settings, group in groups for result in lint_files(group, group_settings, jobs)]
     return sorted([*errors, *(d for result in results for d in result.diagnostics)], key=Diagnostic.sort_key)
 
 

@@ -9,7 +9,7 @@ import dataclasses
 import functools
 import sys
 
-from export_lint.config import Settings
+from export_lint.config import Settings, SettingsResolver
 from export_lint.diagnostics import FileResult
 from export_lint.fixer import applicable, fix_file, fix_text, unified_diff
 from export_lint.runner import lint_files, run_parallel
@@ -46,12 +46,16 @@ class FixRun:
         return "".join(line + "\n" for line in lines)
 
 
-def fix_results(args: argparse.Namespace, settings: Settings, results: list[FileResult]) -> FixRun:
-    """Fix (or with ``--diff`` only show) every file among ``results`` with an applicable fix."""
+def fix_results(args: argparse.Namespace, resolver: SettingsResolver, results: list[FileResult]) -> FixRun:
+    """Fix (or with ``--diff`` only show) every file among ``results`` with an applicable fix,
+    each with its own settings."""
     unsafe = args.unsafe_fixes
     fixable = [result.path for result in results if any(applicable(d.fix, unsafe) for d in result.diagnostics)]
-    task = functools.partial(fix_file, settings=settings, unsafe=unsafe, write=not args.diff)
-    outcomes = run_parallel(task, fixable, args.jobs)
+    outcomes = []
+    groups = resolver.group(fixable)
+    for settings, group in groups:
+        task = functools.partial(fix_file, settings=settings, unsafe=unsafe, write=not args.diff)
+        outcomes += run_parallel(task, group, args.jobs)
     run = FixRun(results)
     for outcome in outcomes:
         if outcome.error:
@@ -65,11 +69,11 @@ def fix_results(args: argparse.Namespace, settings: Settings, results: list[File
             print(f"Would fix {_plural(run.applied, 'error')}.", file=sys.stderr)
         run.exit_code = EXIT_ERROR if run.failed else (EXIT_DIAGNOSTICS if run.applied else EXIT_CLEAN)
         return run
-    written = [outcome for outcome in outcomes if outcome.written]
-    rechecked = {
-        result.path: result
-        for result in lint_files([o.path for o in written], settings, args.jobs, cache=not args.no_cache)
-    }
+    written = {outcome.path for outcome in outcomes if outcome.written}
+    rechecked = {}
+    for settings, group in groups:
+        again = lint_files([path for path in group if path in written], settings, args.jobs, cache=not args.no_cache)
+        rechecked.update((result.path, result) for result in again)
     before = {result.path: result for result in results}
     for outcome in outcomes:
         if not outcome.written:  # a fix refused (it would not parse): say so beside the diagnostics

@@ -132,19 +132,60 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace):
-    from export_lint.config import load_settings
+def _resolver(args: argparse.Namespace):
+    """Each file's settings: its nearest config (or ``--config``), under the CLI's overrides."""
+    from export_lint.config import SettingsResolver
 
-    overrides = {
-        "select": tuple(args.select) if args.select is not None else None,
-        "extend_select": tuple(args.extend_select) if args.extend_select is not None else None,
-        "ignore": tuple(args.ignore) if args.ignore is not None else None,
-        "torch_version": args.torch_version,
-        "traced": getattr(args, "traced", None),
-        "export_roots": tuple(args.export_roots) if getattr(args, "export_roots", None) else None,
-    }
+    if getattr(args, "resolver", None) is None:
+        overrides = {
+            "select": tuple(args.select) if args.select is not None else None,
+            "extend_select": tuple(args.extend_select) if args.extend_select is not None else None,
+            "ignore": tuple(args.ignore) if args.ignore is not None else None,
+            "torch_version": args.torch_version,
+            "traced": getattr(args, "traced", None),
+            "export_roots": tuple(args.export_roots) if getattr(args, "export_roots", None) else None,
+        }
+        # Each config's settings carry what its project's export roots reach (not for stdin, nor
+        # for --show-settings / --show-files, which lint nothing).
+        lints = not (_reads_stdin(args) or getattr(args, "show_settings", False) or getattr(args, "show_files", False))
+        finish = functools.partial(_with_reach, paths=args.paths) if lints else None
+        args.resolver = SettingsResolver(config_file=args.config, overrides=overrides, finish=finish)
+    return args.resolver
+
+
+def _settings(args: argparse.Namespace):
+    """The settings of the first path (or of ``--stdin-filename``)."""
     first = args.stdin_filename if _reads_stdin(args) and args.stdin_filename else (args.paths or ["."])[0]
-    return load_settings(Path(first), config_file=args.config, overrides=overrides)
+    return _resolver(args).for_path(first)
+
+
+def _groups(args: argparse.Namespace, files: list[str]) -> list:
+    """``files`` grouped by their settings, each group's selection validated."""
+    groups = _resolver(args).group(files)
+    for settings, _ in groups:
+        _validate(settings)
+    return groups
+
+
+def _lint_groups(args: argparse.Namespace, files: list[str], settings, warm: list, progress) -> list:
+    """Lint every group of files with its own settings (one group, and so one pool, in the
+    common case of one config); ``warm`` workers serve the group with ``settings``."""
+    from export_lint.runner import lint_files
+
+    results: list = []
+    groups = _groups(args, files)
+    if not any(group_settings == settings for group_settings, _ in groups):
+        for slot in warm:
+            slot.stop(kill=True)
+    callback = progress.callback()
+    for group_settings, group in groups:
+        offset = len(results)
+        report = (lambda done, offset=offset: callback(offset + done)) if callback is not None else None
+        started = warm if group_settings == settings else []
+        results += lint_files(
+            group, group_settings, args.jobs, report, cache=not args.no_cache, started=started if started else None
+        )
+    return results
 
 
 def _validate(settings) -> None:
@@ -170,7 +211,9 @@ def _collect(args: argparse.Namespace, settings) -> tuple[list[str], list, bool]
 
     if _reads_stdin(args):
         return [], [], True
-    found = discover(args.paths or ["."], settings, force_exclude=args.force_exclude)
+    found = discover(
+        args.paths or ["."], settings, force_exclude=args.force_exclude, settings_for=_resolver(args).for_path
+    )
     for path, message in found.warnings:
         if not getattr(args, "silent", False):
             print(f"warning: {path}: {message}", file=sys.stderr)
@@ -302,7 +345,6 @@ def _show_settings(args: argparse.Namespace, settings) -> str:
 
 def run_check(args: argparse.Namespace) -> int:
     from export_lint.report import render
-    from export_lint.runner import lint_files
 
     settings = _settings(args)
     _validate(settings)
@@ -311,8 +353,6 @@ def run_check(args: argparse.Namespace) -> int:
         return EXIT_CLEAN
     from_stdin = _reads_stdin(args)
     fixing = args.fix or args.fix_only or args.diff
-    if not (from_stdin or args.show_files):
-        settings = _with_reach(settings, args.paths)
     warm: list = []
     if not (from_stdin or args.no_cache or args.show_files):
         from export_lint.runner import start_cached_workers
@@ -343,9 +383,7 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         progress = _Progress(len(files))
         try:
-            results += lint_files(
-                files, settings, args.jobs, progress.callback(), cache=not args.no_cache, started=warm
-            )
+            results += _lint_groups(args, files, settings, warm, progress)
         finally:
             progress.close()
     results.sort(key=lambda result: result.path)
@@ -355,7 +393,7 @@ def run_check(args: argparse.Namespace) -> int:
     if fixing and not from_stdin:
         from export_lint.autofix import fix_results
 
-        fixed = fix_results(args, settings, results)
+        fixed = fix_results(args, _resolver(args), results)
         if fixed.exit_code is not None:
             return fixed.exit_code
         results = fixed.results
@@ -432,8 +470,6 @@ def run_fix(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _validate(settings)
-    if args.paths != ["-"]:
-        settings = _with_reach(settings, args.paths)
     files, errors, from_stdin = _collect(args, settings)
     if from_stdin:
         from export_lint.source import decode_source
@@ -445,8 +481,10 @@ def run_fix(args: argparse.Namespace) -> int:
         remaining = result.remaining
         changed = result.changed
     else:
-        task = functools.partial(fix_file, settings=settings, unsafe=args.unsafe_fixes, write=args.apply)
-        outcomes = run_parallel(task, files, args.jobs)
+        outcomes = []
+        for group_settings, group in _groups(args, files):
+            task = functools.partial(fix_file, settings=group_settings, unsafe=args.unsafe_fixes, write=args.apply)
+            outcomes += run_parallel(task, group, args.jobs)
         remaining = [d for error in errors for d in error.diagnostics]
         changed = False
         fixed = 0

@@ -8,7 +8,7 @@ import functools
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +31,7 @@ KNOWN_KEYS = frozenset(
         "exclude",
         "extend-exclude",
         "torch-version",
+        "extend",
         "traced",
         "export-roots",
     }
@@ -229,6 +230,65 @@ def _apply_overrides(values: dict[str, object], overrides: dict[str, object]) ->
     values.update(overrides)
 
 
+def _read_table(path: Path) -> dict:
+    """The ``[tool.export-lint]`` table of one pyproject.toml, its keys checked."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"cannot read {path}: {error}") from error
+    table = data.get("tool", {}).get("export-lint", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.export-lint] must be a table")
+    unknown = sorted(set(table) - KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) in [tool.export-lint]: {', '.join(unknown)}")
+    return table
+
+
+def _table_values(table: dict, source: str) -> dict[str, object]:
+    """Settings values written in one table (``extend`` aside)."""
+    values: dict[str, object] = {}
+    for key in ("select", "extend-select", "ignore", "exclude", "extend-exclude", "export-roots"):
+        if key in table:
+            values[key.replace("-", "_")] = _string_list(table, key, source)
+    if "traced" in table:
+        values["traced"] = table["traced"]
+    if "per-file-ignores" in table:
+        per_file = table["per-file-ignores"]
+        if not isinstance(per_file, dict):
+            raise ConfigError(f"{source}: `per-file-ignores` must be a table of glob = [codes]")
+        values["per_file_ignores"] = tuple((glob, _string_list(per_file, glob, source)) for glob in sorted(per_file))
+    if "torch-version" in table:
+        values["torch_version"] = str(table["torch-version"])
+    return values
+
+
+def _config_values(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, object]:
+    """The values of one config file on top of the one it ``extend``s, as ruff layers them:
+    the extending file's ``select`` starts afresh, its ``ignore``, ``extend-select`` and
+    ``extend-exclude`` add to the base's, every other key replaces the base's."""
+    resolved = Path(path).resolve()
+    if resolved in seen:
+        chain = " -> ".join(str(p) for p in (*seen, resolved))
+        raise ConfigError(f"{path}: `extend` makes a cycle: {chain}")
+    table = _read_table(path)
+    values: dict[str, object] = {}
+    if "extend" in table:
+        base = table["extend"]
+        if not isinstance(base, str):
+            raise ConfigError(f"{path}: `extend` must be the path of another pyproject.toml")
+        base_path = Path(os.path.expanduser(base))
+        base_path = base_path if base_path.is_absolute() else Path(path).parent / base_path
+        if not base_path.is_file():
+            raise ConfigError(f"{path}: `extend` names {base_path}, which does not exist")
+        values = _config_values(base_path, (*seen, resolved))
+    own = _table_values(table, str(path))
+    if "extend_exclude" in own:
+        own["extend_exclude"] = (*values.get("extend_exclude", ()), *own["extend_exclude"])  # type: ignore[misc]
+    _apply_overrides(values, own)
+    return values
+
+
 def load_settings(
     start: str | os.PathLike[str] | None = None,
     *,
@@ -240,33 +300,13 @@ def load_settings(
     start = Path(start) if start is not None else None
     config_file = Path(config_file) if config_file is not None else None
     path = config_file if config_file is not None else find_pyproject(start or Path.cwd())
+    return _settings_from(path, overrides)
+
+
+def _settings_from(path: Path | None, overrides: dict[str, object] | None) -> Settings:
     values: dict[str, object] = {}
     if path is not None:
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-            raise ConfigError(f"cannot read {path}: {error}") from error
-        table = data.get("tool", {}).get("export-lint", {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: [tool.export-lint] must be a table")
-        unknown = sorted(set(table) - KNOWN_KEYS)
-        if unknown:
-            raise ConfigError(f"{path}: unknown key(s) in [tool.export-lint]: {', '.join(unknown)}")
-        source = str(path)
-        for key in ("select", "extend-select", "ignore", "exclude", "extend-exclude", "export-roots"):
-            if key in table:
-                values[key.replace("-", "_")] = _string_list(table, key, source)
-        if "per-file-ignores" in table:
-            per_file = table["per-file-ignores"]
-            if not isinstance(per_file, dict):
-                raise ConfigError(f"{source}: `per-file-ignores` must be a table of glob = [codes]")
-            values["per_file_ignores"] = tuple(
-                (glob, _string_list(per_file, glob, source)) for glob in sorted(per_file)
-            )
-        if "torch-version" in table:
-            values["torch_version"] = str(table["torch-version"])
-        if "traced" in table:
-            values["traced"] = table["traced"]
+        values = _config_values(Path(path))
         values["project_root"] = str(Path(path).parent.absolute())
         values["config_file"] = str(path)
     _apply_overrides(values, overrides or {})
@@ -278,3 +318,78 @@ def load_settings(
         except ValueError as error:
             raise ConfigError(f"invalid torch-version: {error}") from error
     return Settings(**values)  # type: ignore[arg-type]
+
+
+class SettingsResolver:
+    """Each file's settings from its own nearest config, as ruff resolves them: ``check pkga
+    pkgb`` equals ``check pkgb pkga``, and one pre-commit call over files of several projects
+    gives each file its project's config. A file with no config above it gets the one found from
+    the current folder (or the defaults). ``config_file`` (``--config``) applies to every file."""
+
+    def __init__(
+        self,
+        *,
+        config_file: str | os.PathLike[str] | None = None,
+        overrides: dict | None = None,
+        finish: Callable[[Settings], Settings] | None = None,
+    ) -> None:
+        self.config_file = Path(config_file) if config_file is not None else None
+        self.overrides = overrides or {}
+        #: Applied once to each config's settings (the CLI adds what export roots reach).
+        self.finish = finish
+        self._nearest: dict[str, Path | None] = {}  # folder -> its nearest config file
+        self._settings: dict[Path | None, Settings] = {}
+
+    def _nearest_config(self, folder: str) -> Path | None:
+        chain: list[str] = []
+        found: Path | None = None
+        current = folder
+        while True:
+            if current in self._nearest:
+                found = self._nearest[current]
+                break
+            chain.append(current)
+            candidate = os.path.join(current, "pyproject.toml")
+            if os.path.isfile(candidate) and "export-lint" in _tool_tables(Path(candidate)):
+                found = Path(candidate)
+                break
+            parent = os.path.dirname(current)
+            if parent == current:
+                break
+            current = parent
+        for visited in chain:
+            self._nearest[visited] = found
+        return found
+
+    def _for_config(self, path: Path | None) -> Settings:
+        if path not in self._settings:
+            settings = _settings_from(path, self.overrides)
+            self._settings[path] = self.finish(settings) if self.finish is not None else settings
+        return self._settings[path]
+
+    def for_path(self, path: str | os.PathLike[str]) -> Settings:
+        """The settings of a file or folder (a missing path: those of its folder)."""
+        if self.config_file is not None:
+            return self._for_config(self.config_file)
+        absolute = os.path.abspath(path)
+        folder = absolute if os.path.isdir(absolute) else os.path.dirname(absolute)
+        nearest = self._nearest_config(folder)
+        if nearest is None:
+            nearest = self._nearest_config(os.getcwd())
+        return self._for_config(nearest)
+
+    def group(self, paths: Iterable[str]) -> list[tuple[Settings, list[str]]]:
+        """``paths`` by the settings that apply to them, in the order first met."""
+        groups: dict[Settings, list[str]] = {}
+        for path in paths:
+            groups.setdefault(self.for_path(path), []).append(path)
+        return list(groups.items())
+
+
+def _tool_tables(path: Path) -> dict:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"cannot read {path}: {error}") from error
+    tool = data.get("tool", {})
+    return tool if isinstance(tool, dict) else {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from export_lint.config import Settings, relative_posix
@@ -69,8 +70,19 @@ def _ignored(rules: list[_IgnoreRule], path: str, is_dir: bool) -> bool:
     return ignored
 
 
-def discover(paths: list[str], settings: Settings, *, force_exclude: bool = False) -> Discovered:
-    """Files to lint under ``paths``, sorted; explicit files are linted unless ``force_exclude``."""
+def discover(
+    paths: list[str],
+    settings: Settings,
+    *,
+    force_exclude: bool = False,
+    settings_for: Callable[[str], Settings] | None = None,
+) -> Discovered:
+    """Files to lint under ``paths``, sorted; explicit files are linted unless ``force_exclude``.
+
+    ``settings_for`` gives a folder's own settings (``SettingsResolver.for_path``): each folder's
+    entries are then excluded by the config nearest to it, as ruff does; by default ``settings``
+    apply everywhere. ``.gitignore`` files are read from ``settings``' project root down."""
+    local = settings_for or (lambda _: settings)
     files: set[str] = set()
     errors: list[tuple[str, str]] = []
     warnings: list[tuple[str, str]] = []
@@ -84,14 +96,14 @@ def discover(paths: list[str], settings: Settings, *, force_exclude: bool = Fals
             errors.append((raw, "No such file or directory"))
             continue
         if path.is_file():
-            if force_exclude and settings.is_excluded(raw):
+            if force_exclude and local(raw).is_excluded(raw):
                 continue
             if not raw.endswith(PYTHON_SUFFIXES):
                 warnings.append((raw, "not a Python file (.py/.pyi); skipped"))
                 continue
             files.add(os.path.normpath(raw))
             continue
-        if force_exclude and settings.is_excluded(raw):
+        if force_exclude and local(raw).is_excluded(raw):
             continue
         ignore_rules: list[_IgnoreRule] = []
         # .gitignore files between the project root and the walked folder apply too.
@@ -110,10 +122,16 @@ def discover(paths: list[str], settings: Settings, *, force_exclude: bool = Fals
             prefix = "" if folder_rel == "." else folder_rel + "/"
             if folder != raw:
                 ignore_rules += _read_gitignore(Path(folder), prefix[:-1])
+            here = local(folder)
+            if here.project_root != settings.project_root:
+                here_rel = relative_posix(folder, here.project_root)
+                here_prefix = "" if here_rel == "." else here_rel + "/"
+            else:
+                here_prefix = prefix
             kept = []
             for sub in sorted(subfolders):
                 sub_path = os.path.join(folder, sub)
-                if settings.is_excluded_entry(sub_path, prefix + sub) or _ignored(ignore_rules, prefix + sub, True):
+                if here.is_excluded_entry(sub_path, here_prefix + sub) or _ignored(ignore_rules, prefix + sub, True):
                     continue
                 if not os.access(sub_path, os.R_OK | os.X_OK):
                     errors.append((os.path.normpath(sub_path), "Permission denied"))
@@ -124,7 +142,9 @@ def discover(paths: list[str], settings: Settings, *, force_exclude: bool = Fals
                 if not name.endswith(PYTHON_SUFFIXES):
                     continue
                 file_path = os.path.join(folder, name)
-                if settings.is_excluded_entry(file_path, prefix + name) or _ignored(ignore_rules, prefix + name, False):
+                if here.is_excluded_entry(file_path, here_prefix + name) or _ignored(
+                    ignore_rules, prefix + name, False
+                ):
                     continue
                 files.add(os.path.normpath(file_path))
     return Discovered(sorted(files), errors, warnings)

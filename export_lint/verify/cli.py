@@ -29,8 +29,9 @@ def add_parser(commands) -> argparse.ArgumentParser:
     verify = commands.add_parser(
         "verify",
         help="prove the findings and fixes against the real torch.export",
-        description="Run the reference cases (MViT, Whisper, BLIP, SAM2) or every rule's examples "
-        "through the installed torch.export, before and after export-lint's fixes.",
+        description="Run your own model (FILE.py:FACTORY, MODULE:FACTORY) or export script (--script) through "
+        "the installed torch.export and report every failure at its source line; without targets, run the "
+        "reference cases (MViT, Whisper, BLIP, SAM2) or every rule's examples (--rules).",
     )
     verify.add_argument(
         "--model",
@@ -56,6 +57,9 @@ def add_parser(commands) -> argparse.ArgumentParser:
         help="prove every rule's examples instead (or only CODES, comma-separated)",
     )
     verify.add_argument("--no-progress", action="store_true", help="no live progress on stderr")
+    from export_lint.verify.user_cli import add_arguments
+
+    add_arguments(verify)
     return verify
 
 
@@ -300,6 +304,10 @@ def run_rules(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``export-lint verify``."""
     try:
+        from export_lint.verify.user_cli import run_user, wants_user_mode
+
+        if wants_user_mode(args):
+            return run_user(args)
         if args.rules is not None:
             return run_rules(args)
         return run_cases(args)

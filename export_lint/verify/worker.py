@@ -1,0 +1,132 @@
+"""The process that checks one target: ``python -m export_lint.verify.worker REQUEST.json RESULT.json``.
+
+One target per process, so a crash, a hang or a leak stays with it. The request says what to check
+(``factory`` spec or ``script`` path with ``argv``), the mode override and the static selection; the
+result is JSON (see ``user_targets``). The user's own output goes to this process's stdout/stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+from export_lint.verify.memory import cpu_seconds, max_rss_bytes
+from export_lint.verify.targets import TargetError, call_factory, load_factory, parse_spec
+
+
+class _Session:
+    """The static findings of every file seen so far, and the checks made."""
+
+    def __init__(self, select: list[str] | None, strict: bool | None) -> None:
+        self.select = select
+        self.strict = strict
+        self.static: dict[str, list[dict]] = {}
+        self.checks: list = []
+
+    def _lint(self, paths: list[str]) -> None:
+        from export_lint.verify.static_side import static_findings
+
+        new = [path for path in paths if path not in self.static]
+        if new:
+            self.static.update(static_findings(new, self.select))
+            for path in new:
+                self.static.setdefault(path, [])
+
+    def check(self, label: str, request, anchor, extra_files: list[str]):
+        from export_lint.verify.check_export import check_export
+        from export_lint.verify.static_side import model_files, watched_lines
+
+        files = model_files(request.model, extra_files)
+        self._lint(files)
+        watch = watched_lines({path: self.static.get(path, []) for path in files})
+        check = check_export(request, label, strict=self.strict, watch=watch, anchor=anchor)
+        self._lint([finding.path for finding in check.findings])
+        self.checks.append(check)
+        return check
+
+
+def _factory_anchor(factory):
+    import inspect
+
+    from export_lint.verify.locate import Frame
+
+    try:
+        path = inspect.getsourcefile(factory)
+        _, line = inspect.getsourcelines(factory)
+    except (OSError, TypeError):
+        return None, []
+    return (Frame(os.path.abspath(path), line, factory.__name__), [path]) if path else (None, [])
+
+
+def run_factory(spec_text: str, session: _Session) -> None:
+    spec = parse_spec(spec_text)
+    factory = load_factory(spec)
+    request = call_factory(spec, factory)
+    anchor, extra = _factory_anchor(factory)
+    session.check(spec_text, request, anchor, extra)
+
+
+def run_script_target(path: str, argv: list[str], session: _Session) -> dict[str, Any]:
+    from export_lint.verify.intercept import run_script
+
+    if not os.path.isfile(path):
+        raise TargetError(f"{path}: no such script")
+    failures: list[TargetError] = []
+
+    def on_export(kind: str, request, site):
+        where = f"{os.path.relpath(site.path)}:{site.line}" if site is not None else "?"
+        label = f"{path}: {kind} #{len(session.checks) + 1} at {where}"
+        try:
+            return session.check(label, request, site, [os.path.abspath(path)])
+        except TargetError as error:
+            failures.append(error)
+            raise
+
+    outcome = run_script(path, argv, on_export)
+    if failures:
+        raise failures[0]
+    if not session.checks:
+        if outcome.exit_code != 0:
+            detail = f" ({outcome.error})" if outcome.error else ""
+            raise TargetError(f"{path}: exited with status {outcome.exit_code} before any export call{detail}")
+        raise TargetError(f"{path}: made no torch.export.export, draft_export or torch._dynamo.export call")
+    return {"exit_code": outcome.exit_code, "error": outcome.error}
+
+
+def main(argv: list[str]) -> int:
+    request_path, result_path = argv
+    with open(request_path, encoding="utf-8") as handle:
+        request = json.load(handle)
+    session = _Session(request.get("select"), request.get("strict"))
+    started = time.perf_counter()
+    result: dict[str, Any] = {"target": request["label"], "error": None}
+    try:
+        if request.get("script"):
+            result["script"] = run_script_target(request["script"], request.get("argv", []), session)
+        else:
+            run_factory(request["factory"], session)
+    except TargetError as error:
+        result["error"] = str(error)
+    except BaseException as error:  # a bug of ours or an escape from torch: reported, never a crash
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        result["error"] = f"{request['label']}: internal error: {traceback.format_exc(limit=-3).strip()}"
+    result["exports"] = [check.to_json() for check in session.checks]
+    result["static"] = session.static
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    result["cpu_seconds"] = round(cpu_seconds(), 3)
+    result["peak_rss_bytes"] = max_rss_bytes()
+    from export_lint import versions
+
+    result["torch"] = versions.installed_torch_version()
+    with open(result_path, "w", encoding="utf-8") as handle:
+        json.dump(result, handle, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
