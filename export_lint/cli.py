@@ -232,9 +232,17 @@ def _with_reach(settings, paths: list[str]):
 
     if settings.config_file is not None:
         root = settings.project_root
-    else:  # no pyproject.toml: the folders named (a file's folder for a file)
+    else:  # the folder of the nearest pyproject.toml above the paths named, else those paths' folder
         folders = [path if os.path.isdir(path) else os.path.dirname(path) or "." for path in (paths or ["."])]
         root = os.path.commonpath([os.path.abspath(folder) for folder in folders])
+        current = root
+        while not os.path.isfile(os.path.join(current, "pyproject.toml")):
+            parent = os.path.dirname(current)
+            if parent == current:
+                break
+            current = parent
+        else:
+            root = current
     reach = compute_reach(ProjectIndex(root), settings.export_roots)
     if not reach.roots:
         print(

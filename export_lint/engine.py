@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 import libcst as cst
 
 from export_lint import versions
-from export_lint.analysis.roots import EXPORT_CALL_TEXT
+from export_lint.analysis.roots import may_export
 from export_lint.analysis.semantic import PRUNED_WALK_CONTAINERS, SCOPE_TYPES, SemanticModel
 from export_lint.config import Settings
 from export_lint.diagnostics import BUG_REPORT_HINT, Diagnostic, FileResult, LineIndex, file_error
@@ -264,7 +264,7 @@ def reached_in(text: str, path: str, settings: Settings) -> dict[str, str] | Non
 def _nothing_to_walk(text: str, running: Sequence[type[Rule]], checks_noqa: bool) -> bool:
     """No root reaches the file and it makes no export call: rules about traced code and export
     calls have nothing to look at, so the file is not parsed by LibCST (only checked to be Python)."""
-    if checks_noqa or not all(rule.traced_only for rule in running) or EXPORT_CALL_TEXT.search(text):
+    if checks_noqa or not all(rule.traced_only for rule in running) or may_export(text):
         return False
     try:
         ast.parse(text)

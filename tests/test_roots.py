@@ -299,3 +299,16 @@ def test_a_file_no_root_reaches_is_not_parsed_but_a_syntax_error_still_is(tmp_pa
     result = run_check(tmp_path)
     assert "pkg/broken.py:2" in result.stdout and "EXP000" in result.stdout, result.stdout
     assert " EXP301 " not in result.stdout
+
+
+def test_roots_are_found_outside_the_files_linted(project):
+    # pre-commit passes only the changed file: the export script is still a root.
+    result = subprocess.run(
+        [sys.executable, "-m", "export_lint", "check", "--no-cache", "--select", "EXP301", "pkg/layers.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    rows = sorted(int(line.split(":")[1]) for line in result.stdout.splitlines() if " EXP301 " in line)
+    assert rows == [7, 14], result.stdout + result.stderr

@@ -8,6 +8,7 @@ import ast
 import dataclasses
 import hashlib
 import os
+import stat
 from collections.abc import Iterable, Iterator
 
 #: Folders never searched for project files (the usual virtualenvs, caches and build output).
@@ -199,11 +200,17 @@ class ProjectIndex:
         if path in self.texts:
             return self.texts[path]
         try:
-            if os.path.getsize(path) > MAX_BYTES:
-                return None
-            with open(path, "rb") as handle:
-                data = handle.read()
+            # Regular files only (a FIFO or a link to /dev/zero named x.py would block or never
+            # end), checked on the open descriptor; the size cap holds even if the file grows.
+            descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            with os.fdopen(descriptor, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
+                    return None
+                data = handle.read(MAX_BYTES + 1)
         except OSError:
+            return None
+        if len(data) > MAX_BYTES:
             return None
         self._hashes[path] = hashlib.sha256(data).hexdigest()
         return data.decode("utf-8", errors="replace")

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import fnmatch
 import functools
 import os
-import re
 from collections.abc import Iterable, Iterator
 
+from export_lint.analysis.call_scan import name_then_paren
 from export_lint.analysis.index import FileFacts, ProjectIndex, dotted
 from export_lint.analysis.torch_names import EXPORT_FUNCTIONS
 
@@ -38,8 +39,8 @@ _SELF_METHODS = frozenset(
 )
 _CONSTRUCTORS = frozenset({"from_pretrained", "from_config", "_from_config"})
 _PARTIAL = frozenset({"functools.partial"})
-#: A file can hold an export call only if this matches its text (an export name, or an import alias).
-EXPORT_CALL_TEXT = re.compile(r"export\w*\s*\(|export\w*\s+as\b|=\s*[\w.]*export\w*\s*$", re.MULTILINE)
+#: Last names of the entry points: an export call in a file says one of them, then ``(``.
+_ROOT_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in ROOT_FUNCTIONS)
 #: What a traced class's ``forward`` is reached as.
 _ENTRY_METHODS = ("forward", "__call__")
 _MAX_DEPTH = 6
@@ -350,11 +351,38 @@ def export_calls(resolver: Resolver, file: _File) -> Iterator[tuple[ast.Call, as
         yield node, target
 
 
-def _glob(pattern: str) -> re.Pattern[str]:
-    out = []
-    for token in re.split(r"(\*\*|\*|\?)", pattern):
-        out.append({"**": ".*", "*": "[^.]*", "?": "[^.]"}.get(token, re.escape(token)))
-    return re.compile("".join(out) + r"\Z")
+def may_export(text: str) -> bool:
+    """Whether a file's text can hold an export call: an entry point's name followed by ``(``, or
+    a line that renames one (``import ... as``, ``= torch.export.export``). Linear in the text."""
+    if "export" not in text and "aot_compile" not in text:
+        return False
+    if name_then_paren(text, _ROOT_NAMES):
+        return True
+    position = text.find("export")
+    while position != -1:
+        start = text.rfind("\n", 0, position) + 1
+        end = text.find("\n", position)
+        end = len(text) if end == -1 else end
+        line = text[start:end]
+        if " as " in line or "=" in line:
+            return True
+        position = text.find("export", end)
+    return False
+
+
+def glob_matches(pattern: str, dotted_name: str) -> bool:
+    """``*`` (and ``?``, ``[...]``) within one dotted part, ``**`` across any number of parts."""
+    parts, names = pattern.split("."), dotted_name.split(".")
+
+    @functools.cache
+    def match(i: int, j: int) -> bool:
+        if i == len(parts):
+            return j == len(names)
+        if parts[i] == "**":
+            return any(match(i + 1, k) for k in range(j, len(names) + 1))
+        return j < len(names) and fnmatch.fnmatchcase(names[j], parts[i]) and match(i + 1, j + 1)
+
+    return match(0, 0)
 
 
 def configured_roots(index: ProjectIndex, patterns: Iterable[str]) -> Iterator[tuple[str, str, str]]:
@@ -363,24 +391,22 @@ def configured_roots(index: ProjectIndex, patterns: Iterable[str]) -> Iterator[t
     ``mod.glob:Class.glob``."""
     for pattern in patterns:
         module_pattern, _, class_pattern = pattern.partition(":")
-        modules = _glob(module_pattern)
-        classes = _glob(class_pattern) if class_pattern else None
         for module, path in sorted(index.files.items()):
-            whole = modules.match(module)
-            if not whole and classes is None and not module_pattern.startswith(module + "."):
+            whole = glob_matches(module_pattern, module)
+            if not whole and not class_pattern and not module_pattern.startswith(module + "."):
                 continue
-            if classes is not None and not whole:
+            if class_pattern and not whole:
                 continue
             facts = index.facts(path)
             if facts is None:
                 continue
             for qualname, info in facts.classes.items():
-                if classes is not None:
-                    chosen = classes.match(qualname)
+                if class_pattern:
+                    chosen = glob_matches(class_pattern, qualname)
                 elif whole:
                     chosen = "forward" in info.methods
                 else:
-                    chosen = modules.match(f"{module}.{qualname}")
+                    chosen = glob_matches(module_pattern, f"{module}.{qualname}")
                 if chosen:
                     yield path, qualname, f"export-roots entry {pattern!r}"
 
@@ -545,7 +571,7 @@ def compute_reach(index: ProjectIndex, patterns: Iterable[str] = ()) -> Reach:
     labels: list[str] = []
     for path in sorted(set(index.files.values())):
         text = index.text(path)
-        if text is None or "torch" not in text or "export" not in text or not EXPORT_CALL_TEXT.search(text):
+        if text is None or "torch" not in text or not may_export(text):
             continue
         file = resolver.file(path)
         if file is None:
