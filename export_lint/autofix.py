@@ -11,6 +11,8 @@ import sys
 
 from export_lint.config import Settings, SettingsResolver
 from export_lint.diagnostics import FileResult
+from export_lint.display import display_path
+from export_lint.file_write import write_source
 from export_lint.fixer import applicable, fix_file, fix_text, unified_diff
 from export_lint.runner import lint_files, run_parallel
 
@@ -59,7 +61,7 @@ def fix_results(args: argparse.Namespace, resolver: SettingsResolver, results: l
     run = FixRun(results)
     for outcome in outcomes:
         if outcome.error:
-            print(f"error: {outcome.path}: {outcome.error}", file=sys.stderr)
+            print(f"error: {display_path(outcome.path)}: {outcome.error}", file=sys.stderr)
             run.failed = True
     if args.diff:
         for outcome in outcomes:
@@ -97,12 +99,12 @@ def fix_stdin(args: argparse.Namespace, settings: Settings, name: str) -> int:
     from export_lint.report import render
     from export_lint.source import decode_source
 
-    text, _ = decode_source(sys.stdin.buffer.read())
+    text, encoding = decode_source(sys.stdin.buffer.read())
     result = fix_text(text, name, settings, unsafe=args.unsafe_fixes)
     if args.diff:
         sys.stdout.write(unified_diff(text, result.text, name))
         return EXIT_DIAGNOSTICS if result.changed else EXIT_CLEAN
-    sys.stdout.write(result.text)
+    write_source(sys.stdout, result.text, encoding)
     if result.remaining and not (args.fix_only or args.silent):
         sys.stderr.write(render("concise", [FileResult(name, result.remaining)]))
     if any(d.internal_error for d in result.remaining):

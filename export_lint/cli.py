@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from export_lint import __version__
+from export_lint.display import display_path
 
 EXIT_CLEAN, EXIT_DIAGNOSTICS, EXIT_ERROR = 0, 1, 2
 
@@ -50,6 +51,8 @@ def _unknown_arguments_message(extras: Sequence[str], parser: argparse.ArgumentP
 
 
 def _codes(value: str) -> list[str]:
+    if not value.strip(" ,"):
+        raise argparse.ArgumentTypeError("empty rule selector: name codes (EXP001), prefixes (EXP1) or ALL")
     return [
         part.strip().upper() if part.strip().upper() == "ALL" else part.strip()
         for part in value.split(",")
@@ -216,7 +219,7 @@ def _collect(args: argparse.Namespace, settings) -> tuple[list[str], list, bool]
     )
     for path, message in found.warnings:
         if not getattr(args, "silent", False):
-            print(f"warning: {path}: {message}", file=sys.stderr)
+            print(f"warning: {display_path(path)}: {message}", file=sys.stderr)
     errors = [FileResult(path, [file_error(path, "io-error", message)]) for path, message in found.errors]
     return found.files, errors, False
 
@@ -287,7 +290,8 @@ def _write(text: str, output_file: Path | None) -> None:
 
     try:
         output_file.parent.mkdir(parents=True, exist_ok=True)
-        output_file.write_text(text, encoding="utf-8")
+        data = text.encode("utf-8", "backslashreplace")  # before the file is opened: never a truncated report
+        output_file.write_bytes(data)
     except OSError as error:
         raise ConfigError(f"cannot write the report to {output_file}: {error.strerror or error}") from error
 
@@ -342,12 +346,6 @@ def _show_settings(args: argparse.Namespace, settings) -> str:
         lines.append(
             f"{field.name.replace('_', '-')} = {json.dumps(list(value) if isinstance(value, tuple) else value)}"
         )
-    # Where the target torch came from (a flag, the config, the project's pins, the installed torch):
-    # the matrix engineer's ``torch_version_source`` field; until it lands, the config or the default.
-    source = getattr(settings, "torch_version_source", None)
-    if source is None:
-        source = "--torch-version" if args.torch_version else ("config" if settings.config_file else "installed torch")
-    lines.append(f"torch-version source = {json.dumps(source)}")
     return "".join(line + "\n" for line in lines)
 
 
@@ -375,7 +373,7 @@ def run_check(args: argparse.Namespace) -> int:
     if args.show_files:
         for slot in warm:
             slot.stop(kill=True)
-        _write("".join(f"{os.path.abspath(path)}\n" for path in files), args.output_file)
+        _write("".join(f"{display_path(os.path.abspath(path))}\n" for path in files), args.output_file)
         return EXIT_CLEAN
     if from_stdin:
         name = args.stdin_filename or "-"
@@ -440,8 +438,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 def _add_noqa(results: list, from_stdin: bool) -> int:
     """``check --add-noqa``: silence every reported diagnostic in place; exit 0 unless a file failed."""
-    from export_lint.fixer import content_hash, write_atomic
-    from export_lint.source import decode_source
+    from export_lint.file_write import ConcurrentModification, content_hash, describe_write_error, write_atomic
+    from export_lint.source import decode_source, read_source_file
     from export_lint.suppression import add_noqa
 
     if from_stdin:
@@ -455,23 +453,30 @@ def _add_noqa(results: list, from_stdin: bool) -> int:
                 continue  # a stale noqa is fixed by removing it, never silenced by another one
             if d.code == "EXP000" or d.noqa_row is None:
                 failed = True
-                print(f"error: {d.path}:{d.start.row}:{d.start.column}: {d.message}", file=sys.stderr)
+                print(f"error: {display_path(d.path)}:{d.start.row}:{d.start.column}: {d.message}", file=sys.stderr)
                 continue
             rows[d.noqa_row].append(d.code)
         if not rows:
             continue
-        with open(result.path, "rb") as handle:
-            data = handle.read()
-        text, encoding = decode_source(data)
-        new_text, count = add_noqa(text, rows)
-        if count:
-            write_atomic(result.path, new_text, encoding, expected_hash=content_hash(data))
-            added += count
+        try:
+            data = read_source_file(result.path)
+            text, encoding = decode_source(data)
+            new_text, count = add_noqa(text, rows)
+            if count:
+                write_atomic(result.path, new_text, encoding, expected_hash=content_hash(data))
+                added += count
+        except (OSError, ConcurrentModification, UnicodeError) as error:
+            failed = True
+            print(
+                f"error: {display_path(result.path)}: cannot add noqa comments: {describe_write_error(error)}",
+                file=sys.stderr,
+            )
     print(f"Added {added} noqa directive{'s' if added != 1 else ''}.")
     return EXIT_ERROR if failed else EXIT_CLEAN
 
 
 def run_fix(args: argparse.Namespace) -> int:
+    from export_lint.file_write import write_source
     from export_lint.fixer import fix_file, fix_text, unified_diff
     from export_lint.report import render
     from export_lint.runner import run_parallel
@@ -482,24 +487,28 @@ def run_fix(args: argparse.Namespace) -> int:
     if from_stdin:
         from export_lint.source import decode_source
 
-        text, _ = decode_source(sys.stdin.buffer.read())
+        text, encoding = decode_source(sys.stdin.buffer.read())
         name = args.stdin_filename or "-"
         result = fix_text(text, name, settings, unsafe=args.unsafe_fixes)
-        sys.stdout.write(result.text if args.apply else unified_diff(text, result.text, name))
-        remaining = result.remaining
-        changed = result.changed
+        if args.apply:
+            write_source(sys.stdout, result.text, encoding)
+        else:
+            sys.stdout.write(unified_diff(text, result.text, name))
+        remaining = result.remaining if args.apply else result.remaining_on_original()
+        changed, write_failed = result.changed, False
     else:
         outcomes = []
         for group_settings, group in _groups(args, files):
             task = functools.partial(fix_file, settings=group_settings, unsafe=args.unsafe_fixes, write=args.apply)
             outcomes += run_parallel(task, group, args.jobs)
         remaining = [d for error in errors for d in error.diagnostics]
-        changed = False
+        changed = write_failed = False
         fixed = 0
         for outcome in outcomes:
             remaining += outcome.remaining
             if outcome.error:
-                print(f"error: {outcome.path}: {outcome.error}", file=sys.stderr)
+                write_failed = True
+                print(f"error: {display_path(outcome.path)}: {outcome.error}", file=sys.stderr)
             if not args.apply:
                 sys.stdout.write(outcome.diff)
             changed = changed or bool(outcome.diff)
@@ -514,7 +523,7 @@ def run_fix(args: argparse.Namespace) -> int:
         hint = _summary(remaining).splitlines()[-1] if remaining and not args.unsafe_fixes else ""
         if hint.endswith("`--unsafe-fixes`."):
             print(hint, file=stream)
-    if any(d.internal_error for d in remaining):
+    if any(d.internal_error for d in remaining) or write_failed:
         return EXIT_ERROR
     if remaining or (changed and (not args.apply or args.exit_non_zero_on_fix)):
         return EXIT_DIAGNOSTICS
@@ -567,11 +576,9 @@ def run_rule(args: argparse.Namespace) -> int:
     if args.output_format == "json":
         print(json.dumps({"code": rule.code, "name": rule.name, "documentation": rule.documentation()}, indent=2))
     else:
-        fix = rule.fix_applicability.value if rule.fix_applicability else "none"
-        print(f"# {rule.name} ({rule.code})\n")
-        preview = " Preview: runs only when selected by its exact code." if rule.preview else ""
-        print(f"Torch versions affected: {rule.torch_versions or 'all'}. Fix: {fix}.{preview}\n")
-        print(rule.documentation())
+        from export_lint.rule_docs import rule_page
+
+        print(rule_page(rule), end="")
     return EXIT_CLEAN
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from export_lint import versions
+from export_lint import torch_pins, versions
 
 if TYPE_CHECKING:
     from export_lint.analysis.roots import Reach
@@ -79,6 +79,8 @@ class Settings:
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     extend_exclude: tuple[str, ...] = ()
     torch_version: str = dataclasses.field(default_factory=versions.default_torch_version)
+    #: Where ``torch_version`` came from: a flag, the config, the project's pins, the installed torch.
+    torch_version_source: str = dataclasses.field(default_factory=versions.default_torch_source)
     project_root: str = "."
     config_file: str | None = None
     #: What counts as traced code: ``roots`` or ``all-modules`` (see ``TRACED_CHOICES``).
@@ -181,6 +183,8 @@ def _selects(selector: str, code: str) -> bool:
 
 def validate_selectors(selectors: Sequence[str], codes: Sequence[str]) -> None:
     for selector in selectors:
+        if not selector.strip():
+            raise ConfigError('empty rule selector `""`: it would select every rule; write `ALL` for that')
         if selector != "ALL" and not any(code.startswith(selector) for code in codes):
             raise ConfigError(f"unknown rule selector `{selector}`: no export-lint rule code starts with it")
 
@@ -192,13 +196,8 @@ def find_pyproject(start: Path) -> Path | None:
         current = current.parent
     for folder in (current, *current.parents):
         candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-                raise ConfigError(f"cannot read {candidate}: {error}") from error
-            if "export-lint" in data.get("tool", {}):
-                return candidate
+        if candidate.is_file() and "export-lint" in _tool_tables(candidate):
+            return candidate
     return None
 
 
@@ -232,11 +231,7 @@ def _apply_overrides(values: dict[str, object], overrides: dict[str, object]) ->
 
 def _read_table(path: Path) -> dict:
     """The ``[tool.export-lint]`` table of one pyproject.toml, its keys checked."""
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"cannot read {path}: {error}") from error
-    table = data.get("tool", {}).get("export-lint", {})
+    table = _tool_tables(Path(path)).get("export-lint", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.export-lint] must be a table")
     unknown = sorted(set(table) - KNOWN_KEYS)
@@ -259,7 +254,8 @@ def _table_values(table: dict, source: str) -> dict[str, object]:
             raise ConfigError(f"{source}: `per-file-ignores` must be a table of glob = [codes]")
         values["per_file_ignores"] = tuple((glob, _string_list(per_file, glob, source)) for glob in sorted(per_file))
     if "torch-version" in table:
-        values["torch_version"] = str(table["torch-version"])
+        values["torch_version"] = _torch_version_value(table["torch-version"], source)
+        values["torch_version_source"] = f"{source} [tool.export-lint] torch-version"
     return values
 
 
@@ -300,24 +296,66 @@ def load_settings(
     start = Path(start) if start is not None else None
     config_file = Path(config_file) if config_file is not None else None
     path = config_file if config_file is not None else find_pyproject(start or Path.cwd())
-    return _settings_from(path, overrides)
+    return _settings_from(path, overrides, start)
 
 
-def _settings_from(path: Path | None, overrides: dict[str, object] | None) -> Settings:
+def _settings_from(path: Path | None, overrides: dict[str, object] | None, start: Path | None = None) -> Settings:
+    """Settings from one config file (or none) and CLI overrides. Without a ``torch-version``, the
+    target torch comes from the project's pins: the config's folder, else the nearest
+    pyproject.toml above ``start`` (the current folder by default)."""
     values: dict[str, object] = {}
     if path is not None:
         values = _config_values(Path(path))
         values["project_root"] = str(Path(path).parent.absolute())
         values["config_file"] = str(path)
+    if (overrides or {}).get("torch_version") is not None:
+        values["torch_version_source"] = "--torch-version"
     _apply_overrides(values, overrides or {})
     if values.get("traced", "roots") not in TRACED_CHOICES:
         raise ConfigError(f"`traced` must be one of {', '.join(map(repr, TRACED_CHOICES))}, not {values['traced']!r}")
+    if "torch_version" in values:  # written by the user: a version, nothing after it
+        _check_torch_version(str(values["torch_version"]))
+    if "torch_version" not in values:
+        folder = Path(path).parent if path is not None else torch_pins.project_folder(start or Path.cwd())
+        pinned = torch_pins.project_torch(folder)
+        if pinned is not None:
+            values["torch_version"], values["torch_version_source"] = pinned
     if "torch_version" in values:
         try:
             versions.parse_version(str(values["torch_version"]))
         except ValueError as error:
             raise ConfigError(f"invalid torch-version: {error}") from error
     return Settings(**values)  # type: ignore[arg-type]
+
+
+#: A torch version as users write it: a release (2.6, 2.6.0), optionally with a PEP 440 pre-release,
+#: post-release, dev or local part (2.7.0rc1, 2.8.0.dev20250301, 2.6.0+cu124).
+_TORCH_VERSION = re.compile(
+    r"v?[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?(?:\+[A-Za-z0-9.]+)?"
+)
+
+
+def _check_torch_version(text: str) -> None:
+    if _TORCH_VERSION.fullmatch(text.strip()) is None:
+        raise ConfigError(f'invalid torch-version {text!r}: write a torch release such as "2.6" or "2.6.0"')
+
+
+def _torch_version_value(value: object, source: str) -> str:
+    """``torch-version`` must be a TOML string: a float ``2.10`` would read as 2.1."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        written = re.search(r"^[ \t]*[\"']?torch-version[\"']?[ \t]*=[ \t]*([0-9][0-9_.eE+-]*)", text, re.MULTILINE)
+        literal = written.group(1) if written else repr(value)
+        raise ConfigError(
+            f"{source}: `torch-version` must be a string, not the TOML number {literal} "
+            f'(read as {value!r}); write torch-version = "{literal}"'
+        )
+    raise ConfigError(f'{source}: `torch-version` must be a string such as "2.5"')
 
 
 class SettingsResolver:
@@ -387,9 +425,15 @@ class SettingsResolver:
 
 
 def _tool_tables(path: Path) -> dict:
+    """The ``[tool]`` table of a pyproject.toml. As in ruff, any pyproject.toml met on the way up
+    must be valid, with or without ``[tool.export-lint]``: a broken one is an error, not skipped."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"cannot read {path}: {error}") from error
+    except RecursionError as error:  # tomllib recurses per nesting level of arrays and inline tables
+        raise ConfigError(f"cannot read {path}: values nested too deeply") from error
     tool = data.get("tool", {})
-    return tool if isinstance(tool, dict) else {}
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: `tool` must be a table ([tool.export-lint]), not {type(tool).__name__}")
+    return tool

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import libcst as cst
 
-from export_lint import versions
+from export_lint import fix_checks, versions
 from export_lint.analysis.roots import may_export
 from export_lint.analysis.semantic import PRUNED_WALK_CONTAINERS, SCOPE_TYPES, SemanticModel
 from export_lint.config import Settings
@@ -21,6 +21,7 @@ from export_lint.diagnostics import BUG_REPORT_HINT, Diagnostic, FileResult, Lin
 from export_lint.rule import Rule, RuleContext
 from export_lint.source import LINE_BREAK, PREFILTER, decode_source, python_newlines
 from export_lint.suppression import parse_suppressions
+from export_lint.syntax import cpython_syntax_error
 from export_lint.traversal import TRIVIA_TYPES, children_into
 
 #: Larger files (the biggest in torch is 1.3 MB) are reported and skipped, not parsed.
@@ -212,13 +213,26 @@ def parse(text: str, path: str) -> cst.Module | Diagnostic:
     if refused is not None:
         return refused
     try:
-        return cst.parse_module(text)
+        module = cst.parse_module(text)
     except cst.ParserSyntaxError as error:
-        return _syntax_error(path, error)
+        # CPython's location when it agrees the file is broken (LibCST's row can be a line late);
+        # LibCST's when only LibCST rejects it.
+        return cpython_syntax_error(text, path) or _syntax_error(path, error)
     except RecursionError:
         return file_error(path, "syntax-error", "SyntaxError: too deeply nested to parse")
     except Exception as error:  # libcst's native parser raises a few other types on odd input
         return file_error(path, "syntax-error", f"SyntaxError: {error}")
+    # LibCST accepts what CPython's compiler rejects (`f(a=1, a=2)`): Python would not run it.
+    return cpython_syntax_error(text, path, grammar_checked=True) or module
+
+
+def _syntax_errors_only(text: str, path: str) -> list[Diagnostic]:
+    """A file no rule reads still gets its syntax error: CPython judges it cheaply, and LibCST
+    (which parses newer grammars than the running Python) has the last word on a rejection."""
+    if "\x00" not in text and cpython_syntax_error(text, path) is None:
+        return []
+    module = parse(text, path)
+    return [module] if isinstance(module, Diagnostic) else []
 
 
 @contextlib.contextmanager
@@ -281,8 +295,10 @@ def _lint_text(
 ) -> list[Diagnostic]:
     selected = select_rules(settings, path, rules)
     checks_noqa = "noqa" in text and any(hasattr(rule, "check_noqa") for rule in selected)
-    if not selected or not (checks_noqa or any(marker in text for marker in PREFILTER)):
+    if not selected:
         return []
+    if not (checks_noqa or any(marker in text for marker in PREFILTER)):
+        return _syntax_errors_only(text, path)
     # Rules whose required words the text lacks cannot fire: they are not run (the file is still
     # parsed, so a syntax error is reported whatever the selection). EXP900 still judges their
     # suppression comments, against every selected rule.
@@ -336,7 +352,7 @@ def _lint_text(
                 on_error(rule, error)
                 continue
             kept += [d for d in found if not suppressions.suppresses(d.code, d.noqa_row)]
-    return sorted(kept + errors, key=Diagnostic.sort_key)
+    return sorted(fix_checks.offered(text, path, kept) + errors, key=Diagnostic.sort_key)
 
 
 def source_lines_for(text: str, diagnostics: Sequence[Diagnostic]) -> dict[int, str]:

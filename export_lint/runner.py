@@ -23,6 +23,7 @@ from typing import TypeVar
 from export_lint.config import Settings
 from export_lint.diagnostics import BUG_REPORT_HINT, FileResult, file_error
 from export_lint.source import decode_source, needs_linting, read_source_file
+from export_lint.syntax import cpython_syntax_error
 
 T = TypeVar("T")
 
@@ -46,7 +47,9 @@ def _trivial_result(data: bytes, path: str) -> FileResult | None:
         text, encoding = decode_source(data)
     except (SyntaxError, UnicodeDecodeError, LookupError):
         return None  # lint_source reports it
-    return None if needs_linting(text) else FileResult(path, [], {}, encoding)
+    if needs_linting(text) or "\x00" in text or cpython_syntax_error(text, path) is not None:
+        return None  # lint_source reports a syntax error (at CPython's location)
+    return FileResult(path, [], {}, encoding)
 
 
 def _lint_data(data: bytes, path: str, settings: Settings) -> FileResult:

@@ -135,7 +135,8 @@ class DimZeroOneSpecialization(Rule):
                     return x * 2
 
             ep = torch.export.export(Model(), (torch.randn(4, 1),), dynamic_shapes={"x": (Dim.DYNAMIC, Dim.STATIC)})
-            """
+            """,
+            requires_torch=">=2.6",
         ),
         # The example size is not known.
         Valid(
@@ -146,7 +147,8 @@ class DimZeroOneSpecialization(Rule):
                 return torch.export.export(model, (example,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
 
             export(torch.nn.ReLU(), torch.randn(3, 2))
-            """
+            """,
+            requires_torch=">=2.6",
         ),
     ]
     INVALID = [
@@ -169,7 +171,8 @@ class DimZeroOneSpecialization(Rule):
 
             example = torch.zeros(4, 1, 8).permute(1, 0, 2)
             ep = torch.export.export(torch.nn.ReLU(), (example,), dynamic_shapes=({0: torch.export.Dim.DYNAMIC},))
-            """
+            """,
+            requires_torch=">=2.6",
         ),
         # Dim.AUTO exports, silently fixed at 1: the call at another size is what fails.
         Invalid(
@@ -184,7 +187,8 @@ class DimZeroOneSpecialization(Rule):
             inputs = (torch.randn(1, 3),)
             ep = torch.export.export(Model(), inputs, dynamic_shapes={"x": (Dim.AUTO, None)})
             ep.module()(torch.randn(4, 3))
-            """
+            """,
+            requires_torch=">=2.6",
         ),
     ]
 

@@ -165,7 +165,7 @@ class TensorToPythonScalar(Rule):
         flow = self._flow()
         if flow is None or flow.kind(node.test) not in TENSOR_KINDS:
             return
-        torch_name = self.context.torch_alias()
+        torch_name = self.context.torch_alias(at=node)
         fix = None
         if torch_name is not None and node.msg is None:
             check = f"{torch_name}._check_tensor_all({self.context.code(node.test)})"

@@ -61,7 +61,7 @@ class Model(torch.nn.Module):
         self.tokenizer = {tokenizer}
 
     def forward(self, caption):
-        text = self.tokenizer(caption, return_tensors="pt")
+        text = self.tokenizer(caption, return_tensors="pt").to("cpu")
         text.input_ids[:, 0] = 1
         return text.input_ids.float()
 

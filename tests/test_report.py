@@ -48,7 +48,7 @@ def test_json_is_ruff_compatible(project):
         assert set(edit) == {"content", "location", "end_location"}
         assert set(edit["location"]) == {"row", "column"} and edit["location"]["row"] >= 1
     assert {
-        "content": "FExportWrapper(f)",
+        "content": "ExportWrapper(f)",
         "location": {"row": 8, "column": 21},
         "end_location": {"row": 8, "column": 22},
     } in fix["edits"]

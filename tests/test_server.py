@@ -208,10 +208,10 @@ def test_a_quick_fix_is_the_fix_s_edit_and_the_fixed_text_lints_clean(shared: Sh
         [quick_fix] = [a for a in actions if a.title.startswith("EXP001:")]
         assert quick_fix.kind == types.CodeActionKind.QuickFix and quick_fix.is_preferred
         assert "Disable EXP001 for this line (# noqa)" in by_title
-        assert any(a.kind == "source.fixAll.export-lint" for a in actions)
+        assert by_title["Fix all safe export-lint fixes in this file"].kind == types.CodeActionKind.QuickFix
 
         fixed = apply(HAZARD, quick_fix.edit.changes[uri])
-        assert "class PredictExportWrapper(torch.nn.Module):" in fixed
+        assert "class ExportWrapper(torch.nn.Module):" in fixed
         lsp.change(uri, fixed)
         assert await lsp.diagnostics(uri) == []
 
@@ -342,3 +342,109 @@ def test_positions_count_utf16_units_and_every_python_line_ending() -> None:
     assert PositionMap(text, types.PositionEncodingKind.Utf8).position(x) == types.Position(2, 11)
     assert PositionMap(text, types.PositionEncodingKind.Utf32).position(after_emoji) == types.Position(0, 6)
     assert positions.position(text.index("\r\n") + 1) == types.Position(1, 5)  # inside a \r\n: the line's end
+
+
+def test_an_unsafe_fix_is_offered_labelled_and_not_preferred(shared: Shared) -> None:
+    from export_lint.diagnostics import Applicability
+    from export_lint.rules import all_rules
+
+    rule = next(r for r in all_rules() if r.fix_applicability is Applicability.UNSAFE and r.INVALID)
+    source = next(example.code for example in rule.INVALID if example.after is not None)
+
+    async def scenario(lsp: Session) -> None:
+        uri = lsp.open(f"{rule.code.lower()}.py", source)
+        found = [d for d in await lsp.diagnostics(uri) if d.code == rule.code]
+        assert found, f"{rule.code}'s own example is reported"
+        actions = await lsp.client.text_document_code_action_async(
+            types.CodeActionParams(
+                types.TextDocumentIdentifier(uri), found[0].range, types.CodeActionContext(diagnostics=found)
+            )
+        )
+        [fix] = [a for a in actions if a.title.startswith(f"{rule.code}:")]
+        assert fix.title.endswith("(unsafe fix: review it)") and not fix.is_preferred
+
+    shared.call(scenario(shared.session))
+
+
+def test_open_shares_the_results_cache_with_check(shared: Shared) -> None:
+    import subprocess
+
+    project = shared.session.folder / "cached"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[tool.export-lint]\n", encoding="utf-8")
+    cache = project / ".export_lint_cache"
+
+    async def scenario(lsp: Session) -> None:
+        uri = lsp.open("cached/predictor.py", HAZARD)
+        assert [d.code for d in await lsp.diagnostics(uri)] == ["EXP001"]
+
+    shared.call(scenario(shared.session))
+    stored = sorted(path.name for path in cache.glob("*.pickle"))
+    assert len(stored) == 1, "the server stored the file's result in check's cache"
+    check = subprocess.run(
+        [sys.executable, "-m", "export_lint", "check", "predictor.py"], cwd=project, capture_output=True, text=True
+    )
+    assert check.returncode == 1 and "EXP001" in check.stdout
+    assert sorted(path.name for path in cache.glob("*.pickle")) == stored, "check used the same run key"
+
+
+def test_a_broken_pyproject_is_one_diagnostic_not_a_dead_server(shared: Shared) -> None:
+    project = shared.session.folder / "broken-config"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[tool.export-lint]\nselect = ["EXP999"]\n', encoding="utf-8")
+
+    async def scenario(lsp: Session) -> None:
+        uri = lsp.open("broken-config/predictor.py", HAZARD)
+        [diagnostic] = await lsp.diagnostics(uri)
+        assert diagnostic.code == "EXP000" and "EXP999" in diagnostic.message
+        await lsp.alive()
+
+    shared.call(scenario(shared.session))
+
+
+def test_notebook_cells_are_linted_together_and_diagnostics_land_in_their_cell(shared: Shared) -> None:
+    first = "import torch\n%matplotlib inline\n"
+    second = HAZARD.replace("import torch\n\n\n", "")  # the class and its export call, using cell 1's import
+    folder = shared.session.folder
+
+    async def scenario(lsp: Session) -> None:
+        notebook = from_fs_path(str(folder / "model.ipynb"))
+        cells = [f"{notebook}#cell{index}" for index in range(3)]
+        lsp.client.notebook_document_did_open(
+            types.DidOpenNotebookDocumentParams(
+                notebook_document=types.NotebookDocument(
+                    uri=notebook,
+                    notebook_type="jupyter-notebook",
+                    version=1,
+                    cells=[
+                        types.NotebookCell(kind=types.NotebookCellKind.Code, document=cells[0]),
+                        types.NotebookCell(kind=types.NotebookCellKind.Markup, document=cells[1]),
+                        types.NotebookCell(kind=types.NotebookCellKind.Code, document=cells[2]),
+                    ],
+                ),
+                cell_text_documents=[
+                    types.TextDocumentItem(cells[0], "python", 1, first),
+                    types.TextDocumentItem(cells[1], "markdown", 1, "# `torch.export.export(f)` in prose\n"),
+                    types.TextDocumentItem(cells[2], "python", 1, second),
+                ],
+            )
+        )
+        assert await lsp.diagnostics(cells[0]) == []
+        [diagnostic] = await lsp.diagnostics(cells[2])
+        assert diagnostic.code == "EXP001"
+        assert diagnostic.range == types.Range(types.Position(8, 35), types.Position(8, 48))
+        hover = await lsp.client.text_document_hover_async(
+            types.HoverParams(types.TextDocumentIdentifier(cells[2]), types.Position(8, 40))
+        )
+        assert "non-module-export-target" in hover.contents.value
+        actions = await lsp.client.text_document_code_action_async(
+            types.CodeActionParams(
+                types.TextDocumentIdentifier(cells[2]),
+                diagnostic.range,
+                types.CodeActionContext(diagnostics=[diagnostic]),
+            )
+        )
+        [quick_fix] = [a for a in actions if a.title.startswith("EXP001:")]
+        assert "class PredictExportWrapper(torch.nn.Module):" in apply(second, quick_fix.edit.changes[cells[2]])
+
+    shared.call(scenario(shared.session))

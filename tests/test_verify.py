@@ -189,7 +189,7 @@ def test_tiny_case_is_verified_end_to_end(tiny_result):
     assert result.found_codes == ["EXP001"]
     assert result.original.status == "fails" and result.original.stage == "export"
     assert result.original.error.startswith("ValueError: Expected `mod` to be an instance of `torch.nn.Module`")
-    assert result.fixes_applied == 1 and "PredictExportWrapper(self)" in result.fix_diff
+    assert result.fixes_applied == 1 and "ExportWrapper(self._predict)" in result.fix_diff
     assert result.fixed.status == "exports"
     assert [a.agree for a in result.agreement] == [True]
     assert result.peak_rss_bytes > 0 and result.export_seconds > 0

@@ -212,3 +212,8 @@ def test_fix_shows_then_applies_draft_exports_check_and_the_file_reverifies(tmp_
     compile(text, "gate.py", "exec")
     # the static finding on the now-passing branch is listed as not confirmed on this input
     assert "EXP301" in captured.err and "not confirmed on this input" in captured.err
+
+
+def test_targets_do_not_mix_with_the_reference_cases(in_fixtures, capsys):
+    assert _verify("gate.py:make", "--model", "mvit") == 2
+    assert "cannot be combined with --rules, --model or --weights" in capsys.readouterr().err

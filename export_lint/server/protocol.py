@@ -41,16 +41,30 @@ class Linted:
     path: str
     settings: Settings | None
     diagnostics: list[Diagnostic]
+    #: For a notebook cell: the notebook's uri (the cell was linted as part of it).
+    notebook: str | None = None
 
 
 class ExportLintServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("export-lint", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full)
+        notebooks = types.NotebookDocumentSyncOptions(
+            notebook_selector=[
+                types.NotebookDocumentFilterWithCells(cells=[types.NotebookCellLanguage("python")], notebook="*")
+            ],
+            save=True,
+        )
+        super().__init__(
+            "export-lint",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Full,
+            notebook_document_sync=notebooks,
+        )
         self.worker = LintWorker()
         self.resolver = SettingsResolver()
         self.debounce = DEFAULT_DEBOUNCE
         self.linted: dict[str, Linted] = {}
         self.open_documents: set[str] = set()
+        self.open_notebooks: set[str] = set()
         self._waiting: dict[str, asyncio.Task] = {}
         self._lock: asyncio.Lock | None = None
 
@@ -85,6 +99,9 @@ class ExportLintServer(LanguageServer):
         """Lint the document's current text and publish the diagnostics; None if it went away."""
         if self._lock is None:
             self._lock = asyncio.Lock()
+        if uri in self.open_notebooks:
+            await self.lint_notebook(uri)
+            return None
         async with self._lock:
             if uri not in self.open_documents:
                 return None
@@ -111,18 +128,55 @@ class ExportLintServer(LanguageServer):
             )
             return linted
 
+    async def lint_notebook(self, uri: str) -> None:
+        """Lint a notebook's code cells as one file; publish each cell's diagnostics on the cell."""
+        from export_lint.server.notebooks import Cell, JoinedCells
+
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            notebook = self.workspace.get_notebook_document(notebook_uri=uri)
+            if notebook is None or uri not in self.open_notebooks:
+                return
+            documents = [
+                self.workspace.get_text_document(cell.document)
+                for cell in notebook.cells
+                if cell.kind == types.NotebookCellKind.Code
+            ]
+            documents = [d for d in documents if d.language_id in (None, "python")]
+            joined = JoinedCells([Cell(d.uri, d.source) for d in documents])
+            path = self.path_of(uri)
+            settings = self.resolver.for_path(path)
+            if isinstance(settings, ConfigError):
+                diagnostics = [file_error(path, "config-error", str(settings))]
+                settings = None
+            else:
+                diagnostics = await asyncio.to_thread(self.worker.lint, joined.text, path, settings, False)
+            if uri not in self.open_notebooks:
+                return
+            for document, (cell_uri, found) in zip(documents, joined.split(diagnostics).items(), strict=True):
+                text = DocumentText(document.source, self.encoding())
+                self.linted[cell_uri] = Linted(document.version, text, path, settings, found, notebook=uri)
+                self.text_document_publish_diagnostics(
+                    types.PublishDiagnosticsParams(uri=cell_uri, diagnostics=[to_lsp(d, text) for d in found])
+                )
+
     async def current(self, uri: str) -> Linted | None:
-        """The diagnostics of the document as it is now (linted now if they are stale)."""
-        if uri not in self.open_documents:
+        """The diagnostics of the document (or notebook cell) as it is now (linted now if stale)."""
+        notebook = self.workspace.get_notebook_document(cell_uri=uri)
+        if uri not in self.open_documents and notebook is None:
             return None
         linted = self.linted.get(uri)
         document = self.workspace.get_text_document(uri)
         if linted is not None and linted.version == document.version and linted.document.text == document.source:
             return linted
+        if notebook is not None:
+            await self.lint_notebook(notebook.uri)
+            return self.linted.get(uri)
         return await self.lint(uri)
 
     async def relint_all(self) -> None:
-        for uri in sorted(self.open_documents):
+        for uri in sorted(self.open_documents | self.open_notebooks):
             self.linted.pop(uri, None)
             await self.lint(uri)
 
@@ -178,8 +232,11 @@ class ExportLintServer(LanguageServer):
                         )
                     )
         has_safe = any(d.fix is not None and d.fix.applicability is Applicability.SAFE for d in linted.diagnostics)
-        kinds = [kind for kind in (FIX_ALL_KIND, types.CodeActionKind.QuickFix) if wanted(kind)]
-        if has_safe and kinds and linted.settings is not None:
+        # Without ``only`` (a lightbulb) as a quick fix; for ``source.fixAll`` (on save) as that kind.
+        kinds = [FIX_ALL_KIND] if only and wanted(FIX_ALL_KIND) else []
+        if wanted(types.CodeActionKind.QuickFix):
+            kinds.append(types.CodeActionKind.QuickFix)
+        if has_safe and kinds and linted.settings is not None and linted.notebook is None:
             fixed = await self.fix_all(linted)
             if fixed:
                 for kind in kinds:
@@ -318,6 +375,31 @@ def build_server() -> ExportLintServer:
         if waiting is not None:
             waiting.cancel()
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_OPEN)
+    async def did_open_notebook(ls: ExportLintServer, params: types.DidOpenNotebookDocumentParams) -> None:
+        ls.open_notebooks.add(params.notebook_document.uri)
+        await ls.lint_notebook(params.notebook_document.uri)
+
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
+    def did_change_notebook(ls: ExportLintServer, params: types.DidChangeNotebookDocumentParams) -> None:
+        if params.notebook_document.uri in ls.open_notebooks:
+            ls.schedule(params.notebook_document.uri, ls.debounce)
+
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_SAVE)
+    async def did_save_notebook(ls: ExportLintServer, params: types.DidSaveNotebookDocumentParams) -> None:
+        if params.notebook_document.uri in ls.open_notebooks:
+            await ls.lint_notebook(params.notebook_document.uri)
+
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_CLOSE)
+    def did_close_notebook(ls: ExportLintServer, params: types.DidCloseNotebookDocumentParams) -> None:
+        ls.open_notebooks.discard(params.notebook_document.uri)
+        waiting = ls._waiting.pop(params.notebook_document.uri, None)
+        if waiting is not None:
+            waiting.cancel()
+        for cell in params.cell_text_documents:
+            ls.linted.pop(cell.uri, None)
+            ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=cell.uri, diagnostics=[]))
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     async def did_change_watched_files(ls: ExportLintServer, params: types.DidChangeWatchedFilesParams) -> None:

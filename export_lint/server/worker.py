@@ -12,16 +12,35 @@ from __future__ import annotations
 import contextlib
 import gc
 import multiprocessing
+import os
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from export_lint.config import Settings
 from export_lint.diagnostics import Diagnostic, FileResult, file_error
 
-#: Seconds one lint or fix may take before its worker is killed (``fileTimeout`` overrides it).
+#: CPU seconds one lint or fix may take before its worker is killed (``fileTimeout`` overrides it).
 DEFAULT_BUDGET = 10.0
+#: However loaded the machine, a request is given up after this many times the budget on the clock.
+WALL_FACTOR = 4
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    """The CPU time a process has used (Linux's /proc); None where it cannot be read."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def _preloaded_modules() -> list[str]:
@@ -155,15 +174,31 @@ class LintWorker:
         assert connection is not None
         try:
             connection.send((kind, args))
-            if not connection.poll(self.budget):
+            if not self._answered(connection):
                 self.stop()
-                return Failure("timeout", f"linting this file took over {self.budget:g} s; skipped")
+                return Failure("timeout", f"linting this file took over {self.budget:g} s of CPU time; skipped")
             ok, value = connection.recv()
         except (EOFError, OSError):
             code = self._process.exitcode if self._process is not None else None
             self.stop()
             return Failure("internal-error", f"the worker linting this file died (exit code {code})")
         return value if ok else Failure("internal-error", f"export-lint crashed: {value}")
+
+    def _answered(self, connection: Connection) -> bool:
+        """Wait for the answer while the worker has used less than ``budget`` CPU seconds on it
+        (at most ``WALL_FACTOR`` times as long on the clock): on a loaded machine a file is not
+        cut off for the time other processes took."""
+        pid = self._process.pid if self._process is not None else None
+        spent_before = _cpu_seconds(pid)
+        started = time.monotonic()
+        while True:
+            if connection.poll(min(self.budget, 0.25)):
+                return True
+            waited = time.monotonic() - started
+            spent = _cpu_seconds(pid)
+            used = waited if spent is None or spent_before is None else spent - spent_before
+            if used >= self.budget or waited >= self.budget * WALL_FACTOR:
+                return False
 
     def lint(self, text: str, path: str, settings: Settings, from_disk: bool = False) -> list[Diagnostic]:
         """The diagnostics of ``text`` (the editor's buffer for ``path``); one EXP000 if it failed.

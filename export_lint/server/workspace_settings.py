@@ -92,7 +92,9 @@ class SettingsResolver:
         settings = load_settings(folder, overrides=dict(self.overrides))
         if settings.config_file is None:
             root = next((f for f in self.folders if f == folder or f in folder.parents), None)
-            if root is not None:
+            # ``check`` run in that folder has the project root "." (part of the cache's run key):
+            # kept when the editor started the server there, so both find the same cache entries
+            if root is not None and root != Path.cwd().absolute():
                 settings = dataclasses.replace(settings, project_root=str(root))
         settings.enabled_codes(sorted(CODES))  # an unknown code is a config error, said once
         return settings

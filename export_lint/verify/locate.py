@@ -17,6 +17,7 @@ import sysconfig
 import traceback
 from collections.abc import Iterable, Sequence
 
+_CASES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "verify", "cases")
 _DYNAMO_FRAME = re.compile(r'File "([^"]+)", line (\d+), in ([^\s]+)')
 
 
@@ -61,7 +62,7 @@ def is_framework(path: str) -> bool:
     path = os.path.abspath(path)
     tools, stdlib, installed = _roots()
     if _under(path, tools):
-        return True
+        return not _under(path, (_CASES,))  # the reference cases are user code, shipped in the package
     return _under(path, stdlib) and not _under(path, installed)
 
 

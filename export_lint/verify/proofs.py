@@ -61,9 +61,17 @@ def installed_torch_affected(rule: type[Rule]) -> bool:
     return versions.matches(versions.parse_version(installed), rule.torch_versions)
 
 
+def runs_here(example: Valid | Invalid) -> bool:
+    """Whether the example's scripts can run on the installed torch at all (``requires_torch``)."""
+    if not example.requires_torch:
+        return True
+    installed = versions.installed_torch_version()
+    return installed is not None and versions.matches(versions.parse_version(installed), example.requires_torch)
+
+
 def prove_example(rule: type[Rule], index: int, example: Valid | Invalid) -> list[Proof]:
-    """The proofs one example makes on the installed torch (none if it is not runnable)."""
-    if not example.proves:
+    """The proofs one example makes on the installed torch (none if it is not runnable here)."""
+    if not example.proves or not runs_here(example):
         return []
     label = f"{'INVALID' if isinstance(example, Invalid) else 'VALID'}[{index}]"
     if isinstance(example, Valid):
@@ -91,7 +99,7 @@ def prove_rule(rule: type[Rule], progress: Progress | None = None) -> list[Proof
         index = counters[kind]
         counters[kind] += 1
         label = f"{kind}[{index}]"
-        if progress is not None and example.proves:
+        if progress is not None and example.proves and runs_here(example):
             progress(rule.code, label, "start", "running the example")
         made = prove_example(rule, index, example)
         proofs += made

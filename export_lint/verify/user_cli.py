@@ -107,8 +107,10 @@ def _show_script_output(run: user_targets.TargetRun) -> None:
 
 def run_user(args: argparse.Namespace) -> int:
     """``export-lint verify TARGET...`` / ``--script PATH [-- ARGS]``."""
-    if args.rules is not None or "--model" in sys.argv:
-        print("error: targets and --script cannot be combined with --rules or --model", file=sys.stderr)
+    from export_lint.verify import CASE_NAMES
+
+    if args.rules is not None or args.model != list(CASE_NAMES) or args.weights:
+        print("error: targets and --script cannot be combined with --rules, --model or --weights", file=sys.stderr)
         return EXIT_ERROR
     if args.apply and not args.fix:
         print("error: --apply needs --fix", file=sys.stderr)

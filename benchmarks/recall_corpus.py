@@ -1,0 +1,323 @@
+"""Recall corpus: ``export-lint verify`` over real models, scored against ``export-lint check --select ALL``.
+
+Sources: every torchvision classification/detection/segmentation/video/optical-flow model
+(``weights=None``), >= 150 timm archs chosen by a fixed rule (``corpus_models.timm_names``), every
+transformers model type with a base model class, built from a shrunk default config
+(``corpus_models.shrink``), and the four reference cases (run as export scripts). One worker process
+per model (``export_lint.verify.user_targets.run_target``) with a timeout; results are appended to a
+JSONL cache, so a run can stop and go on later. Writes ``benchmarks/results/recall.md``.
+
+Usage: ``nice -n 10 python benchmarks/recall_corpus.py [--sample N] [--source timm] [--timeout 240]``;
+``--report-only`` rewrites the report from the cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.corpus_models import encode  # noqa: E402
+from export_lint.verify.user_targets import Target, run_target  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+FACTORIES = ROOT / "benchmarks" / "corpus_models.py"
+REFERENCES = {
+    "mvit": ("mvit_video", "export_classifier"),
+    "whisper": ("whisper_asr", "export_transcriber"),
+    "blip": ("blip_caption", "export_captioner"),
+    "sam2": ("sam2_segment", "export_segmenter"),
+}
+SOURCES = ("torchvision", "timm", "transformers", "reference")
+#: Findings within this many lines of a failure site count as static hits.
+NEAR = 3
+DIVERGENCE = {"EXP602", "EXP603", "EXP501"}
+
+
+def commit() -> str:
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "export_lint", "rules"], capture_output=True, text=True
+        )
+    except OSError:
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def list_models() -> dict[str, list[str]]:
+    """Every model of every source, listed in a separate process (the libraries stay out of this one)."""
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); from benchmarks import corpus_models as c; "
+        "print(json.dumps({'torchvision': c.torchvision_names(), 'timm': c.timm_names(), "
+        "'transformers': c.transformers_names()}))"
+    )
+    listed = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, check=True)
+    models = json.loads(listed.stdout.strip().splitlines()[-1])
+    models["reference"] = list(REFERENCES)
+    return models
+
+
+def sample(models: dict[str, list[str]], count: int | None) -> list[tuple[str, str]]:
+    """All models, or ``count``: every reference case, the rest split evenly over the libraries
+    (evenly spaced within each source's sorted list)."""
+    everything = [(source, name) for source in SOURCES for name in models.get(source, [])]
+    if count is None or count >= len(everything):
+        return everything
+    chosen = [("reference", name) for name in models.get("reference", [])][:count]
+    libraries = [source for source in SOURCES if source != "reference" and models.get(source)]
+    left = max(0, count - len(chosen))
+    for position, source in enumerate(libraries):
+        names = models[source]
+        quota = min(len(names), left // len(libraries) + (1 if position < left % len(libraries) else 0))
+        step = len(names) / quota if quota else 1
+        chosen += [(source, names[int(i * step)]) for i in range(quota)]
+    return chosen
+
+
+def _reference_script(folder: Path, name: str) -> Path:
+    module, entry = REFERENCES[name]
+    path = folder / f"reference_{name}.py"
+    path.write_text(f"from export_lint.verify.cases.{module} import {entry}\n\n{entry}()\n", encoding="utf-8")
+    return path
+
+
+def short_path(path: str) -> str:
+    """A library file relative to its site-packages folder (``transformers/models/bert/modeling_bert.py``)."""
+    for marker in ("site-packages/", "dist-packages/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    try:
+        return os.path.relpath(path, ROOT) if path.startswith(str(ROOT)) else path
+    except ValueError:
+        return path
+
+
+def record_of(source: str, name: str, data: dict, wall: float, version: str) -> dict:
+    error = data.get("error")
+    exports = data.get("exports", [])
+    findings = [
+        {key: finding[key] for key in ("path", "line", "code", "message", "category")}
+        for check in exports
+        for finding in check["findings"]
+    ]
+    executed: dict[str, list[int]] = {}
+    for check in exports:
+        for path, lines in check.get("executed", {}).items():
+            executed[path] = sorted(set(executed.get(path, [])) | set(lines))
+    matched = bool(exports) and all(
+        check["status"] == "exports" and all(c["agree"] for c in check["comparisons"]) for check in exports
+    )
+    if error and not exports:
+        status = "skipped"
+    elif any(f["code"] not in DIVERGENCE for f in findings):
+        status = "failed"
+    elif findings:
+        status = "diverged"
+    else:
+        status = "exported"
+    reason = None
+    if error:
+        reason = error.split("the factory raised Skip: ", 1)[-1] if "Skip: " in error else error.split(": ", 1)[-1]
+    static = {path: [[item["row"], item["code"]] for item in items] for path, items in data.get("static", {}).items()}
+    return {
+        "source": source,
+        "name": name,
+        "status": status,
+        "matched_eager": matched,
+        "reason": reason,
+        "findings": findings,
+        "static": static,
+        "executed": executed,
+        "seconds": round(wall, 1),
+        "peak_rss_bytes": data.get("peak_rss_bytes"),
+        "torch": data.get("torch"),
+        "export_lint": version,
+    }
+
+
+def run(models: list[tuple[str, str]], cache: Path, timeout: float) -> None:
+    done = {(r["source"], r["name"]) for r in read_cache(cache)}
+    version = commit()
+    todo = [model for model in models if model not in done]
+    print(f"{len(models)} models, {len(models) - len(todo)} cached, {len(todo)} to run", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="export-lint-recall-") as folder:
+        for index, (source, name) in enumerate(todo, start=1):
+            if source == "reference":
+                target = Target(f"reference:{name}", script=str(_reference_script(Path(folder), name)))
+            else:
+                spec = f"{FACTORIES}:{source}__{encode(name)}"
+                target = Target(f"{source}:{name}", factory=spec)
+            started = time.perf_counter()
+            result = run_target(target, select=["ALL"], timeout=timeout)
+            record = record_of(source, name, result.data, time.perf_counter() - started, version)
+            with cache.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+            print(
+                f"[{index}/{len(todo)}] {source}:{name}: {record['status']} ({record['seconds']}s)"
+                + (f" {record['reason'][:100]}" if record["reason"] else ""),
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+def read_cache(cache: Path) -> list[dict]:
+    if not cache.exists():
+        return []
+    records = {}
+    for line in cache.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut off by a killed run
+        records[(record["source"], record["name"])] = record
+    return list(records.values())
+
+
+# -- the report -----------------------------------------------------------------------------------
+def _static_near(record: dict, path: str, line: int) -> bool:
+    return any(abs(row - line) <= NEAR for row, _ in record["static"].get(path, []))
+
+
+def _normalized(message: str) -> str:
+    text = re.sub(r"`[^`]*`", "`…`", message)
+    text = re.sub(r"\b(?:[uszq]\d+|\d+(?:\.\d+)?(?:e-?\d+)?)\b", "N", text)
+    text = text.split(" [", 1)[0]
+    return text[:140]
+
+
+def report(records: list[dict], models: dict[str, list[str]] | None, sample_size: int | None) -> str:
+    sites: dict[tuple[str, int], dict] = {}
+    for record in records:
+        for finding in record["findings"]:
+            if finding["code"] in DIVERGENCE:
+                continue
+            key = (finding["path"], finding["line"])
+            site = sites.setdefault(key, {"hit": False, "codes": set(), "messages": [], "models": []})
+            site["hit"] = site["hit"] or _static_near(record, *key)
+            site["codes"].add(finding["code"])
+            site["messages"].append(finding["message"])
+            site["models"].append(f"{record['source']}:{record['name']}")
+    clean_static: set[tuple] = set()
+    alarms: set[tuple] = set()
+    for record in records:
+        if record["status"] != "exported" or not record["matched_eager"]:
+            continue
+        for path, items in record["static"].items():
+            for row, code in items:
+                clean_static.add((path, row, code))
+                if row in set(record["executed"].get(path, [])):
+                    alarms.add((path, row, code))
+    lines = []
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    versions = sorted({f"torch {r['torch']}" for r in records if r.get("torch")})
+    commits = sorted({r["export_lint"] for r in records})
+    lines.append("# Recall corpus: export-lint verify on real models\n")
+    lines.append(
+        f"Generated {now} by `python benchmarks/recall_corpus.py"
+        + (f" --sample {sample_size}" if sample_size else "")
+        + f"` on {platform.machine()}, {os.cpu_count()} cores (shared with other jobs), Python "
+        f"{platform.python_version()}, {', '.join(versions) or 'torch ?'}, {_library_versions()}; "
+        f"export-lint commit(s) {', '.join(commits)} (the static side changes as the rules do: re-run "
+        "`--report-only` after `rm` of the cache to re-measure).\n"
+    )
+    lines.append("| source | in corpus | tried | exported (matches eager) | failed | diverged | skipped |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for source in SOURCES:
+        mine = [r for r in records if r["source"] == source]
+        count = collections.Counter(r["status"] for r in mine)
+        listed = len(models.get(source, [])) if models else "?"
+        lines.append(
+            f"| {source} | {listed} | {len(mine)} | {count['exported']} | {count['failed']} | "
+            f"{count['diverged']} | {count['skipped']} |"
+        )
+    hits = sum(site["hit"] for site in sites.values())
+    lines.append("")
+    lines.append(f"- **Unique failure sites** (file:line of the frame verify reports): {len(sites)}")
+    share = f"{hits / len(sites):.0%}" if sites else "n/a"
+    lines.append(
+        f"- **Static recall**: {hits}/{len(sites)} = {share} of failure sites have a `check --select ALL` "
+        f"finding within {NEAR} lines"
+    )
+    rate = f"{len(alarms) / len(clean_static):.0%}" if clean_static else "n/a"
+    lines.append(
+        f"- **False-alarm rate**: {len(alarms)}/{len(clean_static)} = {rate} of the static findings in the files "
+        "of models that exported and matched eager sit on lines their trace executed without a failure"
+    )
+    lines.append("")
+    lines.append("## Failure causes no rule covers (grouped)\n")
+    groups: dict[tuple, list] = collections.defaultdict(list)
+    for key, site in sites.items():
+        if not site["hit"]:
+            groups[(",".join(sorted(site["codes"])), _normalized(site["messages"][0]))].append((key, site))
+    lines.append("| runtime code | cause | sites | example site (models) |")
+    lines.append("|---|---|---|---|")
+    for (codes, cause), items in sorted(groups.items(), key=lambda item: -len(item[1])):
+        (path, line), site = items[0]
+        example = f"`{short_path(path)}:{line}` ({', '.join(sorted(set(site['models']))[:2])})"
+        lines.append(f"| {codes} | {cause.replace('|', '/')} | {len(items)} | {example} |")
+    lines.append("\n## Failure sites\n")
+    lines.append("| site | runtime code | static hit | models |")
+    lines.append("|---|---|---|---|")
+    for (path, line), site in sorted(sites.items(), key=lambda item: (short_path(item[0][0]), item[0][1])):
+        models_text = ", ".join(sorted(set(site["models"]))[:3]) + (" …" if len(set(site["models"])) > 3 else "")
+        hit = "yes" if site["hit"] else "no"
+        lines.append(f"| `{short_path(path)}:{line}` | {','.join(sorted(site['codes']))} | {hit} | {models_text} |")
+    lines.append("\n## Skipped (why)\n")
+    reasons = collections.Counter(_normalized(r["reason"] or "?") for r in records if r["status"] == "skipped")
+    lines.append("| reason | models |")
+    lines.append("|---|---|")
+    for reason, count in reasons.most_common():
+        lines.append(f"| {reason.replace('|', '/')} | {count} |")
+    return "\n".join(lines) + "\n"
+
+
+def _library_versions() -> str:
+    from importlib import metadata
+
+    found = []
+    for name in ("torchvision", "timm", "transformers"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found.append(f"{name} {metadata.version(name)}")
+    return ", ".join(found)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sample", type=int, help="run only N models, spread over the sources")
+    parser.add_argument("--source", choices=SOURCES, action="append", help="only these sources")
+    parser.add_argument("--timeout", type=float, default=240.0, help="seconds per model (default 240)")
+    parser.add_argument("--cache", type=Path, default=RESULTS / "recall_cache.jsonl")
+    parser.add_argument("--output", type=Path, default=RESULTS / "recall.md")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the report from the cache")
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    models = list_models()
+    if args.source:
+        models = {source: names for source, names in models.items() if source in args.source}
+    chosen = sample(models, args.sample)
+    if not args.report_only:
+        run(chosen, args.cache, args.timeout)
+    wanted = set(chosen)
+    records = [r for r in read_cache(args.cache) if (r["source"], r["name"]) in wanted]
+    text = report(records, models, args.sample)
+    args.output.write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""The recall corpus's bookkeeping: sampling, per-model records and the scores (no model is run here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+corpus = _load("recall_corpus")
+models = _load("corpus_models")
+
+MODELS = {
+    "torchvision": [f"tv{i}" for i in range(30)],
+    "timm": [f"tm{i}" for i in range(200)],
+    "transformers": [f"hf{i}" for i in range(600)],
+    "reference": ["mvit", "whisper", "blip", "sam2"],
+}
+
+
+def test_a_sample_keeps_every_reference_and_splits_the_rest_evenly():
+    chosen = corpus.sample(MODELS, 40)
+    assert len(chosen) == 40 and chosen == corpus.sample(MODELS, 40)
+    by_source = {source: [n for s, n in chosen if s == source] for source in corpus.SOURCES}
+    assert by_source["reference"] == MODELS["reference"]
+    assert [len(by_source[s]) for s in ("torchvision", "timm", "transformers")] == [12, 12, 12]
+    assert len(set(by_source["timm"])) == 12
+    assert corpus.sample(MODELS, None) == [(s, n) for s in corpus.SOURCES for n in MODELS[s]]
+
+
+def test_names_survive_the_identifier_encoding():
+    for name in ("xlm-roberta", "vit_tiny_patch16_224.augreg", "bert"):
+        encoded = models.encode(name)
+        assert encoded.isidentifier() and models.decode(encoded) == name
+
+
+def _result(findings=(), comparisons=(True,), error=None, static=None, executed=None):
+    exports = []
+    if error is None:
+        exports.append(
+            {
+                "status": "fails" if findings else "exports",
+                "findings": [
+                    {"path": p, "line": line, "code": c, "message": m, "category": "x"} for p, line, c, m in findings
+                ],
+                "comparisons": [{"agree": agree} for agree in comparisons],
+                "executed": executed or {},
+            }
+        )
+    return {"error": error, "exports": exports, "static": static or {}, "torch": "2.14.1"}
+
+
+def test_records_say_exported_failed_diverged_or_skipped_and_why():
+    skip = corpus.record_of("timm", "a", _result(error="timm:a: the factory raised Skip: too large: 90M"), 1, "c")
+    assert (skip["status"], skip["reason"]) == ("skipped", "too large: 90M")
+    failed = corpus.record_of("timm", "b", _result([("/m.py", 3, "EXP301", "data-dependent")]), 1, "c")
+    assert failed["status"] == "failed"
+    diverged = corpus.record_of("timm", "c", _result([("/m.py", 1, "EXP602", "differs")], (False,)), 1, "c")
+    assert diverged["status"] == "diverged"
+    clean = corpus.record_of("timm", "d", _result(), 1, "c")
+    assert (clean["status"], clean["matched_eager"]) == ("exported", True)
+
+
+def test_recall_counts_static_findings_within_three_lines_and_false_alarms_on_clean_executed_lines():
+    records = [
+        corpus.record_of(
+            "timm",
+            "hit",
+            _result(
+                [("/lib/a.py", 10, "EXP301", "data-dependent `u0`"), ("/lib/a.py", 50, "EXP601", "odd thing")],
+                static={"/lib/a.py": [{"row": 13, "code": "EXP301"}]},
+            ),
+            1,
+            "c",
+        ),
+        corpus.record_of(
+            "timm",
+            "clean",
+            _result(
+                static={"/lib/b.py": [{"row": 5, "code": "EXP303"}, {"row": 9, "code": "EXP301"}]},
+                executed={"/lib/b.py": [5]},
+            ),
+            1,
+            "c",
+        ),
+    ]
+    text = corpus.report(records, MODELS, 2)
+    assert "**Static recall**: 1/2 = 50%" in text
+    assert "**False-alarm rate**: 1/2 = 50%" in text
+    assert "| EXP601 | odd thing | 1 |" in text
