@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from export_lint import torch_pins, versions
+from export_lint.source import MAX_SOURCE_BYTES
 
 if TYPE_CHECKING:
     from export_lint.analysis.roots import Reach
@@ -34,6 +35,7 @@ KNOWN_KEYS = frozenset(
         "extend",
         "traced",
         "export-roots",
+        "max-file-size",
     }
 )
 
@@ -90,6 +92,8 @@ class Settings:
     #: What the project's export roots reach (``analysis.roots.Reach``), computed by the CLI before
     #: linting; None: each file's own export calls are its only roots.
     reach: Reach | None = None
+    #: Files larger than this many bytes are not read (an EXP000 io-error names the cap).
+    max_file_size: int = MAX_SOURCE_BYTES
 
     def enabled_codes(self, all_codes: Iterable[str], preview_codes: Iterable[str] = ()) -> frozenset[str]:
         """The rule codes that run, from select / extend-select / ignore (ignore wins over select)."""
@@ -253,6 +257,11 @@ def _table_values(table: dict, source: str) -> dict[str, object]:
         if not isinstance(per_file, dict):
             raise ConfigError(f"{source}: `per-file-ignores` must be a table of glob = [codes]")
         values["per_file_ignores"] = tuple((glob, _string_list(per_file, glob, source)) for glob in sorted(per_file))
+    if "max-file-size" in table:
+        size = table["max-file-size"]
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+            raise ConfigError(f"{source}: `max-file-size` must be a positive number of bytes, such as 16_777_216")
+        values["max_file_size"] = size
     if "torch-version" in table:
         values["torch_version"] = _torch_version_value(table["torch-version"], source)
         values["torch_version_source"] = f"{source} [tool.export-lint] torch-version"
