@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import itertools
+import os
 import re
 import sys
 import traceback
@@ -13,12 +14,14 @@ from collections.abc import Callable, Iterator, Sequence
 import libcst as cst
 
 from export_lint import budget, fix_checks, versions
+from export_lint.analysis.roots import may_export
 from export_lint.analysis.semantic import PRUNED_WALK_CONTAINERS, SCOPE_TYPES, SemanticModel
 from export_lint.config import Settings
 from export_lint.diagnostics import BUG_REPORT_HINT, Diagnostic, FileResult, LineIndex, file_error
 from export_lint.rule import Rule, RuleContext
 from export_lint.source import LINE_BREAK, PREFILTER, decode_source, python_newlines
 from export_lint.suppression import parse_suppressions
+from export_lint.syntax import cpython_syntax_error
 from export_lint.traversal import TRIVIA_TYPES, children_into
 
 #: Larger files (the biggest in torch is 1.3 MB) are reported and skipped, not parsed.
@@ -230,13 +233,26 @@ def parse(text: str, path: str) -> cst.Module | Diagnostic:
     if refused is not None:
         return refused
     try:
-        return cst.parse_module(text)
+        module = cst.parse_module(text)
     except cst.ParserSyntaxError as error:
-        return _syntax_error(path, error)
+        # CPython's location when it agrees the file is broken (LibCST's row can be a line late);
+        # LibCST's when only LibCST rejects it.
+        return cpython_syntax_error(text, path) or _syntax_error(path, error)
     except RecursionError:
         return file_error(path, "syntax-error", "SyntaxError: too deeply nested to parse")
     except Exception as error:  # libcst's native parser raises a few other types on odd input
         return file_error(path, "syntax-error", f"SyntaxError: {error}")
+    # LibCST accepts what CPython's compiler rejects (`f(a=1, a=2)`): Python would not run it.
+    return cpython_syntax_error(text, path, grammar_checked=True) or module
+
+
+def _syntax_errors_only(text: str, path: str) -> list[Diagnostic]:
+    """A file no rule reads still gets its syntax error: CPython judges it cheaply, and LibCST
+    (which parses newer grammars than the running Python) has the last word on a rejection."""
+    if "\x00" not in text and cpython_syntax_error(text, path) is None:
+        return []
+    module = parse(text, path)
+    return [module] if isinstance(module, Diagnostic) else []
 
 
 @contextlib.contextmanager
@@ -265,6 +281,32 @@ def lint_text(
         return _lint_text(python_newlines(text), path, settings, rules)
 
 
+def reached_in(text: str, path: str, settings: Settings) -> dict[str, str] | None:
+    """What export roots reach in the file (qualname -> root label); None with ``all-modules``.
+    Without a project's reach (the API, stdin) the file's own export calls are its roots."""
+    if settings.traced == "all-modules":
+        return None
+    if settings.reach is not None:
+        return settings.reach.for_file(path)
+    from export_lint.analysis.index import ProjectIndex
+    from export_lint.analysis.roots import compute_reach
+
+    folder = os.path.dirname(os.path.abspath(path))
+    return compute_reach(ProjectIndex(folder, texts={path: text}, discover=False)).for_file(path)
+
+
+def _nothing_to_walk(text: str, running: Sequence[type[Rule]], checks_noqa: bool) -> bool:
+    """No root reaches the file and it makes no export call: rules about traced code and export
+    calls have nothing to look at, so the file is not parsed by LibCST (only checked to be Python)."""
+    if checks_noqa or not all(rule.traced_only for rule in running) or may_export(text):
+        return False
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False  # reported by the LibCST parse
+    return True
+
+
 def _lint_text(
     text: str,
     path: str,
@@ -273,17 +315,22 @@ def _lint_text(
 ) -> list[Diagnostic]:
     selected = select_rules(settings, path, rules)
     checks_noqa = "noqa" in text and any(hasattr(rule, "check_noqa") for rule in selected)
-    if not selected or not (checks_noqa or any(marker in text for marker in PREFILTER)):
+    if not selected:
         return []
+    if not (checks_noqa or any(marker in text for marker in PREFILTER)):
+        return _syntax_errors_only(text, path)
     # Rules whose required words the text lacks cannot fire: they are not run (the file is still
     # parsed, so a syntax error is reported whatever the selection). EXP900 still judges their
     # suppression comments, against every selected rule.
     running = [rule for rule in selected if all(word in text for word in rule.requires)]
+    reached = reached_in(text, path, settings)
+    if not reached and reached is not None and _nothing_to_walk(text, running, checks_noqa):
+        return []
     budget.enter("parsing")
     module = parse(text, path)
     if isinstance(module, Diagnostic):
         return [module]
-    semantic = SemanticModel(module, path, text=text)
+    semantic = SemanticModel(module, path, text=text, reached=reached)
     context = RuleContext(text, path, module, semantic, settings.torch_version)
     errors: list[Diagnostic] = []
 

@@ -23,7 +23,8 @@ from typing import TypeVar
 from export_lint import budget
 from export_lint.config import Settings
 from export_lint.diagnostics import BUG_REPORT_HINT, FileResult, file_error
-from export_lint.source import decode_source, needs_linting, read_source_file
+from export_lint.source import MAX_SOURCE_BYTES, decode_source, needs_linting, read_source_file
+from export_lint.syntax import cpython_syntax_error
 
 T = TypeVar("T")
 
@@ -33,10 +34,10 @@ GC_EVERY = 8
 PARALLEL_THRESHOLD = 2
 
 
-def _read(path: str) -> bytes | FileResult:
-    """The file's bytes, or the result for an unreadable file: one EXP000 io-error."""
+def _read(path: str, limit: int = MAX_SOURCE_BYTES) -> bytes | FileResult:
+    """The file's bytes (at most ``limit``), or the result for an unreadable file: one EXP000 io-error."""
     try:
-        return read_source_file(path)
+        return read_source_file(path, limit)
     except OSError as error:
         return FileResult(path, [file_error(path, "io-error", f"cannot read file: {error.strerror or error}")])
 
@@ -47,7 +48,9 @@ def _trivial_result(data: bytes, path: str) -> FileResult | None:
         text, encoding = decode_source(data)
     except (SyntaxError, UnicodeDecodeError, LookupError):
         return None  # lint_source reports it
-    return None if needs_linting(text) else FileResult(path, [], {}, encoding)
+    if needs_linting(text) or "\x00" in text or cpython_syntax_error(text, path) is not None:
+        return None  # lint_source reports a syntax error (at CPython's location)
+    return FileResult(path, [], {}, encoding)
 
 
 def _lint_data(data: bytes, path: str, settings: Settings) -> FileResult:
@@ -63,7 +66,7 @@ def _lint_data(data: bytes, path: str, settings: Settings) -> FileResult:
 
 def lint_file(path: str, settings: Settings) -> FileResult:
     """Read and lint one file; unreadable files yield one EXP000 io-error."""
-    data = _read(path)
+    data = _read(path, settings.max_file_size)
     return data if isinstance(data, FileResult) else _lint_data(data, path, settings)
 
 
@@ -102,7 +105,7 @@ def _cached_lint(
     from export_lint.cache import content_hash, file_stat
 
     stat = file_stat(path)  # before reading: a later change is seen as one next time
-    data = _read(path)
+    data = _read(path, settings.max_file_size)
     if isinstance(data, FileResult):
         return data, None, (), None, ()
     with external.recording_reads() as reads, external.recording_resolutions() as lookups:

@@ -81,9 +81,10 @@ def test_a_run_of_comment_marks_after_an_export_name_is_linear(marks):
 
 def test_names_and_comments_alternating_on_one_line_is_linear():
     """A gap is skipped once: each name inside a long comment does not rescan the rest of it."""
-    # Quadratic, these took minutes (20,000 names, each rescanning the rest of a 160 KB line).
-    assert timed(name_then_paren, "export #" * 20_000 + "\n", {"export"}) < 4 * BOUND
-    assert timed(name_then_paren, "export \\\n" * 20_000, {"export"}) < 4 * BOUND
+    # 800,000 characters: linear takes ~0.1 s idle; quadratic would take hours. The bound is wide
+    # because the test shares CI's two cores with the other workers.
+    assert timed(name_then_paren, "export #" * 100_000 + "\n", {"export"}) < 10 * BOUND
+    assert timed(name_then_paren, "export \\\n" * 100_000, {"export"}) < 10 * BOUND
 
 
 # -- what the scan finds ---------------------------------------------------------------------------
@@ -158,12 +159,6 @@ BUILT = {
 }
 PATTERNS = {**_module_patterns(), **BUILT}
 ANCHORED = {"config._any_glob"}
-#: Patterns only ever matched against one line (the caller splits the text first).
-ONE_LINE = {
-    "export_lint.torch_pins._REQUIREMENT",
-    "export_lint.torch_pins._CLAUSE",
-    "export_lint.torch_pins._CONDA_DEP",
-}
 
 
 def test_the_audit_sees_the_patterns_that_read_user_text():
@@ -179,9 +174,7 @@ def test_every_regex_is_fast_on_hostile_text(name):
     @given(hostile)
     def check(text):
         # Globs are only ever matched against whole paths (search would be quadratic, and unused).
-        methods = (pattern.match,) if name in ANCHORED | ONE_LINE else (pattern.search, pattern.match, pattern.findall)
-        if name in ONE_LINE:
-            text = text.replace("\r", " ").replace("\n", " ")
+        methods = (pattern.match,) if name in ANCHORED else (pattern.search, pattern.match, pattern.findall)
         for method in methods:
             elapsed = timed(method, text)
             assert elapsed < BOUND, f"{name}.{method.__name__} took {elapsed:.2f} s on {text[:80]!r}..."
@@ -192,26 +185,6 @@ def test_every_regex_is_fast_on_hostile_text(name):
 #: Every regex call in export_lint/ and rules/, by file and pattern source: a new one fails here
 #: until someone checks it for ambiguous repetition (nested or adjacent quantifiers that can split
 #: the same text two ways) and it is fuzzed above (module level, or in BUILT).
-VERIFY_RUNTIME_CODES = {
-    r"\b[01]\b",
-    r"Found <class '[\w.]*Cache'> in output|DynamicCache|EncoderDecoderCache",
-    r"\brandom\b|\btime\.",
-    r"\b(?:int|float|bool|math\.\w+)\(|\.item\(\)|\.tolist\(\)",
-    r"^\s*(?:if|elif|while|assert)\b|\bif\b.*\belse\b|\b(?:and|or|not)\b|^\s*return\s+bool\(",
-    r"\bdynamic_shapes\b.*\b(?:keys|names|argument names)\b|does not match .*signature",
-    r"\bnumpy\b|\bnp\.",
-    r"\bnumpy\b",
-    r"[<>]=?|==|!=",
-    r"\.(?:view|reshape|expand|repeat)\(",
-    r"\bopen\(",
-    r"^\s*for\b|\brange\(",
-    r"\b(?:int|float)\(",
-}
-VERIFY_SUGGESTIONS = {
-    r"^\s*(?:elif|else|except|finally|case)\b",
-    r"^import torch\s*$|^import torch\s*(?:#.*)?$|^import torch,",
-    r"[uz]\w*\d+|s\d+",
-}
 AUDITED = {
     "export_lint/analysis/call_scan.py": {r"(?:\s|\\(?:\r\n|\r(?!\n)|\n))*", "f'\\\\b(?:{alternatives})'"},
     "export_lint/engine.py": {r"[\[\](){}]"},
@@ -223,33 +196,26 @@ AUDITED = {
     },
     "export_lint/versions.py": {r"^\s*(<=|>=|==|!=|<|>)\s*([0-9]+(?:\.[0-9]+)*)\s*$", r"^\s*v?([0-9]+(?:\.[0-9]+)*)"},
     "export_lint/source.py": {r"\r\n?|\n", r"\r(?!\n)"},
-    "export_lint/display.py": {r"[\x00-\x1f\x7f-\x9f\u2028\u2029]"},  # one character class
-    "export_lint/report/junit.py": {"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"},
-    "export_lint/server/notebooks.py": {r"^([ \t]*)[%!]"},
+    "rules/exp900_unused_noqa.py": {r"^EXP[0-9]+$"},
+    # pyproject/requirements text: each blank run is matched by one quantifier only.
+    "export_lint/config.py": {
+        "'|'.join((f'(?:{part})' for part in translated)) or '(?!)'",  # fnmatch.translate
+        r"v?[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?(?:\+[A-Za-z0-9.]+)?",
+        r"^[ \t]*[\"']?torch-version[\"']?[ \t]*=[ \t]*([0-9][0-9_.eE+-]*)",
+    },
     "export_lint/torch_pins.py": {
-        r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(?P<rest>.*)$",  # one line: `.*$` always matches
+        r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\]\s*)?(?P<rest>.*)",
         r"^\s*(?:(===|~=|==|!=|<=|>=|<|>|=)\s*)?([0-9][0-9A-Za-z.*+!-]*)\s*$",
-        r"^\s*-\s*['\"]?(?P<dep>[^'\"#]+)",
         r"[-_.]+",
+        r"^\s*-\s*['\"]?(?P<dep>[^'\"#]+)",
         r"^(pytorch|torch)(?:\s+|(?=[=<>!~]))(.*)$",
         r"^=?[0-9]",
         r"[=\s]",
     },
-    "export_lint/config.py": {
-        "'|'.join((f'(?:{part})' for part in translated)) or '(?!)'",  # fnmatch.translate: linear
-        r"^[ \t]*[\"']?torch-version[\"']?[ \t]*=[ \t]*([0-9][0-9_.eE+-]*)",  # ``\s*`` crossed lines: quadratic
-    },
-    # The verify stage runs the user's code anyway; its patterns read torch's messages and single
-    # source lines. Reviewed: linear, or quadratic at worst in one line (``\bif\b.*\belse\b``).
-    "export_lint/verify/locate.py": {r'File "([^"]+)", line (\d+), in ([^\s]+)'},
-    "export_lint/verify/reference.py": {"pattern"},  # our own cases' error patterns on torch's messages
-    "export_lint/verify/runtime_codes.py": VERIFY_RUNTIME_CODES,
-    "export_lint/verify/suggestions.py": VERIFY_SUGGESTIONS,
-    "export_lint/verify/targets.py": {
-        "Torch not compiled with CUDA|no CUDA GPUs are available|Found no NVIDIA driver|CUDA driver|"
-        "cuda.*(?:not available|unavailable)|Attempting to deserialize object on a CUDA device"
-    },
-    "rules/exp900_unused_noqa.py": {r"^EXP[0-9]+$"},
+    # character classes only
+    "export_lint/display.py": {r"[\x00-\x1f\x7f-\x9f\u2028\u2029]"},
+    "export_lint/report/junit.py": {"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"},
+    "export_lint/server/notebooks.py": {r"^([ \t]*)[%!]"},  # anchored at line starts
 }
 _REGEX_FUNCTIONS = {"compile", "search", "match", "fullmatch", "finditer", "findall", "sub", "subn", "split"}
 
@@ -257,6 +223,10 @@ _REGEX_FUNCTIONS = {"compile", "search", "match", "fullmatch", "finditer", "find
 def _regex_calls() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for path in sorted([*ROOT.glob("export_lint/**/*.py"), *ROOT.glob("rules/*.py")]):
+        # verify runs torch on the user's own model and matches torch's messages and single source
+        # lines; `check`, `fix` and the server never run its patterns.
+        if path.relative_to(ROOT).parts[:2] == ("export_lint", "verify"):
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if (
                 isinstance(node, ast.Call)
