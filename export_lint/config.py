@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from export_lint import torch_pins, versions
+from export_lint.source import MAX_SOURCE_BYTES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -19,7 +20,17 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 KNOWN_KEYS = frozenset(
-    {"select", "extend-select", "ignore", "per-file-ignores", "exclude", "extend-exclude", "torch-version", "extend"}
+    {
+        "select",
+        "extend-select",
+        "ignore",
+        "per-file-ignores",
+        "exclude",
+        "extend-exclude",
+        "torch-version",
+        "extend",
+        "max-file-size",
+    }
 )
 
 DEFAULT_EXCLUDE = (
@@ -65,6 +76,8 @@ class Settings:
     torch_version_source: str = dataclasses.field(default_factory=versions.default_torch_source)
     project_root: str = "."
     config_file: str | None = None
+    #: Files larger than this many bytes are not read (an EXP000 io-error names the cap).
+    max_file_size: int = MAX_SOURCE_BYTES
 
     def enabled_codes(self, all_codes: Iterable[str], preview_codes: Iterable[str] = ()) -> frozenset[str]:
         """The rule codes that run, from select / extend-select / ignore (ignore wins over select)."""
@@ -226,6 +239,11 @@ def _table_values(table: dict, source: str) -> dict[str, object]:
         if not isinstance(per_file, dict):
             raise ConfigError(f"{source}: `per-file-ignores` must be a table of glob = [codes]")
         values["per_file_ignores"] = tuple((glob, _string_list(per_file, glob, source)) for glob in sorted(per_file))
+    if "max-file-size" in table:
+        size = table["max-file-size"]
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+            raise ConfigError(f"{source}: `max-file-size` must be a positive number of bytes, such as 16_777_216")
+        values["max_file_size"] = size
     if "torch-version" in table:
         values["torch_version"] = _torch_version_value(table["torch-version"], source)
         values["torch_version_source"] = f"{source} [tool.export-lint] torch-version"
@@ -320,7 +338,7 @@ def _torch_version_value(value: object, source: str) -> str:
             text = Path(source).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             text = ""
-        written = re.search(r"^\s*[\"']?torch-version[\"']?\s*=\s*([0-9][0-9_.eE+-]*)", text, re.MULTILINE)
+        written = re.search(r"^[ \t]*[\"']?torch-version[\"']?[ \t]*=[ \t]*([0-9][0-9_.eE+-]*)", text, re.MULTILINE)
         literal = written.group(1) if written else repr(value)
         raise ConfigError(
             f"{source}: `torch-version` must be a string, not the TOML number {literal} "

@@ -240,7 +240,7 @@ def fix_file(path: str, settings: Settings, unsafe: bool = False, write: bool = 
     from export_lint.engine import decode_source, lint_source
 
     try:
-        data = read_source_file(path)
+        data = read_source_file(path, settings.max_file_size)
     except OSError as error:
         return FileFix(path, "", 0, [file_error(path, "io-error", f"cannot read file: {error.strerror or error}")])
     try:

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from export_lint.config import Settings
 from export_lint.diagnostics import BUG_REPORT_HINT, FileResult, file_error
-from export_lint.source import decode_source, needs_linting, read_source_file
+from export_lint.source import MAX_SOURCE_BYTES, decode_source, needs_linting, read_source_file
 from export_lint.syntax import cpython_syntax_error
 
 T = TypeVar("T")
@@ -33,10 +33,10 @@ GC_EVERY = 8
 PARALLEL_THRESHOLD = 2
 
 
-def _read(path: str) -> bytes | FileResult:
-    """The file's bytes, or the result for an unreadable file: one EXP000 io-error."""
+def _read(path: str, limit: int = MAX_SOURCE_BYTES) -> bytes | FileResult:
+    """The file's bytes (at most ``limit``), or the result for an unreadable file: one EXP000 io-error."""
     try:
-        return read_source_file(path)
+        return read_source_file(path, limit)
     except OSError as error:
         return FileResult(path, [file_error(path, "io-error", f"cannot read file: {error.strerror or error}")])
 
@@ -64,7 +64,7 @@ def _lint_data(data: bytes, path: str, settings: Settings) -> FileResult:
 
 def lint_file(path: str, settings: Settings) -> FileResult:
     """Read and lint one file; unreadable files yield one EXP000 io-error."""
-    data = _read(path)
+    data = _read(path, settings.max_file_size)
     return data if isinstance(data, FileResult) else _lint_data(data, path, settings)
 
 
@@ -85,7 +85,7 @@ def _cached_lint(
     from export_lint.cache import content_hash, file_stat
 
     stat = file_stat(path)  # before reading: a later change is seen as one next time
-    data = _read(path)
+    data = _read(path, settings.max_file_size)
     if isinstance(data, FileResult):
         return data, None, (), None
     with external.recording_reads() as reads:
