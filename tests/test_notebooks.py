@@ -111,3 +111,13 @@ def _lint_text_as_notebook(source: str):
     from export_lint.config import Settings
 
     return lint_source(source.encode(), "nb.ipynb", Settings(select=("EXP",)))
+
+
+def test_check_fix_on_stdin_with_a_notebook_name_prints_the_fixed_notebook(tmp_path):
+    result = run(
+        "check", "--fix", "--select", "EXP001", "--stdin-filename", "demo.ipynb", cwd=tmp_path, stdin=DEMO.encode()
+    )
+    assert result.returncode == 0, result.stderr
+    fixed = json.loads(result.stdout)
+    assert "ExportWrapper(f)" in "".join(fixed["cells"][3]["source"])
+    assert fixed["cells"][1] == json.loads(DEMO)["cells"][1]
