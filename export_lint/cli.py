@@ -447,6 +447,11 @@ def _add_noqa(results: list, from_stdin: bool) -> int:
         return EXIT_ERROR
     added, failed = 0, False
     for result in results:
+        if result.path.endswith(".ipynb") and result.diagnostics:
+            print(
+                f"warning: {result.path}: --add-noqa leaves notebooks alone; add `# noqa` in the cells", file=sys.stderr
+            )
+            continue
         rows: dict[int, list[str]] = collections.defaultdict(list)
         for d in result.diagnostics:
             if d.code == "EXP900":

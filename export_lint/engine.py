@@ -382,5 +382,9 @@ def lint_source(
         except (SyntaxError, UnicodeDecodeError, LookupError) as error:
             reason = error.reason if isinstance(error, UnicodeDecodeError) else str(error)
             return FileResult(path, [file_error(path, "syntax-error", f"cannot decode file: {reason}")])
+    if path.endswith(".ipynb"):
+        from export_lint.notebook import lint_notebook
+
+        return lint_notebook(source, path, settings, rules)
     diagnostics = lint_text(source, path, settings, rules)
     return FileResult(path, diagnostics, source_lines_for(source, diagnostics), encoding)

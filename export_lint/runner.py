@@ -47,7 +47,7 @@ def _trivial_result(data: bytes, path: str) -> FileResult | None:
         text, encoding = decode_source(data)
     except (SyntaxError, UnicodeDecodeError, LookupError):
         return None  # lint_source reports it
-    if needs_linting(text) or "\x00" in text or cpython_syntax_error(text, path) is not None:
+    if needs_linting(text) or path.endswith(".ipynb") or "\x00" in text or cpython_syntax_error(text, path) is not None:
         return None  # lint_source reports a syntax error (at CPython's location)
     return FileResult(path, [], {}, encoding)
 
