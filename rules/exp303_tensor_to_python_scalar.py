@@ -17,7 +17,7 @@ In non-strict mode export runs `forward` as ordinary Python on fake tensors, and
 `t.item()` traces in both modes (`x[i.item()]`, `x * s.item()` and `assert s.item() > 0` export),
 and `torch._check_tensor_all(cond)` is the traceable assertion. On older torch `.item()` is no way
 out (docs/torch-versions.md): `x[i.item()]` exports from torch 2.9 on (earlier: `IndexError ... got
-SymInt`, `GuardOnDataDependentSymNode`), `assert s.item() > 0` from 2.12 on; for targets before 2.9
+SymInt`, `GuardOnDataDependentSymNode`), `assert s.item() > 0` from 2.13 on; for targets before 2.9
 the `.item()` fix is not offered.
 
 ## Example
@@ -99,9 +99,9 @@ class TensorToPythonScalar(Rule):
 
             torch.export.export(Model(), (torch.rand(4) + 1,), strict=False)
             """,
-            # up to torch 2.9 `GuardOnDataDependentSymNode`; 2.10 and 2.11 `AssertionError: Unknown symbol
+            # up to torch 2.9 `GuardOnDataDependentSymNode`; 2.10 to 2.12 `AssertionError: Unknown symbol
             # zuf0 created by constraints solver`
-            requires_torch=">=2.12",
+            requires_torch=">=2.13",
         ),
         Valid(
             """
