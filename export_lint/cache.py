@@ -106,10 +106,12 @@ class Cache:
         self.dirty = False
         self._hashes: dict[str, str | None] = {}
         self._summaries: dict[str, str | None] = {}
+        self.settings: Settings | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Cache:
         cache = cls(cache_dir(settings), run_key(settings))
+        cache.settings = settings
         try:
             with open(cache.file, "rb") as handle:
                 stored = pickle.load(handle)
@@ -153,6 +155,12 @@ class Cache:
         if entry is None or entry.digest != digest:
             return None
         for dependency, known, summary in entry.dependencies:
+            if dependency == "<export-roots>":  # what export roots reach: analysis.roots.REACH_DEPENDENCY
+                from export_lint.analysis.roots import reach_digest
+
+                if self.settings is None or known != reach_digest(self.settings, path):
+                    return None
+                continue
             if self.current_hash(dependency) != known and (summary is None or self._summary(dependency) != summary):
                 return None
         return entry.result

@@ -82,6 +82,7 @@ def _cached_lint(
     """``lint_file`` plus what the cache stores: the file's hash, the other files it read (with the
     hashes of their bytes and summaries) and the file's stat before reading."""
     from export_lint.analysis import external
+    from export_lint.analysis.roots import REACH_DEPENDENCY, reach_digest
     from export_lint.cache import content_hash, file_stat
 
     stat = file_stat(path)  # before reading: a later change is seen as one next time
@@ -97,6 +98,7 @@ def _cached_lint(
         except OSError:
             return result, None, (), None  # cannot vouch for it: do not cache
         dependencies.append((dependency, digest, external.summary_digest(dependency)))
+    dependencies.append((REACH_DEPENDENCY, reach_digest(settings, path), None))
     return result, content_hash(data), tuple(dependencies), stat
 
 
