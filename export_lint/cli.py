@@ -68,6 +68,14 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ignore", type=_codes, help="codes or prefixes to disable")
     group.add_argument("--torch-version", help="the torch version the code targets (default: installed torch)")
     group.add_argument("--config", type=Path, help="pyproject.toml to read instead of the nearest one")
+    group.add_argument(
+        "--traced",
+        choices=("roots", "all-modules"),
+        help="traced code: what export roots reach (default) or every module's forward",
+    )
+    group.add_argument(
+        "--export-roots", type=_codes, help="module/class globs traced as export roots (comma-separated)"
+    )
     files = parser.add_argument_group("files")
     files.add_argument("--force-exclude", action="store_true", help="apply exclude globs to explicit paths too")
     files.add_argument("--stdin-filename", help="the name of the file read from stdin (stdin is read without -)")
@@ -137,8 +145,14 @@ def _resolver(args: argparse.Namespace):
             "extend_select": tuple(args.extend_select) if args.extend_select is not None else None,
             "ignore": tuple(args.ignore) if args.ignore is not None else None,
             "torch_version": args.torch_version,
+            "traced": getattr(args, "traced", None),
+            "export_roots": tuple(args.export_roots) if getattr(args, "export_roots", None) else None,
         }
-        args.resolver = SettingsResolver(config_file=args.config, overrides=overrides)
+        # Each config's settings carry what its project's export roots reach (not for stdin, nor
+        # for --show-settings / --show-files, which lint nothing).
+        lints = not (_reads_stdin(args) or getattr(args, "show_settings", False) or getattr(args, "show_files", False))
+        finish = functools.partial(_with_reach, paths=args.paths) if lints else None
+        args.resolver = SettingsResolver(config_file=args.config, overrides=overrides, finish=finish)
     return args.resolver
 
 
@@ -208,6 +222,38 @@ def _collect(args: argparse.Namespace, settings) -> tuple[list[str], list, bool]
             print(f"warning: {display_path(path)}: {message}", file=sys.stderr)
     errors = [FileResult(path, [file_error(path, "io-error", message)]) for path, message in found.errors]
     return found.files, errors, False
+
+
+def _with_reach(settings, paths: list[str]):
+    """Settings carrying what the project's export roots reach (``traced = "roots"`` only)."""
+    if settings.traced != "roots":
+        return settings
+    import dataclasses
+
+    from export_lint.analysis.index import ProjectIndex
+    from export_lint.analysis.roots import compute_reach
+
+    if settings.config_file is not None:
+        root = settings.project_root
+    else:  # the folder of the nearest pyproject.toml above the paths named, else those paths' folder
+        folders = [path if os.path.isdir(path) else os.path.dirname(path) or "." for path in (paths or ["."])]
+        root = os.path.commonpath([os.path.abspath(folder) for folder in folders])
+        current = root
+        while not os.path.isfile(os.path.join(current, "pyproject.toml")):
+            parent = os.path.dirname(current)
+            if parent == current:
+                break
+            current = parent
+        else:
+            root = current
+    reach = compute_reach(ProjectIndex(root), settings.export_roots)
+    if not reach.roots:
+        print(
+            f"note: no export root in {root}: rules about traced code stay silent; name the exported models "
+            "in `export-roots` under [tool.export-lint] (or --export-roots), or pass --traced all-modules",
+            file=sys.stderr,
+        )
+    return dataclasses.replace(settings, reach=reach)
 
 
 def _use_color(output_file: Path | None) -> bool:

@@ -8,11 +8,15 @@ import functools
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from export_lint import torch_pins, versions
 from export_lint.source import MAX_SOURCE_BYTES
+
+if TYPE_CHECKING:
+    from export_lint.analysis.roots import Reach
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,9 +33,14 @@ KNOWN_KEYS = frozenset(
         "extend-exclude",
         "torch-version",
         "extend",
+        "traced",
+        "export-roots",
         "max-file-size",
     }
 )
+
+#: ``traced``: ``roots`` (what export roots reach; the default) or ``all-modules`` (every forward).
+TRACED_CHOICES = ("roots", "all-modules")
 
 DEFAULT_EXCLUDE = (
     ".bzr",
@@ -76,6 +85,13 @@ class Settings:
     torch_version_source: str = dataclasses.field(default_factory=versions.default_torch_source)
     project_root: str = "."
     config_file: str | None = None
+    #: What counts as traced code: ``roots`` or ``all-modules`` (see ``TRACED_CHOICES``).
+    traced: str = "roots"
+    #: Module/class globs of classes traced without an export call in the project.
+    export_roots: tuple[str, ...] = ()
+    #: What the project's export roots reach (``analysis.roots.Reach``), computed by the CLI before
+    #: linting; None: each file's own export calls are its only roots.
+    reach: Reach | None = None
     #: Files larger than this many bytes are not read (an EXP000 io-error names the cap).
     max_file_size: int = MAX_SOURCE_BYTES
 
@@ -231,9 +247,11 @@ def _read_table(path: Path) -> dict:
 def _table_values(table: dict, source: str) -> dict[str, object]:
     """Settings values written in one table (``extend`` aside)."""
     values: dict[str, object] = {}
-    for key in ("select", "extend-select", "ignore", "exclude", "extend-exclude"):
+    for key in ("select", "extend-select", "ignore", "exclude", "extend-exclude", "export-roots"):
         if key in table:
             values[key.replace("-", "_")] = _string_list(table, key, source)
+    if "traced" in table:
+        values["traced"] = table["traced"]
     if "per-file-ignores" in table:
         per_file = table["per-file-ignores"]
         if not isinstance(per_file, dict):
@@ -302,6 +320,8 @@ def _settings_from(path: Path | None, overrides: dict[str, object] | None, start
     if (overrides or {}).get("torch_version") is not None:
         values["torch_version_source"] = "--torch-version"
     _apply_overrides(values, overrides or {})
+    if values.get("traced", "roots") not in TRACED_CHOICES:
+        raise ConfigError(f"`traced` must be one of {', '.join(map(repr, TRACED_CHOICES))}, not {values['traced']!r}")
     if "torch_version" in values:  # written by the user: a version, nothing after it
         _check_torch_version(str(values["torch_version"]))
     if "torch_version" not in values:
@@ -353,9 +373,17 @@ class SettingsResolver:
     gives each file its project's config. A file with no config above it gets the one found from
     the current folder (or the defaults). ``config_file`` (``--config``) applies to every file."""
 
-    def __init__(self, *, config_file: str | os.PathLike[str] | None = None, overrides: dict | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        config_file: str | os.PathLike[str] | None = None,
+        overrides: dict | None = None,
+        finish: Callable[[Settings], Settings] | None = None,
+    ) -> None:
         self.config_file = Path(config_file) if config_file is not None else None
         self.overrides = overrides or {}
+        #: Applied once to each config's settings (the CLI adds what export roots reach).
+        self.finish = finish
         self._nearest: dict[str, Path | None] = {}  # folder -> its nearest config file
         self._settings: dict[Path | None, Settings] = {}
 
@@ -382,7 +410,8 @@ class SettingsResolver:
 
     def _for_config(self, path: Path | None) -> Settings:
         if path not in self._settings:
-            self._settings[path] = _settings_from(path, self.overrides)
+            settings = _settings_from(path, self.overrides)
+            self._settings[path] = self.finish(settings) if self.finish is not None else settings
         return self._settings[path]
 
     def for_path(self, path: str | os.PathLike[str]) -> Settings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import itertools
+import os
 import re
 import sys
 import traceback
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 import libcst as cst
 
 from export_lint import fix_checks, versions
+from export_lint.analysis.roots import may_export
 from export_lint.analysis.semantic import PRUNED_WALK_CONTAINERS, SCOPE_TYPES, SemanticModel
 from export_lint.config import Settings
 from export_lint.diagnostics import BUG_REPORT_HINT, Diagnostic, FileResult, LineIndex, file_error
@@ -259,6 +261,32 @@ def lint_text(
         return _lint_text(python_newlines(text), path, settings, rules)
 
 
+def reached_in(text: str, path: str, settings: Settings) -> dict[str, str] | None:
+    """What export roots reach in the file (qualname -> root label); None with ``all-modules``.
+    Without a project's reach (the API, stdin) the file's own export calls are its roots."""
+    if settings.traced == "all-modules":
+        return None
+    if settings.reach is not None:
+        return settings.reach.for_file(path)
+    from export_lint.analysis.index import ProjectIndex
+    from export_lint.analysis.roots import compute_reach
+
+    folder = os.path.dirname(os.path.abspath(path))
+    return compute_reach(ProjectIndex(folder, texts={path: text}, discover=False)).for_file(path)
+
+
+def _nothing_to_walk(text: str, running: Sequence[type[Rule]], checks_noqa: bool) -> bool:
+    """No root reaches the file and it makes no export call: rules about traced code and export
+    calls have nothing to look at, so the file is not parsed by LibCST (only checked to be Python)."""
+    if checks_noqa or not all(rule.traced_only for rule in running) or may_export(text):
+        return False
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False  # reported by the LibCST parse
+    return True
+
+
 def _lint_text(
     text: str,
     path: str,
@@ -275,10 +303,13 @@ def _lint_text(
     # parsed, so a syntax error is reported whatever the selection). EXP900 still judges their
     # suppression comments, against every selected rule.
     running = [rule for rule in selected if all(word in text for word in rule.requires)]
+    reached = reached_in(text, path, settings)
+    if not reached and reached is not None and _nothing_to_walk(text, running, checks_noqa):
+        return []
     module = parse(text, path)
     if isinstance(module, Diagnostic):
         return [module]
-    semantic = SemanticModel(module, path, text=text)
+    semantic = SemanticModel(module, path, text=text, reached=reached)
     context = RuleContext(text, path, module, semantic, settings.torch_version)
     errors: list[Diagnostic] = []
 
