@@ -379,13 +379,13 @@ def test_open_shares_the_results_cache_with_check(shared: Shared) -> None:
         assert [d.code for d in await lsp.diagnostics(uri)] == ["EXP001"]
 
     shared.call(scenario(shared.session))
-    stored = sorted(path.name for path in cache.glob("*.pickle"))
+    stored = sorted(path.name for path in cache.glob("*.json"))
     assert len(stored) == 1, "the server stored the file's result in check's cache"
     check = subprocess.run(
         [sys.executable, "-m", "export_lint", "check", "predictor.py"], cwd=project, capture_output=True, text=True
     )
     assert check.returncode == 1 and "EXP001" in check.stdout
-    assert sorted(path.name for path in cache.glob("*.pickle")) == stored, "check used the same run key"
+    assert sorted(path.name for path in cache.glob("*.json")) == stored, "check used the same run key"
 
 
 def test_a_broken_pyproject_is_one_diagnostic_not_a_dead_server(shared: Shared) -> None:

@@ -77,9 +77,9 @@ def _lint_through_cache(text: str, path: str, settings: Settings) -> list[Diagno
     hit = store.get(path, content_hash(data))
     if isinstance(hit, FileResult):
         return hit.diagnostics
-    result, digest, dependencies, stat = _cached_lint(path, settings)
+    result, digest, dependencies, stat, resolutions = _cached_lint(path, settings)
     if digest is not None and not any(d.internal_error for d in result.diagnostics):
-        store.put(path, digest, dependencies, result, stat)
+        store.put(path, digest, dependencies, result, stat, resolutions)
         store.save()
     return result.diagnostics
 
