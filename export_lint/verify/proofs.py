@@ -8,8 +8,10 @@ must run cleanly. Outside the gate the original must run cleanly. VALID examples
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 import traceback
+import types
 from collections.abc import Callable
 
 from export_lint import versions
@@ -43,7 +45,11 @@ def run_script(code: str, name: str = "<export-lint example>") -> Outcome:
     """Execute a script in a fresh namespace; report whether it raised and the first error line."""
     _reset_dynamo()
     start = time.perf_counter()
-    namespace = {"__name__": "__export_lint_example__"}
+    # A real module, so that torch can import what the script defines by its __module__ (torch 2.10's
+    # strict export does: `ModuleNotFoundError: No module named '__export_lint_example__'`).
+    module = types.ModuleType("__export_lint_example__")
+    namespace = module.__dict__
+    sys.modules[module.__name__] = module
     try:
         exec(compile(code, name, "exec"), namespace)
     except BaseException as error:
@@ -60,8 +66,6 @@ def _reset_dynamo() -> None:
     Without it, torch 2.6 and 2.7 (strict by default) give up on the ninth script exporting the same
     ``torch.nn.Linear`` (``RecompileLimitExceeded: cache_size_limit reached``).
     """
-    import sys
-
     dynamo = sys.modules.get("torch._dynamo")
     if dynamo is not None:
         dynamo.reset()
