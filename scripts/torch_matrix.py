@@ -144,6 +144,7 @@ def make_room(root: Path, keep: int, min_free: float, protect: set[Path]) -> Non
 def pip(python: Path, *args: str, log_file) -> int:
     env = {**os.environ, "PIP_CONFIG_FILE": "/dev/null", "PIP_CONSTRAINT": "", "PIP_NO_CACHE_DIR": "1"}
     env["SAM2_BUILD_CUDA"] = "0"
+    env["PIP_FIND_LINKS"] = ""  # not the machine's local CPU-only wheel: torchvision from PyPI needs the CUDA torch
     cmd = ["nice", "-n", "10", str(python), "-m", "pip", "install", "--no-cache-dir", "--no-compile", "-q", *args]
     log_file.write(f"$ {' '.join(cmd)}\n")
     log_file.flush()
