@@ -286,7 +286,9 @@ def _slow_file(classes: int = 1000) -> str:
         "            x = x * 2\n"
         "        return x.reshape(x.shape[0], 4)\n"
     )
-    return "import torch\n" + "".join(block.format(i=i) for i in range(classes))
+    # The export call makes the blocks traced code (an export root reaches them).
+    exports = "".join(f"\ntorch.export.export(Block{i}(), (torch.randn(2, 4),))" for i in range(classes))
+    return "import torch\n" + "".join(block.format(i=i) for i in range(classes)) + exports + "\n"
 
 
 def test_a_file_over_the_time_budget_gets_a_diagnostic_and_the_server_lives_on(limited: Shared) -> None:
