@@ -75,9 +75,10 @@ def remove_import_alias(
     return Edit(first_start, last_end, text)
 
 
-def torch_module_name(context: RuleContext) -> tuple[str, Edit | None]:
-    """The local name of ``torch`` and, when the file lacks ``import torch``, the edit adding it."""
-    alias = context.torch_alias()
+def torch_module_name(context: RuleContext, at: cst.CSTNode) -> tuple[str, Edit | None]:
+    """The local name of ``torch`` bound where ``at`` runs and, when there is none, the edit adding
+    ``import torch``."""
+    alias = context.torch_alias(at=at)
     if alias is not None:
         return alias, None
     return "torch", context.module_import_edit("import torch")

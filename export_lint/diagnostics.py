@@ -39,8 +39,14 @@ class Edit:
     #: Filled in when the edit is reported, for output formats that show rows and columns.
     location: Location | None = None
     end_location: Location | None = None
+    #: What the edit writes, when two different edits must not both write it: e.g. the
+    #: ``dynamic_shapes=`` keyword of one call (``RuleContext.keyword_claim``). Fixes whose edits
+    #: claim the same thing differently collide even where their text ranges do not.
+    claim: str | None = None
 
     def overlaps(self, other: Edit) -> bool:
+        if self.claim is not None and self.claim == other.claim:
+            return (self.start, self.end, self.content) != (other.start, other.end, other.content)
         if self.start == self.end == other.start == other.end:
             return self.content != other.content
         return self.start < other.end and other.start < self.end
@@ -59,6 +65,18 @@ class Fix:
         return min(edit.start for edit in self.edits)
 
 
+def apply_edits(text: str, edits: tuple[Edit, ...] | list[Edit]) -> str:
+    """The text with non-overlapping edits applied (identical edits once); insertions at one
+    point land in the order given."""
+    ordered = sorted(enumerate(dict.fromkeys(edits)), key=lambda pair: (pair[1].start, pair[1].end, pair[0]))
+    pieces, done = [], 0
+    for _, edit in ordered:
+        pieces += [text[done : edit.start], edit.content]
+        done = edit.end
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One finding in one file."""
@@ -72,6 +90,8 @@ class Diagnostic:
     fix: Fix | None = None
     noqa_row: int | None = None
     internal_error: bool = False
+    #: In a notebook: the 1-based cell (counting every cell); ``start``/``end``/``noqa_row`` are rows of that cell.
+    cell: int | None = None
 
     @property
     def url(self) -> str | None:

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import libcst as cst
 
-from export_lint.analysis.semantic import SemanticModel
+from export_lint.analysis.semantic import SemanticModel, _import_bindings
 from export_lint.diagnostics import Applicability, Diagnostic, Edit, Fix, LineIndex
 
 
@@ -25,6 +25,9 @@ class Valid:
     code: str
     torch_version: str | None = None
     proves: bool = True
+    #: The torch releases the script can run on at all (it uses an API added later, such as
+    #: ``Dim.DYNAMIC``, ">=2.6"): proven on those only. ``""``: every release.
+    requires_torch: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "code", textwrap.dedent(self.code).lstrip("\n"))
@@ -45,6 +48,9 @@ class Invalid:
     torch_version: str | None = None
     count: int = 1
     proves: bool = True
+    #: The torch releases the scripts can run on at all (an API added later, or a fix meant for a
+    #: newer target): proven on those only. ``""``: every release.
+    requires_torch: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "code", textwrap.dedent(self.code).lstrip("\n"))
@@ -137,6 +143,9 @@ class RuleContext:
         return min(start, len(self.text)), min(end, len(self.text))
 
     def report(self, rule: Rule, node: cst.CSTNode, message: str, fix: Fix | None) -> None:
+        label = self.semantic.root_label() if self.semantic.reached else None
+        if label is not None:
+            message = f"{message} (reached from {label})"
         start, end = self.span(node)
         start_location = self.lines.location(start)
         if fix is not None:
@@ -186,7 +195,12 @@ class RuleContext:
         return Edit(line_start, line_start, self.indentation_of(statement) + line + self.newline)
 
     def add_keyword_argument(self, call: cst.Call, argument: str) -> Edit:
-        """Append ``name=value`` to a call's arguments, following its layout."""
+        """Append ``name=value`` to a call's arguments, following its layout; the edit claims the
+        keyword (``keyword_claim``)."""
+        edit = self._keyword_edit(call, argument)
+        return dataclasses.replace(edit, claim=self.keyword_claim(call, argument.split("=", 1)[0].strip()))
+
+    def _keyword_edit(self, call: cst.Call, argument: str) -> Edit:
         if not call.args:
             _, end = self.span(call)
             return Edit(end - 1, end - 1, argument)
@@ -222,9 +236,113 @@ class RuleContext:
         prefix = self.newline if offset and not self.text[:offset].endswith(("\n",)) else ""
         return Edit(offset, offset, prefix + statement + self.newline)
 
-    def torch_alias(self) -> str | None:
-        """The local name ``torch`` is imported under at module level, if any."""
+    def torch_alias(self, at: cst.CSTNode | None = None) -> str | None:
+        """The local name ``torch`` is imported under at module level, if any; with ``at``, only
+        an import that is bound there (see ``imported_name``)."""
+        if at is not None:
+            return self.imported_name({"torch"}, at)
         for name, binding in self.semantic.bindings_of(self.module).items():
             if binding.kind == "import" and binding.qualified_name == "torch":
                 return name
         return None
+
+    def top_level_statement(self, node: cst.CSTNode) -> cst.BaseStatement:
+        """The module-level statement holding a node (found by position)."""
+        start, end = self.span(node)
+        for statement in self.module.body:
+            first, last = self.span(statement)
+            if first <= start and end <= last:
+                return statement
+        raise ValueError("node is not inside the module's statements")
+
+    def imported_name(self, qualified: set[str] | frozenset[str], at: cst.CSTNode) -> str | None:
+        """A local name a module-level import binds to one of ``qualified`` where ``at`` runs.
+
+        Module-level code runs top to bottom, so only imports in earlier statements count there;
+        code in a function body runs when it is called, by which time every module-level import
+        has run. ``fix_checks`` judges fixed code the same way.
+        """
+        holder = self.top_level_statement(at)
+        start, _ = self.span(at)
+        deferred = any(
+            isinstance(node, (cst.FunctionDef, cst.Lambda)) and self.span(node)[0] <= start < self.span(node)[1]
+            for node in _defining_nodes(holder)
+        )
+        found = None
+        for statement in self.module.body:
+            if statement is holder and not deferred:
+                break
+            for node in _module_level_imports(statement):
+                for name, binding in _import_bindings(node):
+                    if binding.qualified_name in qualified:
+                        found = found or name
+        return found
+
+    def keyword_claim(self, call: cst.Call, keyword: str) -> str:
+        """What an edit adding or rewriting ``keyword=`` of a call claims (``Edit.claim``): two
+        fixes writing the keyword collide, and one of them waits for the next pass."""
+        return f"keyword {keyword} of the call at {self.span(call)[0]}"
+
+    def top_level_insertion(self, statement: cst.BaseStatement, block: str) -> Edit:
+        """Insert a top-level ``def``/``class`` above a module-level statement (and the comments
+        directly above it), with the two blank lines ``ruff format`` keeps around it."""
+        anchor = statement.decorators[0] if getattr(statement, "decorators", None) else statement
+        offset = self.lines.line_start(self.span(anchor)[0])
+        while offset > 0:
+            above = self.lines.line_start(offset - 1)
+            if not self.text[above:offset].startswith("#"):  # a top-level comment above the statement
+                break
+            offset = above
+        blank_before, probe = 0, offset
+        while probe > 0:
+            above = self.lines.line_start(probe - 1)
+            if self.text[above:probe].strip():
+                break
+            blank_before, probe = blank_before + 1, above
+        newline = self.newline
+        lead = newline * max(0, 2 - blank_before) if probe > 0 else ""
+        body = newline.join(block.rstrip("\n").split("\n"))
+        return Edit(offset, offset, lead + body + newline * 3)
+
+
+def _module_level_imports(statement: cst.CSTNode) -> list[cst.Import | cst.ImportFrom]:
+    """The imports a module-level statement runs (inside ``if``/``try``/``with`` too, not in defs)."""
+    found: list[cst.Import | cst.ImportFrom] = []
+
+    class _Imports(cst.CSTVisitor):
+        def visit_Import(self, node: cst.Import) -> bool:
+            found.append(node)
+            return False
+
+        def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+            found.append(node)
+            return False
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+    statement.visit(_Imports())
+    return found
+
+
+def _defining_nodes(statement: cst.CSTNode) -> list[cst.CSTNode]:
+    """The functions and lambdas inside a statement (their bodies run later, when called)."""
+    found: list[cst.CSTNode] = []
+
+    class _Definitions(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            found.append(node)
+            return False
+
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            found.append(node)
+            return False
+
+    statement.visit(_Definitions())
+    return found

@@ -74,7 +74,11 @@ def _check_regular(found: os.stat_result, limit: int) -> None:
 
 
 def _too_large(size: int, limit: int) -> str:
-    return f"file too large to lint ({size / 2**20:.1f} MiB > the {limit / 2**20:g} MiB cap, max-file-size); skipped"
+    return f"file too large to lint ({_bytes(size)} > the {_bytes(limit)} cap, max-file-size); skipped"
+
+
+def _bytes(size: int) -> str:
+    return f"{size / 2**20:.3g} MiB" if size >= 2**20 else f"{size:,} bytes"
 
 
 def read_source_file(path: str, limit: int = MAX_SOURCE_BYTES) -> bytes:
@@ -87,8 +91,14 @@ def read_source_file(path: str, limit: int = MAX_SOURCE_BYTES) -> bytes:
     _check_regular(os.stat(path), limit)
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     with os.fdopen(descriptor, "rb") as handle:
-        _check_regular(os.fstat(descriptor), limit)  # the path may have been swapped since
-        data = handle.read(limit + 1)
+        found = os.fstat(descriptor)
+        _check_regular(found, limit)  # the path may have been swapped since
+        chunks, size, want = [], 0, min(found.st_size, limit) + 1  # buffers sized by the file, not the cap
+        while size <= limit and (chunk := handle.read(want)):
+            chunks.append(chunk)
+            size += len(chunk)
+            want = min(2**20, limit + 1 - size)
+        data = b"".join(chunks)
     if len(data) > limit:
         raise UnreadableSource(_too_large(len(data), limit))
     return data

@@ -7,8 +7,24 @@ import os
 import re
 import sys
 
+#: The releases docs/torch-versions.json proves every rule on (scripts/torch_matrix.py), oldest first.
+KNOWN_RELEASES = (
+    "2.4.1",
+    "2.5.1",
+    "2.6.0",
+    "2.7.1",
+    "2.8.0",
+    "2.9.1",
+    "2.10.0",
+    "2.11.0",
+    "2.12.1",
+    "2.13.0",
+    "2.14.1",
+    "2.15.0",
+)
+
 #: The newest torch release export-lint knows about; used when none is installed.
-NEWEST_KNOWN_TORCH = "2.14"
+NEWEST_KNOWN_TORCH = "2.15"
 
 #: The first release whose ``torch.export.export`` defaults to ``strict=False``: the 2.7.0 wheel's
 #: signature still reads ``strict: bool = True``, 2.8.0's reads ``strict: bool = False``
@@ -95,3 +111,8 @@ def strict_by_default(torch_version: str) -> bool:
 
 def default_torch_version() -> str:
     return installed_torch_version() or NEWEST_KNOWN_TORCH
+
+
+def default_torch_source() -> str:
+    """Where :func:`default_torch_version` came from."""
+    return "installed torch" if installed_torch_version() else "newest release export-lint knows (no torch installed)"

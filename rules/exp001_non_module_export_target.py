@@ -19,28 +19,37 @@ class Predictor:
 ```
 
 ## Use instead
-A wrapper module whose `forward` calls the method. The wrapper also registers the owner's
-`nn.Module` attributes as submodules: without that, the owner's weights are lifted into the
-exported program as constants instead of parameters.
+A module whose `forward` is the callable itself, so the exported program keeps the callable's own
+signature (keyword `dynamic_shapes={"x": ...}` keys still match its parameter names). It also
+registers the owner's `nn.Module` attributes as submodules: without that, the owner's weights are
+lifted into the exported program as constants instead of parameters.
 ```python
-class PredictExportWrapper(torch.nn.Module):
-    def __init__(self, owner):
+class ExportWrapper(torch.nn.Module):
+    def __init__(self, fn):
         super().__init__()
-        self.owner = owner
-        for name, value in vars(owner).items():
-            if isinstance(value, torch.nn.Module) and not hasattr(self, name):
-                self.add_module(name, value)
-
-    def forward(self, *args, **kwargs):
-        return self.owner._predict(*args, **kwargs)
+        self.forward = fn
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, torch.nn.Module):
+            self.owner = owner
+        else:
+            for name, value in getattr(owner, "__dict__", {}).items():
+                if isinstance(value, torch.nn.Module) and not hasattr(self, name):
+                    self.add_module(name, value)
 
 ...
-torch.export.export(PredictExportWrapper(self), args=(coords, labels), strict=False)
+torch.export.export(ExportWrapper(self._predict), args=(coords, labels), strict=False)
 ```
+The fix writes one `ExportWrapper` class per file, above the first statement that needs it,
+and every call site uses it.
 
 ## Fix safety
-Safe: the generated wrapper calls the original callable with the same arguments, so the exported
-program computes what the callable computes. The fix adds `import torch` when the file lacks it.
+Safe: the exported program runs the original callable with the original arguments, under the
+callable's own signature (so `args`, `kwargs` and `dynamic_shapes` mean what they meant), and the
+owner's submodules export as parameters, as they would if the owner were a module. The code
+before the fix cannot export at all (every call raises `ValueError`), so no working behaviour
+changes, except for code that catches that `ValueError` to fall back to something else. The fix
+adds `import torch` when the file lacks it above the wrapper, and is not offered when a name the
+wrapper needs is not bound where it is inserted.
 
 ## References
 - torch.export docs: https://pytorch.org/docs/stable/export.html
@@ -49,6 +58,8 @@ program computes what the callable computes. The fix adds `import torch` when th
 
 from __future__ import annotations
 
+import textwrap
+
 import libcst as cst
 
 from export_lint.diagnostics import Applicability, Edit, Fix
@@ -56,37 +67,35 @@ from export_lint.rule import Invalid, Rule, Valid, shorten
 
 _PROPERTY_DECORATORS = frozenset({"property", "functools.cached_property", "cached_property"})
 
-_METHOD_WRAPPER = '''\
+WRAPPER_NAME = "ExportWrapper"
+#: Marks a wrapper class as this fix's own, so later fixes in the file reuse it.
+WRAPPER_MARK = "(export-lint EXP001)"
+
+_WRAPPER = '''\
 class {name}({torch}.nn.Module):
-    """Lets torch.export trace `{owner}.{method}`, which is not an nn.Module (export-lint EXP001)."""
+    """An nn.Module whose forward is a function or method, for torch.export {mark}.
 
-    def __init__(self, owner):
-        super().__init__()
-        self.owner = owner
-        # Register the owner's modules so their weights export as parameters, not constants.
-        for name, value in vars(owner).items():
-            if isinstance(value, {torch}.nn.Module) and not hasattr(self, name):
-                self.add_module(name, value)
-
-    def forward(self, *args, **kwargs):
-        return self.owner.{method}(*args, **kwargs)
-'''
-
-_CALLABLE_WRAPPER = '''\
-class {name}({torch}.nn.Module):
-    """Lets torch.export trace `{target}`, which is not an nn.Module (export-lint EXP001)."""
+    `forward` is the callable itself: its signature, and so the keys of `dynamic_shapes`, stay its own.
+    """
 
     def __init__(self, fn):
         super().__init__()
-        self.fn = fn
-
-    def forward(self, *args, **kwargs):
-        return self.fn(*args, **kwargs)
+        self.forward = fn
+        # Register the owner's modules so their weights export as parameters, not constants.
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, {torch}.nn.Module):
+            self.owner = owner
+        else:
+            for name, value in getattr(owner, "__dict__", {{}}).items():
+                if isinstance(value, {torch}.nn.Module) and not hasattr(self, name):
+                    self.add_module(name, value)
 '''
 
 
-def _camel(name: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "Target"
+def _with_wrapper(template: str) -> str:
+    """An example's expected fix: the template with the wrapper class the fix writes."""
+    wrapper = _WRAPPER.format(name=WRAPPER_NAME, torch="torch", mark=WRAPPER_MARK).rstrip("\n")
+    return textwrap.dedent(template).replace("{wrapper}", wrapper)
 
 
 class NonModuleExportTarget(Rule):
@@ -161,40 +170,32 @@ class NonModuleExportTarget(Rule):
                     return torch.export.export(self._predict, (x,), strict=False)
 
 
-            Predictor(torch.nn.Linear(3, 3)).predict(torch.randn(2, 3))
+            ep = Predictor(torch.nn.Linear(3, 3)).predict(torch.randn(2, 3))
+            assert [name for name, _ in ep.named_parameters()] == ["model.weight", "model.bias"]
             """,
-            after='''
-            import torch
+            after=_with_wrapper(
+                """
+                import torch
 
 
-            class PredictExportWrapper(torch.nn.Module):
-                """Lets torch.export trace `Predictor._predict`, which is not an nn.Module (export-lint EXP001)."""
-
-                def __init__(self, owner):
-                    super().__init__()
-                    self.owner = owner
-                    # Register the owner's modules so their weights export as parameters, not constants.
-                    for name, value in vars(owner).items():
-                        if isinstance(value, torch.nn.Module) and not hasattr(self, name):
-                            self.add_module(name, value)
-
-                def forward(self, *args, **kwargs):
-                    return self.owner._predict(*args, **kwargs)
+                {wrapper}
 
 
-            class Predictor:
-                def __init__(self, model):
-                    self.model = model
+                class Predictor:
+                    def __init__(self, model):
+                        self.model = model
 
-                def _predict(self, x):
-                    return self.model(x) * 2
+                    def _predict(self, x):
+                        return self.model(x) * 2
 
-                def predict(self, x):
-                    return torch.export.export(PredictExportWrapper(self), (x,), strict=False)
+                    def predict(self, x):
+                        return torch.export.export(ExportWrapper(self._predict), (x,), strict=False)
 
 
-            Predictor(torch.nn.Linear(3, 3)).predict(torch.randn(2, 3))
-            ''',
+                ep = Predictor(torch.nn.Linear(3, 3)).predict(torch.randn(2, 3))
+                assert [name for name, _ in ep.named_parameters()] == ["model.weight", "model.bias"]
+                """
+            ),
         ),
         Invalid(
             """
@@ -208,29 +209,23 @@ class NonModuleExportTarget(Rule):
 
             ep = ex(double, (ones(3),))
             """,
-            after='''
-            from torch import ones
-            from torch.export import export as ex
-            import torch
+            after=_with_wrapper(
+                """
+                from torch import ones
+                from torch.export import export as ex
+                import torch
 
 
-            def double(x):
-                return x * 2
+                def double(x):
+                    return x * 2
 
 
-            class DoubleExportWrapper(torch.nn.Module):
-                """Lets torch.export trace `double`, which is not an nn.Module (export-lint EXP001)."""
-
-                def __init__(self, fn):
-                    super().__init__()
-                    self.fn = fn
-
-                def forward(self, *args, **kwargs):
-                    return self.fn(*args, **kwargs)
+                {wrapper}
 
 
-            ep = ex(DoubleExportWrapper(double), (ones(3),))
-            ''',
+                ep = ex(ExportWrapper(double), (ones(3),))
+                """
+            ),
         ),
         Invalid(
             """
@@ -238,22 +233,17 @@ class NonModuleExportTarget(Rule):
 
             ep = torch.export.export(lambda x: x.sin(), (torch.randn(3),))
             """,
-            after='''
-            import torch
-
-            class LambdaExportWrapper(torch.nn.Module):
-                """Lets torch.export trace `lambda x: x.sin()`, which is not an nn.Module (export-lint EXP001)."""
-
-                def __init__(self, fn):
-                    super().__init__()
-                    self.fn = fn
-
-                def forward(self, *args, **kwargs):
-                    return self.fn(*args, **kwargs)
+            after=_with_wrapper(
+                """
+                import torch
 
 
-            ep = torch.export.export(LambdaExportWrapper(lambda x: x.sin()), (torch.randn(3),))
-            ''',
+                {wrapper}
+
+
+                ep = torch.export.export(ExportWrapper(lambda x: x.sin()), (torch.randn(3),))
+                """
+            ),
         ),
         Invalid(
             """
@@ -268,31 +258,134 @@ class NonModuleExportTarget(Rule):
 
             ep = torch.export.export(functools.partial(scale, factor=3.0), (torch.randn(3),))
             """,
-            after='''
-            import functools
+            after=_with_wrapper(
+                """
+                import functools
 
+                import torch
+
+
+                def scale(x, factor):
+                    return x * factor
+
+
+                {wrapper}
+
+
+                ep = torch.export.export(ExportWrapper(functools.partial(scale, factor=3.0)), (torch.randn(3),))
+                """
+            ),
+        ),
+        # Keyword dynamic_shapes keys name the callable's own parameters; two call sites, one wrapper.
+        Invalid(
+            """
             import torch
 
 
-            def scale(x, factor):
-                return x * factor
+            def add(x, y):
+                return x * 2 + y
 
 
-            class ScaleExportWrapper(torch.nn.Module):
-                """Lets torch.export trace `functools.partial(scale, factor=3.0)`, which is not an nn.Module (export-lint EXP001)."""
+            def triple(x):
+                return x * 3
 
-                def __init__(self, fn):
+
+            batch = torch.export.Dim("batch", min=2, max=8)
+            shapes = {"x": {0: batch}, "y": {0: batch}}
+            first = torch.export.export(add, (torch.randn(2, 3), torch.randn(2, 3)), dynamic_shapes=shapes)
+            second = torch.export.export(triple, (torch.randn(4),), strict=True)
+            assert first.module()(torch.ones(5, 3), torch.ones(5, 3)).shape == (5, 3)
+            """,
+            count=2,
+            after=_with_wrapper(
+                """
+                import torch
+
+
+                def add(x, y):
+                    return x * 2 + y
+
+
+                def triple(x):
+                    return x * 3
+
+
+                batch = torch.export.Dim("batch", min=2, max=8)
+                shapes = {"x": {0: batch}, "y": {0: batch}}
+
+
+                {wrapper}
+
+
+                first = torch.export.export(ExportWrapper(add), (torch.randn(2, 3), torch.randn(2, 3)), dynamic_shapes=shapes)
+                second = torch.export.export(ExportWrapper(triple), (torch.randn(4),), strict=True)
+                assert first.module()(torch.ones(5, 3), torch.ones(5, 3)).shape == (5, 3)
+                """
+            ),
+        ),
+        # A method of an nn.Module, exported strictly: the module's weights stay parameters.
+        Invalid(
+            """
+            import torch
+
+
+            class Net(torch.nn.Module):
+                def __init__(self):
                     super().__init__()
-                    self.fn = fn
+                    self.linear = torch.nn.Linear(3, 3)
 
-                def forward(self, *args, **kwargs):
-                    return self.fn(*args, **kwargs)
+                def forward(self, x):
+                    return self.linear(x)
+
+                def embed(self, x):
+                    return self.linear(x).relu()
+
+                def export_embed(self, x):
+                    batch = torch.export.Dim("batch", min=2, max=8)
+                    return torch.export.export(self.embed, (x,), dynamic_shapes={"x": {0: batch}}, strict=True)
 
 
-            ep = torch.export.export(ScaleExportWrapper(functools.partial(scale, factor=3.0)), (torch.randn(3),))
-            ''',
+            ep = Net().export_embed(torch.randn(2, 3))
+            assert [name for name, _ in ep.named_parameters()] == ["owner.linear.weight", "owner.linear.bias"]
+            assert ep.module()(torch.randn(6, 3)).shape == (6, 3)
+            """,
+            after=_with_wrapper(
+                """
+                import torch
+
+
+                {wrapper}
+
+
+                class Net(torch.nn.Module):
+                    def __init__(self):
+                        super().__init__()
+                        self.linear = torch.nn.Linear(3, 3)
+
+                    def forward(self, x):
+                        return self.linear(x)
+
+                    def embed(self, x):
+                        return self.linear(x).relu()
+
+                    def export_embed(self, x):
+                        batch = torch.export.Dim("batch", min=2, max=8)
+                        return torch.export.export(ExportWrapper(self.embed), (x,), dynamic_shapes={"x": {0: batch}}, strict=True)
+
+
+                ep = Net().export_embed(torch.randn(2, 3))
+                assert [name for name, _ in ep.named_parameters()] == ["owner.linear.weight", "owner.linear.bias"]
+                assert ep.module()(torch.randn(6, 3)).shape == (6, 3)
+                """
+            ),
         ),
     ]
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        #: (wrapper name, the edit writing it or None when the file has it), shared by every call site.
+        self._wrapper: tuple[str, Edit | None] | None = None
+        self._import_edit: Edit | None = None
 
     def visit_Call(self, node: cst.Call) -> None:
         if not self.semantic.is_export_call(node):
@@ -300,29 +393,19 @@ class NonModuleExportTarget(Rule):
         target = _target_argument(node)
         if target is None:
             return
-        classified = self._classify(target)
-        if classified is None:
+        kind = self._classify(target)
+        if kind is None:
             return
-        kind, wrapper_base, owner_method = classified
-        self.report(
-            target,
-            self._wrapper_fix(target, wrapper_base, owner_method),
-            target=shorten(self.context.code(target), 60),
-            kind=kind,
-        )
+        self.report(target, self._wrapper_fix(target), target=shorten(self.context.code(target), 60), kind=kind)
 
-    def _classify(self, target: cst.BaseExpression) -> tuple[str, str, tuple[str, str] | None] | None:
-        """(kind, wrapper name stem, (owner class, method) for bound methods) or None if not a hazard."""
+    def _classify(self, target: cst.BaseExpression) -> str | None:
+        """What kind of non-module the target is, or None if it is not a hazard."""
         if isinstance(target, cst.Lambda):
-            return "a lambda", "Lambda", None
+            return "a lambda"
         if isinstance(target, cst.Call) and self.semantic.qualified_name(target.func) == "functools.partial":
-            inner = target.args[0].value if target.args else None
-            stem = inner.value if isinstance(inner, cst.Name) else "Partial"
-            return "a `functools.partial`", _camel(stem), None
+            return "a `functools.partial`"
         if isinstance(target, cst.Name):
-            if self.semantic.binding(target.value).kind == "function":
-                return "a function", _camel(target.value), None
-            return None
+            return "a function" if self.semantic.binding(target.value).kind == "function" else None
         if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
             enclosing = self.semantic.enclosing_method()
             if enclosing is None:
@@ -341,35 +424,37 @@ class NonModuleExportTarget(Rule):
                 for d in found.decorators
             ):
                 return None
-            return "a bound method", _camel(target.attr.value), (info.name, target.attr.value)
+            return "a bound method"
         return None
 
-    def _wrapper_fix(self, target: cst.BaseExpression, stem: str, owner_method: tuple[str, str] | None) -> Fix:
+    def _wrapper_fix(self, target: cst.BaseExpression) -> Fix | None:
         context = self.context
-        torch_name = context.torch_alias()
-        import_edit = None
+        if self._wrapper is None:
+            self._wrapper = self._wrapper_class(context.top_level_statement(target))
+        if self._wrapper is None:
+            return None
+        name, class_edit = self._wrapper
+        import_edit = self._import_edit
+        call_edit = context.replace(target, f"{name}({context.code(target)})")
+        return self.fix(f"Wrap the target in `{name}`, an `nn.Module`", import_edit, class_edit, call_edit)
+
+    def _wrapper_class(self, statement: cst.BaseStatement) -> tuple[str, Edit | None] | None:
+        """The file's wrapper class: its name, and the edit writing it above ``statement`` unless the
+        file has it already (from an earlier fix)."""
+        context = self.context
+        name, suffix = WRAPPER_NAME, 2
+        while (existing := self.semantic.classes.get(name)) is not None:
+            if WRAPPER_MARK in context.code(existing.node):
+                self._import_edit = None
+                return name, None
+            name, suffix = f"{WRAPPER_NAME}{suffix}", suffix + 1
+        torch_name = context.torch_alias(at=statement)
+        self._import_edit = None
         if torch_name is None:
             torch_name = "torch"
-            import_edit = context.module_import_edit("import torch")
-        name = f"{stem}ExportWrapper"
-        existing = self.semantic.classes.get(name)
-        class_edit: Edit | None = None
-        if existing is None:
-            if owner_method is not None:
-                owner, method = owner_method
-                text = _METHOD_WRAPPER.format(name=name, torch=torch_name, owner=owner, method=method)
-            else:
-                text = _CALLABLE_WRAPPER.format(name=name, torch=torch_name, target=shorten(context.code(target), 60))
-            text = text.replace("\n", context.newline)
-            statement = self.semantic.stack[1]  # the top-level statement holding the call
-            anchor = statement.decorators[0] if getattr(statement, "decorators", None) else statement
-            start, _ = context.span(anchor)
-            line_start = context.lines.line_start(start)
-            blank = context.newline * 2
-            class_edit = Edit(line_start, line_start, text + blank)
-        argument = "self" if owner_method is not None else context.code(target)
-        call_edit = context.replace(target, f"{name}({argument})")
-        return self.fix(f"Wrap the target in `{name}`, an `nn.Module`", import_edit, class_edit, call_edit)
+            self._import_edit = context.module_import_edit("import torch")
+        text = _WRAPPER.format(name=name, torch=torch_name, mark=WRAPPER_MARK)
+        return name, context.top_level_insertion(statement, text)
 
 
 def _target_argument(call: cst.Call) -> cst.BaseExpression | None:

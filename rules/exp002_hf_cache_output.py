@@ -163,12 +163,12 @@ class HfCacheOutput(Rule):
     VALID = [
         Valid(
             _WHISPER
-            + 'ep = torch.export.export(model, (features,), {"decoder_input_ids": decoder_input_ids, "use_cache": False})\n'
+            + 'ep = torch.export.export(model, (features,), {"decoder_input_ids": decoder_input_ids, "use_cache": False}, strict=False)\n'
         ),
         Valid(
             _WHISPER
             + "model.config.use_cache = False\n"
-            + 'ep = torch.export.export(model, (features,), {"decoder_input_ids": decoder_input_ids})\n'
+            + 'ep = torch.export.export(model, (features,), {"decoder_input_ids": decoder_input_ids}, strict=False)\n'
         ),
         Valid(
             _WHISPER.replace(
@@ -189,7 +189,7 @@ class HfCacheOutput(Rule):
 
             config = BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=50)
             model = BertModel(config).eval()
-            ep = torch.export.export(model, (torch.randint(0, 50, (1, 5)),))
+            ep = torch.export.export(model, (torch.randint(0, 50, (1, 5)),), strict=False)
             """
         ),
         # The model's class is unknown here: the rule cannot tell it decodes with a cache.
@@ -212,6 +212,10 @@ class HfCacheOutput(Rule):
             )
             + f"{_REGISTER}(model)\n"
             + _EXPORT_AND_COMPARE,
+            # The fix's registration API is transformers 5's (torch >= 2.6); exported without `strict=`,
+            # torch 2.6 and 2.7 trace strictly and Dynamo stops inside transformers (EXP003's hazard,
+            # whose fix adds `strict=False` for those targets).
+            requires_torch=">=2.8",
         ),
         # A decoder-only model: its DynamicCache is returned the same way (transformers >= 4.56).
         # Not proven in the shared proof process: pytree registration is process-global, and the

@@ -91,8 +91,8 @@ class StrictTracingHazard(Rule):
 
     VALID = [
         Valid(_TOKENIZER + 'ep = torch.export.export(model, (torch.randn(1, 4), "a cat"), strict=False)\n'),
-        # torch 2.14 defaults to non-strict.
-        Valid(_TOKENIZER + 'ep = torch.export.export(model, (torch.randn(1, 4), "a cat"))\n'),
+        # torch 2.8 and later default to non-strict.
+        Valid(_TOKENIZER + 'ep = torch.export.export(model, (torch.randn(1, 4), "a cat"))\n', requires_torch=">=2.8"),
         Valid(
             """
             import torch
@@ -116,7 +116,8 @@ class StrictTracingHazard(Rule):
             )
             model = AutoModelForCausalLM.from_config(config).eval()
             ep = torch.export.export(model, (torch.randint(0, 50, (1, 5)),), {"use_cache": False}, strict=True)
-            """
+            """,
+            requires_torch=">=2.8",
         ),
     ]
     INVALID = [
@@ -124,13 +125,12 @@ class StrictTracingHazard(Rule):
             _TOKENIZER + 'ep = torch.export.export(model, (torch.randn(1, 4), "a cat"), strict=True)\n',
             after=_TOKENIZER + 'ep = torch.export.export(model, (torch.randn(1, 4), "a cat"), strict=False)\n',
         ),
-        # Before 2.8 no `strict=` means strict. The installed torch defaults to non-strict, where this
-        # script exports: it cannot be proven here.
+        # Before 2.8 no `strict=` means strict: proven on those releases (after 2.8 it exports).
         Invalid(
             _TOKENIZER + 'ep = torch.export.export(model, (torch.randn(1, 4), "a cat"))\n',
             after=_TOKENIZER + 'ep = torch.export.export(model, (torch.randn(1, 4), "a cat"), strict=False)\n',
             torch_version="2.6",
-            proves=False,
+            requires_torch="<2.8",
         ),
         # The cookbook's Whisper export on a torch before 2.8 (no such torch installed here).
         Invalid(

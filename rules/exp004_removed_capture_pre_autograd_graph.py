@@ -125,7 +125,7 @@ class RemovedCapturePreAutogradGraph(Rule):
         positional = [arg for arg in node.args if arg.keyword is None]
         fix = None
         if len(positional) <= 3 and not any(arg.star for arg in node.args):
-            torch_name, import_edit = torch_module_name(self.context)
+            torch_name, import_edit = torch_module_name(self.context, node)
             _, end = self.context.span(node)
             _, func_end = self.context.span(node.func)
             arguments = self.context.text[func_end:end]

@@ -158,7 +158,7 @@ class RemovedExportConstraints(Rule):
             dynamic_dim_calls.append(parsed)
         if not ranges or any(name not in names for name, _ in ranges):
             return None
-        torch_name, import_edit = torch_module_name(self.context)
+        torch_name, import_edit = torch_module_name(self.context, call)
         specs = []
         for name in names:
             dims = [
@@ -170,7 +170,8 @@ class RemovedExportConstraints(Rule):
         shapes = "(" + ", ".join(specs) + ("," if len(specs) == 1 else "") + ")"
         start, _ = self.context.span(keyword.keyword)
         _, end = self.context.span(keyword.value)
-        edits: list[Edit | None] = [import_edit, Edit(start, end, f"dynamic_shapes={shapes}")]
+        claim = self.context.keyword_claim(call, "dynamic_shapes")
+        edits: list[Edit | None] = [import_edit, Edit(start, end, f"dynamic_shapes={shapes}", claim=claim)]
         edits.append(self._drop_dynamic_dim_import(dynamic_dim_calls))
         return self.fix("Pass `dynamic_shapes=` built from `torch.export.Dim`", *edits)
 

@@ -75,6 +75,7 @@ class RemovedExportForTraining(Rule):
             ep = torch.export.export(torch.nn.Linear(3, 3), (torch.randn(2, 3),))
             ep.module()(torch.randn(2, 3))
             """,
+            requires_torch=">=2.5",
         ),
         Invalid(
             """
@@ -90,6 +91,7 @@ class RemovedExportForTraining(Rule):
             ep = torch.export.export(nn.Linear(3, 3), (randn(2, 3),), strict=False)
             """,
             count=2,
+            requires_torch=">=2.5",
         ),
     ]
 
@@ -100,6 +102,6 @@ class RemovedExportForTraining(Rule):
         api = self.semantic.qualified_name(node.func)
         if api not in _REMOVED:
             return
-        torch_name, import_edit = torch_module_name(self.context)
+        torch_name, import_edit = torch_module_name(self.context, node)
         call_edit = self.context.replace(node.func, f"{torch_name}.export.export")
         self.report(node, self.fix("Call `torch.export.export`", import_edit, call_edit), api=api)

@@ -55,6 +55,8 @@ Unsafe: a model that specializes the dimension (`x.view(2, -1)`, an `nn.LSTM` se
 
 from __future__ import annotations
 
+import dataclasses
+
 import libcst as cst
 
 from export_lint.analysis.shapes import (
@@ -69,6 +71,33 @@ from export_lint.diagnostics import Applicability, Edit
 from export_lint.rule import Invalid, Rule, Valid
 
 _DIM_QUALIFIED = frozenset({"torch.export.Dim", "torch.export.dynamic_shapes.Dim"})
+
+
+def _shared_dims(
+    example: TupleValue, differing: dict[tuple[int, int], list[int]], calls: list[dict[tuple[int, int], int]]
+) -> list[list[tuple[int, int]]]:
+    """The differing dims grouped into the ones that share a `Dim`.
+
+    Dims of the same example size share one unless some call gives them different sizes: a model
+    that relates them (`x + y`) needs them equal, and separate `Dim`s for such dims fail with
+    `Constraints violated` (two dims the model does not relate still export with one `Dim`, as
+    long as every call gives them the same size, as these calls do).
+    """
+    groups: list[list[tuple[int, int]]] = []
+    for member in sorted(differing):
+        size = example.items[member[0]].sizes[member[1]]
+        for group in groups:
+            first = group[0]
+            if example.items[first[0]].sizes[first[1]] != size:
+                continue
+            if all(
+                call[other] == call[member] for call in calls for other in group if other in call and member in call
+            ):
+                group.append(member)
+                break
+        else:
+            groups.append([member])
+    return groups
 
 
 def _covering_power_of_two(size: int) -> int:
@@ -281,6 +310,81 @@ class MissingDynamicShapes(Rule):
             ep.module()(ones(2, 6))
             """,
         ),
+        # `Dim` is imported below the export call (executorch's export-to-executorch tutorial): at
+        # the call it is not bound yet, so the fix names it through `torch`.
+        Invalid(
+            """
+            import torch
+            from torch.export import export
+
+
+            class Basic(torch.nn.Module):
+                def forward(self, x, y):
+                    return x + y
+
+
+            ep = export(Basic(), (torch.randn(3, 3), torch.randn(3, 3)), strict=True)
+            ep.module()(torch.ones(3, 2), torch.ones(3, 2))
+
+            from torch.export import Dim
+
+            dim1_x = Dim("dim1_x", min=1, max=10)
+            """,
+            after="""
+            import torch
+            from torch.export import export
+
+
+            class Basic(torch.nn.Module):
+                def forward(self, x, y):
+                    return x + y
+
+
+            ep = export(Basic(), (torch.randn(3, 3), torch.randn(3, 3)), strict=True, dynamic_shapes={"x": {1: torch.export.Dim("dim1", min=2, max=4)}, "y": {1: torch.export.Dim("dim1", min=2, max=4)}})
+            ep.module()(torch.ones(3, 2), torch.ones(3, 2))
+
+            from torch.export import Dim
+
+            dim1_x = Dim("dim1_x", min=1, max=10)
+            """,
+        ),
+        # `x + y` needs the two batch dims equal: one `Dim`, though the second call's `y` size is unknown.
+        Invalid(
+            """
+            import torch
+
+
+            class Add(torch.nn.Module):
+                def forward(self, x, y):
+                    return x + y
+
+
+            def rows(n):
+                return torch.randn(n, 3)
+
+
+            ep = torch.export.export(Add(), (torch.randn(2, 3), torch.randn(2, 3)))
+            ep.module()(torch.randn(4, 3), torch.randn(4, 3))
+            ep.module()(torch.randn(8, 3), rows(8))
+            """,
+            after="""
+            import torch
+
+
+            class Add(torch.nn.Module):
+                def forward(self, x, y):
+                    return x + y
+
+
+            def rows(n):
+                return torch.randn(n, 3)
+
+
+            ep = torch.export.export(Add(), (torch.randn(2, 3), torch.randn(2, 3)), dynamic_shapes={"x": {0: torch.export.Dim("batch", min=2, max=8)}, "y": {0: torch.export.Dim("batch", min=2, max=8)}})
+            ep.module()(torch.randn(4, 3), torch.randn(4, 3))
+            ep.module()(torch.randn(8, 3), rows(8))
+            """,
+        ),
         # An example of size 1 along the differing dim: reported, but a Dim cannot be attached to it.
         Invalid(
             """
@@ -311,8 +415,9 @@ class MissingDynamicShapes(Rule):
         params = target_forward_params(self.semantic, flow, event, parts.target)
         if params is not None and len(params) < len(example.items):
             params = None
-        # (input index, dim) -> sizes seen at calls, in order
+        # (input index, dim) -> sizes seen at calls, in order; each call's known sizes
         differing: dict[tuple[int, int], list[int]] = {}
+        calls: list[dict[tuple[int, int], int]] = []
         details: list[str] = []
         for invocation in flow.invocations:
             if invocation.export is not node or invocation.args is None:
@@ -320,12 +425,16 @@ class MissingDynamicShapes(Rule):
             if len(invocation.args) != len(example.items):
                 continue
             row = self.context.lines.location(self.context.span(invocation.call)[0]).row
+            known: dict[tuple[int, int], int] = {}
+            calls.append(known)
             for index, (expected, seen) in enumerate(zip(example.items, invocation.args, strict=True)):
                 if not (isinstance(expected, TensorValue) and isinstance(seen, TensorValue)):
                     continue
                 if len(expected.sizes) != len(seen.sizes):
                     continue
                 for dim, (before, after) in enumerate(zip(expected.sizes, seen.sizes, strict=True)):
+                    if after is not None:
+                        known[index, dim] = after
                     if before is None or after is None or before == after:
                         continue
                     differing.setdefault((index, dim), []).append(after)
@@ -335,7 +444,8 @@ class MissingDynamicShapes(Rule):
             return
         fix = None
         if parts.kwargs is None:
-            fix = self._fix(node, given, example, differing, params)
+            groups = _shared_dims(example, differing, calls)
+            fix = self._fix(node, given, example, differing, groups, params)
         self.report(node, fix, details="; ".join(details[:3]) + ("; ..." if len(details) > 3 else ""))
 
     def _fix(
@@ -344,18 +454,17 @@ class MissingDynamicShapes(Rule):
         given: cst.Arg | None,
         example: TupleValue,
         differing: dict[tuple[int, int], list[int]],
+        groups: list[list[tuple[int, int]]],
         params: list[str] | None,
     ):
-        groups: dict[tuple[int, tuple[int, ...]], list[tuple[int, int]]] = {}
-        for (index, dim), seen in differing.items():
-            before = example.items[index].sizes[dim]
-            if before < 2:
-                return None  # a Dim on an example of size 0/1 fails to export (EXP102)
-            groups.setdefault((before, tuple(seen)), []).append((index, dim))
-        dim_ref, import_edit = self._dim_reference()
+        if any(example.items[members[0][0]].sizes[members[0][1]] < 2 for members in groups):
+            return None  # a Dim on an example of size 0/1 fails to export (EXP102)
+        dim_ref, import_edit = self._dim_reference(node)
         used: set[str] = set()
         per_input: dict[int, list[tuple[int, str]]] = {}
-        for (before, seen), members in groups.items():
+        for members in groups:
+            before = example.items[members[0][0]].sizes[members[0][1]]
+            seen = [size for member in members for size in differing[member]]
             stem = "batch" if all(dim == 0 for _, dim in members) else f"dim{members[0][1]}"
             name, suffix = stem, 2
             while name in used:
@@ -373,21 +482,23 @@ class MissingDynamicShapes(Rule):
         else:
             value = "(" + ", ".join(specs) + ("," if len(specs) == 1 else "") + ")"
         if given is not None:  # an explicit `dynamic_shapes=None`
-            edit = self.context.replace(given.value, value)
+            edit = dataclasses.replace(
+                self.context.replace(given.value, value), claim=self.context.keyword_claim(node, "dynamic_shapes")
+            )
         else:
             edit = self.context.add_keyword_argument(node, f"dynamic_shapes={value}")
         return self.fix("Add `dynamic_shapes` with a `Dim` on each dimension whose size changes", import_edit, edit)
 
-    def _dim_reference(self) -> tuple[str, Edit | None]:
-        """How the file can name `torch.export.Dim`, and the import to add when it cannot."""
-        for name, binding in self.semantic.bindings_of(self.semantic.module).items():
-            if binding.kind != "import":
-                continue
-            if binding.qualified_name in _DIM_QUALIFIED:
-                return name, None
-            if binding.qualified_name == "torch.export":
-                return f"{name}.Dim", None
-        alias = self.context.torch_alias()
+    def _dim_reference(self, call: cst.Call) -> tuple[str, Edit | None]:
+        """How the file can name `torch.export.Dim` where the call runs, and the import to add
+        when it cannot (a `from torch.export import Dim` below a module-level call does not count)."""
+        name = self.context.imported_name(_DIM_QUALIFIED, call)
+        if name is not None:
+            return name, None
+        module = self.context.imported_name({"torch.export"}, call)
+        if module is not None:
+            return f"{module}.Dim", None
+        alias = self.context.torch_alias(at=call)
         if alias is not None:
             return f"{alias}.export.Dim", None
         return "torch.export.Dim", self.context.module_import_edit("import torch")

@@ -155,6 +155,7 @@ class DynamicDimLiteralComparison(Rule):
             )
             """,
             count=3,
+            requires_torch=">=2.6",
         ),
     ]
 

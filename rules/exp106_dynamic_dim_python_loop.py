@@ -70,7 +70,7 @@ class DynamicDimPythonLoop(Rule):
                         total = total + x[:, j].sum()
                     return x.softmax(-1) + total
 
-            torch.export.export(Model(), (torch.randn(8, 4),), dynamic_shapes={"x": {0: Dim("batch")}})
+            torch.export.export(Model(), (torch.randn(8, 4),), dynamic_shapes={"x": {0: Dim("batch", max=1024)}})
             """
         ),
         Valid(

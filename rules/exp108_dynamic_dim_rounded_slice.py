@@ -71,7 +71,7 @@ class DynamicDimRoundedSlice(Rule):
                 def forward(self, x):
                     return x[: x.shape[0] - 1].sum() + x[1:].sum() + x[:, : x.shape[1] // 2].sum()
 
-            torch.export.export(Model(), (torch.randn(8, 4),), dynamic_shapes={"x": {0: Dim("batch", min=4)}})
+            torch.export.export(Model(), (torch.randn(8, 4),), dynamic_shapes={"x": {0: Dim("batch", min=4, max=1024)}})
             """
         ),
         Valid(
@@ -84,7 +84,8 @@ class DynamicDimRoundedSlice(Rule):
                     return x[: x.shape[0] // 2]
 
             torch.export.export(Model(), (torch.randn(8, 4),), dynamic_shapes={"x": {0: Dim.DYNAMIC}})
-            """
+            """,
+            requires_torch=">=2.6",
         ),
     ]
     INVALID = [

@@ -1,30 +1,33 @@
 """## What it does
 Finds an in-place write (index assignment, augmented assignment, `add_`/`copy_`/`masked_fill_`/...)
-inside traced code on a tensor that the traced code created from a tokenizer call or from constant
-data (`torch.tensor`, `torch.as_tensor` of a literal, `torch.from_numpy`), before any clone.
+inside traced code on a tensor that the traced code created from constant data and then moved with
+`.to(...)`, before any clone: a tokenizer's output (`tokenizer(text, return_tensors="pt").to(device)`,
+also a small tokenizer class of the same file whose method returns `torch.tensor(ids).to(device)`)
+or `torch.tensor` / `torch.as_tensor` / `torch.from_numpy` data followed by `.to(...)`.
 
 ## Why is this bad?
-During export such tensors are constants whose storage torch.export freezes. Before PyTorch 2.7 the
-write failed the export:
+During export such tensors are constants, and the copy `.to(...)` makes of one has frozen storage.
+Before PyTorch 2.6 writing to it failed the export, strict and non-strict alike:
 
     RuntimeError: cannot mutate tensors with frozen storage
 
 This is the BLIP failure of the torch.export cookbook: `text.input_ids[:, 0] = bos_token_id` on the
-output of the tokenizer called in `forward`. The cookbook notes the constraint was relaxed in 2.7;
-measured on torch 2.14.1, strict and non-strict, these writes export. The rule is gated to
-`--torch-version` below 2.7.
+output of the tokenizer called in `forward`, moved to the image's device. Measured with
+`scripts/torch_matrix.py` (docs/torch-versions.md): the write fails on torch 2.4.1 and 2.5.1, strict
+and non-strict, and exports from 2.6.0 on (the cookbook says 2.7); the same writes without `.to(...)`
+export on every release, and are not reported. The rule is gated to `--torch-version` below 2.6.
 
 ## Example
 ```python
 def forward(self, image, caption):
-    text = self.tokenizer(caption, return_tensors="pt")
+    text = self.tokenizer(caption, return_tensors="pt").to(image.device)
     text.input_ids[:, 0] = self.tokenizer.bos_token_id
 ```
 
 ## Use instead
 ```python
 def forward(self, image, caption):
-    text = self.tokenizer(caption, return_tensors="pt")
+    text = self.tokenizer(caption, return_tensors="pt").to(image.device)
     text.input_ids = text.input_ids.clone()
     text.input_ids[:, 0] = self.tokenizer.bos_token_id
 ```
@@ -78,7 +81,7 @@ class Decoder(torch.nn.Module):
         self.embed = torch.nn.Embedding(9, 4)
 
     def forward(self, image, caption):
-        text = self.tokenizer(caption, padding="longest", return_tensors="pt")
+        text = self.tokenizer(caption, padding="longest", return_tensors="pt").to(image.device)
 {write}        text.input_ids[:, 0] = self.tokenizer.bos_token_id
         targets = text.input_ids.masked_fill(text.input_ids == self.tokenizer.pad_token_id, -100)
         targets[:, :1] = -100
@@ -89,6 +92,62 @@ model = Decoder(vocab_file())
 ep = torch.export.export(model, (torch.randn(1, 4), "a picture of"), strict=False)
 """
 
+#: A BLIP-style caption decoder with its own small tokenizer class: ``torch.tensor(ids).to(device)``.
+_OWN_TOKENIZER = """
+import torch
+
+WORDS = ["[PAD]", "[UNK]", "[DEC]", "a", "picture", "of", "cat"]
+
+
+class CaptionTokenizer:
+    def __init__(self, words):
+        self.vocab = {{word: index for index, word in enumerate(words)}}
+        self.bos_token_id = self.vocab["[DEC]"]
+
+    def __call__(self, caption, device):
+        ids = [0] + [self.vocab.get(word, 1) for word in caption.split()]
+        return torch.tensor([ids]).to(device)
+
+
+class CaptionDecoder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.tokenizer = CaptionTokenizer(WORDS)
+        self.embed = torch.nn.Embedding(len(WORDS), 4)
+
+    def forward(self, image, caption):
+        input_ids = self.tokenizer(caption, image.device)
+{write}        input_ids[:, 0] = self.tokenizer.bos_token_id
+        return self.embed(input_ids).sum(1) + image.mean()
+
+
+ep = torch.export.export(CaptionDecoder(), (torch.randn(1, 4), "a picture of"))
+"""
+
+_CONSTANTS = """
+import numpy as np
+import torch
+
+class Model(torch.nn.Module):
+    def forward(self, x):
+        offsets = torch.tensor([1.0, 2.0, 3.0]){to}
+{clone_offsets}        offsets += 1
+        ids = torch.as_tensor([[1, 2, 3]]){to}
+{clone_ids}        ids.masked_fill_(ids == 2, 0)
+        scale = torch.from_numpy(np.ones(3, dtype=np.float32)){to}
+{clone_scale}        scale[0] = 2.0
+        return x + offsets + ids.float() * scale
+
+ep = torch.export.export(Model(), (torch.randn(1, 3),))
+"""
+
+
+def _constants(to: str = ".to(x.device)", clone: bool = False) -> str:
+    clones = {
+        f"clone_{name}": f"        {name} = {name}.clone()\n" if clone else "" for name in ("offsets", "ids", "scale")
+    }
+    return _CONSTANTS.format(to=to, **clones)
+
 
 @dataclasses.dataclass
 class _Frozen:
@@ -97,6 +156,15 @@ class _Frozen:
     source: str
     container: str | None = None  # the BatchEncoding name for ``text.input_ids`` / ``text["input_ids"]``
     aliased: bool = False
+    moved: bool = False  # went through ``.to(...)``: only then is its storage frozen
+
+
+@dataclasses.dataclass
+class _Container:
+    """A tokenizer's output (``BatchEncoding``): its tensors are constants."""
+
+    source: str
+    moved: bool = False
 
 
 class FrozenStorageMutation(Rule):
@@ -107,78 +175,50 @@ class FrozenStorageMutation(Rule):
     traced_only = True
     name = "frozen-storage-mutation"
     message = "In-place write to `{target}`, created from {source} inside traced code: its storage is frozen"
-    torch_versions = "<2.7"
+    torch_versions = "<2.6"
     fix_applicability = Applicability.SAFE
 
     VALID = [
-        # Computed from other tensors: a new tensor, not a constant.
-        Valid(_BLIP.format(write="        text.input_ids = text.input_ids.clone()\n"), torch_version="2.6"),
+        # Cloned first: a new tensor, not a constant.
+        Valid(_BLIP.format(write="        text.input_ids = text.input_ids.clone()\n"), torch_version="2.5"),
+        Valid(_OWN_TOKENIZER.format(write="        input_ids = input_ids.clone()\n"), torch_version="2.5"),
+        # Constant data written without `.to(...)`: exports on every torch (measured 2.4.1 to 2.15.0).
+        Valid(_constants(to=""), torch_version="2.5"),
         Valid(
             """
             import torch
 
             def collate(captions, tokenizer):
-                batch = tokenizer(captions, return_tensors="pt")
+                batch = tokenizer(captions, return_tensors="pt").to("cpu")
                 batch.input_ids[:, 0] = tokenizer.bos_token_id
                 return batch
 
             class Model(torch.nn.Module):
                 def forward(self, x):
-                    offsets = torch.tensor([1.0, 2.0])
+                    offsets = torch.tensor([1.0, 2.0]).to(x.device)
                     shifted = offsets * 2
                     shifted[0] = 0.0
                     return x + shifted
             """,
-            torch_version="2.6",
+            torch_version="2.5",
         ),
-        # torch 2.7 and later export these writes.
-        Valid(_BLIP.format(write=""), torch_version="2.7"),
+        # torch 2.6 and later export these writes.
+        Valid(_BLIP.format(write=""), torch_version="2.6", requires_torch=">=2.6"),
+        Valid(_OWN_TOKENIZER.format(write=""), torch_version="2.6", requires_torch=">=2.6"),
     ]
     INVALID = [
+        # The BLIP-style decoder of the issue: its own tokenizer class, then `input_ids[:, 0] = bos`.
+        Invalid(
+            _OWN_TOKENIZER.format(write=""),
+            after=_OWN_TOKENIZER.format(write="        input_ids = input_ids.clone()\n"),
+            torch_version="2.5",
+        ),
         Invalid(
             _BLIP.format(write=""),
             after=_BLIP.format(write="        text.input_ids = text.input_ids.clone()\n"),
-            torch_version="2.6",
+            torch_version="2.5",
         ),
-        Invalid(
-            """
-            import numpy as np
-            import torch
-
-            class Model(torch.nn.Module):
-                def forward(self, x):
-                    offsets = torch.tensor([1.0, 2.0, 3.0])
-                    offsets += 1
-                    ids = torch.as_tensor([[1, 2, 3]])
-                    ids.masked_fill_(ids == 2, 0)
-                    scale = torch.from_numpy(np.ones(3, dtype=np.float32))
-                    scale[0] = 2.0
-                    return x + offsets + ids.float() * scale
-
-            ep = torch.export.export(Model(), (torch.randn(1, 3),))
-            """,
-            after="""
-            import numpy as np
-            import torch
-
-            class Model(torch.nn.Module):
-                def forward(self, x):
-                    offsets = torch.tensor([1.0, 2.0, 3.0])
-                    offsets = offsets.clone()
-                    offsets += 1
-                    ids = torch.as_tensor([[1, 2, 3]])
-                    ids = ids.clone()
-                    ids.masked_fill_(ids == 2, 0)
-                    scale = torch.from_numpy(np.ones(3, dtype=np.float32))
-                    scale = scale.clone()
-                    scale[0] = 2.0
-                    return x + offsets + ids.float() * scale
-
-            ep = torch.export.export(Model(), (torch.randn(1, 3),))
-            """,
-            torch_version="2.6",
-            count=3,
-        ),
+        Invalid(_constants(), after=_constants(clone=True), torch_version="2.5", count=3),
     ]
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
@@ -187,20 +227,23 @@ class FrozenStorageMutation(Rule):
         self._stack = list(self.semantic.stack)
         self._owner = self.semantic.owner_of(node)
         self._function = node
+        self._depth = 0
         frozen: dict[str, _Frozen] = {}
-        containers: dict[str, str] = {}
+        containers: dict[str, _Container] = {}
         reported: set[str] = set()
         for line in nodes_in(node.body, cst.SimpleStatementLine):
             for small in line.body:
                 for target, key in self._writes(small, frozen, containers):
-                    if key in reported:
+                    if key in reported or not frozen[key].moved:
                         continue
                     reported.add(key)
                     self._report(line, target, frozen[key])
                 self._bind(small, frozen, containers)
 
     # -- what a statement does ------------------------------------------------------------
-    def _key(self, expr: cst.BaseExpression, frozen: dict[str, _Frozen], containers: dict[str, str]) -> str | None:
+    def _key(
+        self, expr: cst.BaseExpression, frozen: dict[str, _Frozen], containers: dict[str, _Container]
+    ) -> str | None:
         """The tracking key of a frozen tensor expression (``t``, ``text.input_ids``), or None."""
         if isinstance(expr, cst.Name):
             return expr.value if expr.value in frozen else None
@@ -211,11 +254,11 @@ class FrozenStorageMutation(Rule):
             return key
         container = key.split(".")[0].split("[")[0]
         if container in containers and f"-{key}" not in frozen:
-            frozen[key] = _Frozen(containers[container], container)
+            frozen[key] = _Frozen(containers[container].source, container, moved=containers[container].moved)
             return key
         return None
 
-    def _writes(self, small: cst.CSTNode, frozen: dict[str, _Frozen], containers: dict[str, str]):
+    def _writes(self, small: cst.CSTNode, frozen: dict[str, _Frozen], containers: dict[str, _Container]):
         targets: list[cst.BaseExpression] = []
         if isinstance(small, cst.Assign):
             targets = [t.target.value for t in small.targets if isinstance(t.target, cst.Subscript)]
@@ -236,7 +279,7 @@ class FrozenStorageMutation(Rule):
             if key is not None:
                 yield target, key
 
-    def _bind(self, small: cst.CSTNode, frozen: dict[str, _Frozen], containers: dict[str, str]) -> None:
+    def _bind(self, small: cst.CSTNode, frozen: dict[str, _Frozen], containers: dict[str, _Container]) -> None:
         if not isinstance(small, (cst.Assign, cst.AnnAssign)) or small.value is None:
             return
         targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
@@ -248,8 +291,8 @@ class FrozenStorageMutation(Rule):
                 containers.pop(name, None)
                 for key in [k for k, v in frozen.items() if v.container == name]:
                     del frozen[key]
-                if source == "container":
-                    containers[name] = "a tokenizer call"
+                if isinstance(source, _Container):
+                    containers[name] = source
                 elif isinstance(source, _Frozen):
                     frozen[name] = source
             else:
@@ -264,33 +307,78 @@ class FrozenStorageMutation(Rule):
                         frozen.pop(gone, None)
                         frozen[f"-{gone}"] = _Frozen("replaced")
 
-    def _source(self, value: cst.BaseExpression, frozen: dict[str, _Frozen], containers: dict[str, str]):
+    def _source(self, value: cst.BaseExpression, frozen: dict[str, _Frozen], containers: dict[str, _Container]):
+        """What an assigned value is: a constant tensor (``_Frozen``), a tokenizer output, or None."""
         if isinstance(value, cst.Call):
-            # ``tokenizer(...).to(device)``: BatchEncoding.to keeps the tensors on their device.
-            inner = value
-            while isinstance(inner.func, cst.Attribute) and inner.func.attr.value == "to":
-                if not isinstance(inner.func.value, cst.Call):
-                    break
-                inner = inner.func.value
-            if self.semantic.is_tokenizer_call(inner, self._stack, self._owner):
-                return "container"
-            qualified = self.semantic.qualified_name(value.func, self._stack)
-            first = value.args[0].value if value.args and value.args[0].keyword is None else None
-            if qualified in _CONSTANT_FACTORIES and first is not None and _is_literal(first):
+            func = value.func
+            if isinstance(func, cst.Attribute) and func.attr.value == "to":
+                # ``.to(device)`` of constant data: the copy's storage is the frozen one.
+                inner = self._source(func.value, frozen, containers)
+                if isinstance(inner, _Frozen):
+                    return dataclasses.replace(inner, container=None, moved=True)
+                if isinstance(inner, _Container):
+                    return _Container(inner.source, moved=True)
+                return None
+            if self.semantic.is_tokenizer_call(value, self._stack, self._owner):
+                return _Container("a tokenizer call")
+            qualified = self.semantic.qualified_name(func, self._stack)
+            if qualified in _CONSTANT_FACTORIES or qualified in _NUMPY_FACTORIES:
                 return _Frozen(f"constant data (`{qualified}`)")
-            if qualified in _NUMPY_FACTORIES:
-                return _Frozen(f"constant data (`{qualified}`)")
+            return self._own_tokenizer(value)
+        if isinstance(value, (cst.Attribute, cst.Subscript)) and isinstance(value.value, cst.Call):
+            inner = self._source(value.value, frozen, containers)
+            if isinstance(inner, _Container):
+                return _Frozen(inner.source, moved=inner.moved)
             return None
-        if (
-            isinstance(value, (cst.Attribute, cst.Subscript))
-            and isinstance(value.value, cst.Call)
-            and self.semantic.is_tokenizer_call(value.value, self._stack, self._owner)
-        ):
-            return _Frozen("a tokenizer call")
         key = self._key(value, frozen, containers)
         if key is not None:
             frozen[key].aliased = True
-            return _Frozen(frozen[key].source, aliased=True)
+            return dataclasses.replace(frozen[key], container=None, aliased=True)
+        return None
+
+    def _own_tokenizer(self, call: cst.Call) -> _Frozen | _Container | None:
+        """``self.tok(text, device)`` / ``self.tok.encode(...)`` where ``self.tok`` is an instance of a
+        class of this file whose method returns constant data (``torch.tensor(ids).to(device)``)."""
+        func = call.func
+        method_name = "__call__"
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Attribute):
+            method_name, func = func.attr.value, func.value
+        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self"):
+            return None
+        info = self._attribute_class(func.attr.value)
+        method = self.semantic.find_method(info, method_name) if info is not None else None
+        if method is None or self._depth > 3:
+            return None
+        self._depth += 1
+        try:
+            frozen: dict[str, _Frozen] = {}
+            containers: dict[str, _Container] = {}
+            found = None
+            for line in nodes_in(method.body, cst.SimpleStatementLine):
+                for small in line.body:
+                    if isinstance(small, cst.Return) and small.value is not None:
+                        found = found or self._source(small.value, frozen, containers)
+                    self._bind(small, frozen, containers)
+        finally:
+            self._depth -= 1
+        if isinstance(found, _Frozen):
+            return _Frozen(f"`{info.name}.{method_name}`, which returns {found.source}", moved=found.moved)
+        if isinstance(found, _Container):
+            return _Container(f"`{info.name}.{method_name}`, which returns {found.source}", moved=found.moved)
+        return None
+
+    def _attribute_class(self, attribute: str):
+        """The class of this file that the owner's methods assign to ``self.attribute``, if any."""
+        if self._owner is None:
+            return None
+        for method in self._owner.methods.values():
+            for assign in nodes_in(method.body, cst.Assign):
+                if not isinstance(assign.value, cst.Call) or not isinstance(assign.value.func, cst.Name):
+                    continue
+                if any(dotted_name(t.target) == f"self.{attribute}" for t in assign.targets):
+                    info = self.semantic.classes.get(assign.value.func.value)
+                    if info is not None:
+                        return info
         return None
 
     # -- report ---------------------------------------------------------------------------
@@ -329,15 +417,3 @@ def _container_key(expr: cst.BaseExpression) -> str | None:
     ):
         return f"{expr.value.value}[{expr.slice[0].slice.value.evaluated_value!r}]"
     return None
-
-
-def _is_literal(expr: cst.BaseExpression) -> bool:
-    if isinstance(expr, (cst.Integer, cst.Float)):
-        return True
-    if isinstance(expr, cst.Name):
-        return expr.value in {"True", "False"}
-    if isinstance(expr, cst.UnaryOperation):
-        return _is_literal(expr.expression)
-    if isinstance(expr, (cst.List, cst.Tuple)):
-        return all(isinstance(e, cst.Element) and _is_literal(e.value) for e in expr.elements)
-    return False

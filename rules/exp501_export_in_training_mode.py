@@ -12,8 +12,11 @@ warns. The mode cannot be changed afterwards: `ep.module().eval()` raises
 `NotImplementedError: Calling eval() is not supported yet.`
 
 The rule stays silent when the model is used in any way that might set its mode (`m.eval()`,
-`m.train(...)`, `m` passed to another function) and when it cannot see the model's layers (a class
-from another package).
+`m.train(...)`, `m` passed to another function), when it cannot see the model's layers (a class
+from another package), and when the code says the training graph is wanted: the export is
+`torch.export.export_for_training`, or the same function (or script) trains or prepares for
+quantization-aware training (`loss.backward()`, a `torch.optim` optimizer, `prepare_qat_pt2e`,
+`move_exported_model_to_train`).
 
 ## Example
 ```python
@@ -43,7 +46,7 @@ from __future__ import annotations
 import libcst as cst
 
 from export_lint.analysis.module_state import mentions_name
-from export_lint.analysis.semantic import ClassInfo
+from export_lint.analysis.semantic import ClassInfo, dotted_name
 from export_lint.diagnostics import Applicability
 from export_lint.rule import Invalid, Rule, Valid, shorten
 from export_lint.traversal import visit
@@ -64,6 +67,10 @@ _TRAIN_DEPENDENT_PREFIXES = (
 )
 _CONTAINERS = frozenset({"torch.nn.Sequential", "torch.nn.ModuleList", "torch.nn.ModuleDict"})
 _MODE_METHODS = frozenset({"eval", "train"})
+#: Exports whose name says they produce the training graph.
+_TRAINING_EXPORTS = frozenset({"torch.export.export_for_training"})
+#: Calls that train, or prepare an exported graph for training (quantization-aware training).
+_TRAINING_CALLS = frozenset({"backward", "prepare_qat_pt2e", "prepare_qat_fx", "move_exported_model_to_train"})
 
 
 class ExportInTrainingMode(Rule):
@@ -120,6 +127,28 @@ class ExportInTrainingMode(Rule):
             model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout())
             prepare(model)
             torch.export.export(model, (torch.randn(2, 4),))
+            """
+        ),
+        # A deliberate training-IR export: the name says so (removed in torch 2.9, so not run here).
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            ep = torch.export.export_for_training(model, (torch.randn(2, 4),))
+            """,
+            proves=False,
+        ),
+        # The exported graph is trained: the training mode is wanted.
+        Valid(
+            """
+            import torch
+
+            model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+            ep = torch.export.export(model, (torch.randn(2, 4),))
+            trainable = ep.module()
+            loss = trainable(torch.randn(2, 4)).sum()
+            loss.backward()
             """
         ),
     ]
@@ -196,6 +225,8 @@ class ExportInTrainingMode(Rule):
     def visit_Call(self, node: cst.Call) -> None:
         if not self.semantic.is_export_call(node) or not node.args or node.args[0].keyword is not None:
             return
+        if self._training_on_purpose(node):
+            return
         target = node.args[0].value
         if isinstance(target, cst.Call):
             reason = self._train_dependent(target, set())
@@ -230,6 +261,27 @@ class ExportInTrainingMode(Rule):
                 self.context.insert_before_statement(statement, f"{target.value}.eval()"),
             )
         self.report(target, fix, target=target.value, reason=reason)
+
+    def _training_on_purpose(self, call: cst.Call) -> bool:
+        """Whether the code says the export wants the training graph: export_for_training, or a
+        training/QAT step in the same scope."""
+        if self.semantic.qualified_name(call.func) in _TRAINING_EXPORTS:
+            return True
+        semantic = self.semantic
+        found = False
+
+        class _Training(cst.CSTVisitor):
+            def visit_Call(self, node: cst.Call) -> bool:
+                nonlocal found
+                name = dotted_name(node.func) or ""
+                if name.rsplit(".", 1)[-1] in _TRAINING_CALLS or (
+                    name and (semantic.qualified_name(node.func, [semantic.module]) or "").startswith("torch.optim.")
+                ):
+                    found = True
+                return not found
+
+        visit(self.semantic.scopes()[0], _Training())
+        return found
 
     def _only_built_and_exported(self, scope: cst.CSTNode, name: str, export_call: cst.Call) -> bool:
         """True when the scope assigns `name` once and never calls a mode method on it or passes it on."""

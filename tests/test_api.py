@@ -55,7 +55,7 @@ def test_fix_source_returns_fixed_text_and_what_remains():
     result = fix_source(HAZARD, "m.py", select=["EXP001"])
     assert isinstance(result, FixResult)
     assert result.applied == 1
-    assert "torch.export.export(FExportWrapper(f), (torch.ones(1),))" in result.text
+    assert "torch.export.export(ExportWrapper(f), (torch.ones(1),))" in result.text
     assert result.remaining == []
     assert lint_source(result.text, "m.py", select=["EXP001"]) == []
     assert fix_source(result.text, "m.py", select=["EXP001"]).text == result.text

@@ -117,7 +117,7 @@ def test_stdin_with_stdin_filename(tmp_path):
     fixed = run(
         "fix", "--apply", "--select", "EXP001", "--stdin-filename", "m.py", "-", cwd=tmp_path, stdin=HAZARD.encode()
     )
-    assert "FExportWrapper(f)" in fixed.stdout
+    assert "ExportWrapper(f)" in fixed.stdout
 
 
 def test_stdin_filename_honours_force_exclude(tmp_path):
@@ -173,10 +173,10 @@ def test_unsafe_fixes_are_hinted_and_applied_only_on_request(tmp_path):
     safe_only = run("fix", "--apply", "--select", "EXP001", "src", cwd=tmp_path, env=env)
     assert safe_only.returncode == 1
     assert "2 more fixes available with `--unsafe-fixes`." in safe_only.stdout
-    assert "FExportWrapper" not in (tmp_path / "src" / "m.py").read_text()
+    assert "ExportWrapper" not in (tmp_path / "src" / "m.py").read_text()
     unsafe = run("fix", "--apply", "--unsafe-fixes", "--select", "EXP001", "src", cwd=tmp_path, env=env)
     assert unsafe.returncode == 0, unsafe.stdout + unsafe.stderr
-    assert "FExportWrapper(f)" in (tmp_path / "src" / "m.py").read_text()
+    assert "ExportWrapper(f)" in (tmp_path / "src" / "m.py").read_text()
 
 
 # -- selection ------------------------------------------------------------------------------
@@ -369,7 +369,7 @@ def test_coding_cookie_and_bom_are_honoured_and_kept_by_fix(tmp_path):
     assert run("fix", "--apply", "--select", "EXP001", cwd=tmp_path).returncode == 0
     assert (tmp_path / "bom.py").read_bytes().startswith(b"\xef\xbb\xbfimport torch")
     fixed = (tmp_path / "latin.py").read_bytes()
-    assert b"\xe9 = 1; torch.export.export(FExportWrapper(f)" in fixed
+    assert b"\xe9 = 1; torch.export.export(ExportWrapper(f)" in fixed
     assert run("check", "--select", "EXP001", cwd=tmp_path).returncode == 0
 
 
@@ -399,7 +399,7 @@ def test_check_and_fix_never_import_torch(tmp_path):
     assert len([d for d in json.loads(checked.stdout) if d["code"] == "EXP001"]) == 20
     fixed = run("fix", "--apply", "src", cwd=tmp_path, env=env)
     assert "poisoned" not in checked.stderr + fixed.stderr
-    assert "FExportWrapper" in (tmp_path / "src" / "m00.py").read_text()
+    assert "ExportWrapper" in (tmp_path / "src" / "m00.py").read_text()
 
 
 # -- ruff users keep RUF100 -----------------------------------------------------------------

@@ -103,8 +103,8 @@ def test_check_fix_fixes_each_file_under_its_own_config(tmp_path):
     write(tmp_path, TWO_PROJECTS)
     result = run("check", "--fix", "pkga", "pkgb", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "FExportWrapper" not in (tmp_path / "pkga" / "m.py").read_text()
-    assert "FExportWrapper(f)" in (tmp_path / "pkgb" / "m.py").read_text()
+    assert "ExportWrapper" not in (tmp_path / "pkga" / "m.py").read_text()
+    assert "ExportWrapper(f)" in (tmp_path / "pkgb" / "m.py").read_text()
 
 
 def test_fix_command_uses_each_files_config(tmp_path):

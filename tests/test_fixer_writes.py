@@ -127,6 +127,7 @@ class CapitaliseCalls(Rule):
 
 def test_overlapping_fixes_apply_one_per_pass_until_none_remains():
     settings = Settings(select=("EXP991",))
-    result = fix_text("import torch\nx = f(g(h(1)))\n", "t.py", settings, rules=[CapitaliseCalls])
-    assert result.text == "import torch\nx = F(G(H(1)))\n"
+    bound = "import torch\nfrom m import F, G, H, f, g, h\n"
+    result = fix_text(bound + "x = f(g(h(1)))\n", "t.py", settings, rules=[CapitaliseCalls])
+    assert result.text == bound + "x = F(G(H(1)))\n"
     assert result.applied == 3 and result.remaining == []

@@ -23,8 +23,8 @@ def test_check_fix_applies_the_fixes_then_reports_what_remains(tmp_path):
     write(tmp_path, {"a.py": HAZARD, "b.py": HAZARD, "clean.py": "x = 1\n"})
     result = run("check", "--fix", "--select", "EXP001", "--output-format", "concise", ".", cwd=tmp_path)
     assert (result.returncode, result.stdout) == (0, "Found 2 errors (2 fixed, 0 remaining).\n"), result.stderr
-    assert "FExportWrapper(f)" in (tmp_path / "a.py").read_text()
-    assert "FExportWrapper(f)" in (tmp_path / "b.py").read_text()
+    assert "ExportWrapper(f)" in (tmp_path / "a.py").read_text()
+    assert "ExportWrapper(f)" in (tmp_path / "b.py").read_text()
     again = run("check", "--select", "EXP001", ".", cwd=tmp_path)
     assert (again.returncode, again.stdout) == (0, "All checks passed! (3 files analysed)\n")
 
@@ -45,7 +45,7 @@ def test_check_diff_prints_the_fix_and_changes_nothing(tmp_path):
     result = run("check", "--diff", "--select", "EXP001", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout.startswith("--- a/a.py\n+++ b/a.py\n")
-    assert "+torch.export.export(FExportWrapper(f), (torch.ones(1),))" in result.stdout
+    assert "+torch.export.export(ExportWrapper(f), (torch.ones(1),))" in result.stdout
     assert "Would fix 1 error." in result.stderr
     assert (tmp_path / "a.py").read_text() == HAZARD
 
@@ -62,7 +62,7 @@ def test_unsafe_fixes_count_as_fixable_and_apply_only_with_the_flag(tmp_path):
     env = {"PYTHONPATH": str(hooks)}
     safe = run("check", "--fix", "--select", "EXP001", "src", cwd=tmp_path, env=env)
     assert safe.returncode == 1
-    assert "FExportWrapper" not in (tmp_path / "src" / "m.py").read_text()
+    assert "ExportWrapper" not in (tmp_path / "src" / "m.py").read_text()
     hinted = run(
         "check", "--unsafe-fixes", "--select", "EXP001", "--output-format", "concise", "src", cwd=tmp_path, env=env
     )
@@ -72,13 +72,13 @@ def test_unsafe_fixes_count_as_fixable_and_apply_only_with_the_flag(tmp_path):
     assert stats.stdout.split() == ["1", "EXP001", "[", "]", "non-module-export-target"]
     applied = run("check", "--fix", "--unsafe-fixes", "--select", "EXP001", "src", cwd=tmp_path, env=env)
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert "FExportWrapper(f)" in (tmp_path / "src" / "m.py").read_text()
+    assert "ExportWrapper(f)" in (tmp_path / "src" / "m.py").read_text()
 
 
 def test_check_fix_on_stdin_prints_the_fixed_source(tmp_path):
     result = run("check", "--fix", "--select", "EXP001", "-", cwd=tmp_path, stdin=HAZARD.encode())
     assert result.returncode == 0
-    assert "torch.export.export(FExportWrapper(f), (torch.ones(1),))" in result.stdout
+    assert "torch.export.export(ExportWrapper(f), (torch.ones(1),))" in result.stdout
 
 
 def test_quiet_prints_only_diagnostics_and_silent_nothing(tmp_path):
@@ -109,7 +109,7 @@ def test_show_settings_prints_the_effective_settings_and_their_source(tmp_path):
     assert 'ignore = ["EXP9"]' in lines
     assert 'extend-select = ["EXP001"]' in lines
     assert 'torch-version = "2.5"' in lines
-    assert any(line.startswith("torch-version source = ") for line in lines)
+    assert 'torch-version-source = "' + str(tmp_path / "pyproject.toml") + ' [tool.export-lint] torch-version"' in lines
 
 
 @pytest.mark.parametrize("flag", ["--sel", "--output", "--stat", "--exit"])

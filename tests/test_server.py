@@ -211,7 +211,7 @@ def test_a_quick_fix_is_the_fix_s_edit_and_the_fixed_text_lints_clean(shared: Sh
         assert by_title["Fix all safe export-lint fixes in this file"].kind == types.CodeActionKind.QuickFix
 
         fixed = apply(HAZARD, quick_fix.edit.changes[uri])
-        assert "class PredictExportWrapper(torch.nn.Module):" in fixed
+        assert "class ExportWrapper(torch.nn.Module):" in fixed
         lsp.change(uri, fixed)
         assert await lsp.diagnostics(uri) == []
 
@@ -286,7 +286,9 @@ def _slow_file(classes: int = 1000) -> str:
         "            x = x * 2\n"
         "        return x.reshape(x.shape[0], 4)\n"
     )
-    return "import torch\n" + "".join(block.format(i=i) for i in range(classes))
+    # The export call makes the blocks traced code (an export root reaches them).
+    exports = "".join(f"\ntorch.export.export(Block{i}(), (torch.randn(2, 4),))" for i in range(classes))
+    return "import torch\n" + "".join(block.format(i=i) for i in range(classes)) + exports + "\n"
 
 
 def test_a_file_over_the_time_budget_gets_a_diagnostic_and_the_server_lives_on(limited: Shared) -> None:
@@ -294,7 +296,8 @@ def test_a_file_over_the_time_budget_gets_a_diagnostic_and_the_server_lives_on(l
         uri = lsp.open("huge.py", _slow_file())
         [diagnostic] = await lsp.diagnostics(uri)
         assert diagnostic.code == "EXP000" and "took over 1 s" in diagnostic.message
-        uri = lsp.open("small.py", _slow_file(1))
+        exported = _slow_file(1) + "\n\ntorch.export.export(Block0(), (torch.randn(2, 4),))\n"  # EXP301
+        uri = lsp.open("small.py", exported)
         assert await lsp.diagnostics(uri) != [], "a fresh worker lints the next file"
 
     limited.call(scenario(limited.session))
@@ -362,5 +365,133 @@ def test_an_unsafe_fix_is_offered_labelled_and_not_preferred(shared: Shared) -> 
         )
         [fix] = [a for a in actions if a.title.startswith(f"{rule.code}:")]
         assert fix.title.endswith("(unsafe fix: review it)") and not fix.is_preferred
+
+    shared.call(scenario(shared.session))
+
+
+def test_open_shares_the_results_cache_with_check(shared: Shared) -> None:
+    import subprocess
+
+    project = shared.session.folder / "cached"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[tool.export-lint]\n", encoding="utf-8")
+    cache = project / ".export_lint_cache"
+
+    async def scenario(lsp: Session) -> None:
+        uri = lsp.open("cached/predictor.py", HAZARD)
+        assert [d.code for d in await lsp.diagnostics(uri)] == ["EXP001"]
+
+    shared.call(scenario(shared.session))
+    stored = sorted(path.name for path in cache.glob("*.json"))
+    assert len(stored) == 1, f"the server stored the file's result in check's cache: {stored}"
+    check = subprocess.run(
+        [sys.executable, "-m", "export_lint", "check", "predictor.py"], cwd=project, capture_output=True, text=True
+    )
+    assert check.returncode == 1 and "EXP001" in check.stdout
+    assert sorted(path.name for path in cache.glob("*.json")) == stored, "check used the same run key"
+
+
+def test_a_broken_pyproject_is_one_diagnostic_not_a_dead_server(shared: Shared) -> None:
+    project = shared.session.folder / "broken-config"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[tool.export-lint]\nselect = ["EXP999"]\n', encoding="utf-8")
+
+    async def scenario(lsp: Session) -> None:
+        uri = lsp.open("broken-config/predictor.py", HAZARD)
+        [diagnostic] = await lsp.diagnostics(uri)
+        assert diagnostic.code == "EXP000" and "EXP999" in diagnostic.message
+        await lsp.alive()
+
+    shared.call(scenario(shared.session))
+
+
+def test_notebook_cells_are_linted_together_and_diagnostics_land_in_their_cell(shared: Shared) -> None:
+    first = "import torch\n%matplotlib inline\n"
+    second = HAZARD.replace("import torch\n\n\n", "")  # the class and its export call, using cell 1's import
+    folder = shared.session.folder
+
+    async def scenario(lsp: Session) -> None:
+        notebook = from_fs_path(str(folder / "model.ipynb"))
+        cells = [f"{notebook}#cell{index}" for index in range(3)]
+        lsp.client.notebook_document_did_open(
+            types.DidOpenNotebookDocumentParams(
+                notebook_document=types.NotebookDocument(
+                    uri=notebook,
+                    notebook_type="jupyter-notebook",
+                    version=1,
+                    cells=[
+                        types.NotebookCell(kind=types.NotebookCellKind.Code, document=cells[0]),
+                        types.NotebookCell(kind=types.NotebookCellKind.Markup, document=cells[1]),
+                        types.NotebookCell(kind=types.NotebookCellKind.Code, document=cells[2]),
+                    ],
+                ),
+                cell_text_documents=[
+                    types.TextDocumentItem(cells[0], "python", 1, first),
+                    types.TextDocumentItem(cells[1], "markdown", 1, "# `torch.export.export(f)` in prose\n"),
+                    types.TextDocumentItem(cells[2], "python", 1, second),
+                ],
+            )
+        )
+        assert await lsp.diagnostics(cells[0]) == []
+        [diagnostic] = await lsp.diagnostics(cells[2])
+        assert diagnostic.code == "EXP001"
+        assert diagnostic.range == types.Range(types.Position(8, 35), types.Position(8, 48))
+        hover = await lsp.client.text_document_hover_async(
+            types.HoverParams(types.TextDocumentIdentifier(cells[2]), types.Position(8, 40))
+        )
+        assert "non-module-export-target" in hover.contents.value
+        actions = await lsp.client.text_document_code_action_async(
+            types.CodeActionParams(
+                types.TextDocumentIdentifier(cells[2]),
+                diagnostic.range,
+                types.CodeActionContext(diagnostics=[diagnostic]),
+            )
+        )
+        [quick_fix] = [a for a in actions if a.title.startswith("EXP001:")]
+        changes = quick_fix.edit.changes
+        fixed = [apply(text, changes.get(cell, [])) for cell, text in ((cells[0], first), (cells[2], second))]
+        assert "(torch.nn.Module):" in "".join(fixed), "the fix's wrapper class lands in a cell"
+        assert "torch.export.export(self._predict" not in fixed[1]
+
+    shared.call(scenario(shared.session))
+
+
+def test_multi_root_each_file_gets_its_folder_s_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from export_lint.server.workspace_settings import SettingsResolver
+
+    plain, configured = tmp_path / "plain", tmp_path / "configured"
+    (plain / "pkg").mkdir(parents=True)
+    configured.mkdir()
+    (configured / "pyproject.toml").write_text('[tool.export-lint]\nignore = ["EXP001"]\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    resolver = SettingsResolver()
+    resolver.set_folders([plain, configured])
+    resolver.configure({"extendSelect": ["EXP9"], "torchVersion": "2.5"})
+    first = resolver.for_path(str(plain / "pkg" / "model.py"))
+    second = resolver.for_path(str(configured / "model.py"))
+    assert first.project_root == str(plain) and first.ignore == ()
+    assert second.project_root == str(configured) and second.ignore == ("EXP001",)
+    assert first.torch_version == second.torch_version == "2.5"
+    assert resolver.in_workspace(str(plain / "pkg" / "model.py")) and not resolver.in_workspace(str(tmp_path / "x.py"))
+
+
+def test_a_model_file_exported_from_another_file_is_linted_as_traced_as_check_does(shared: Shared) -> None:
+    project = shared.session.folder / "two-files"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[tool.export-lint]\n", encoding="utf-8")
+    model = "import torch\n\n\nclass Model(torch.nn.Module):\n    def forward(self, x):\n        if x.sum() > 0:\n            return x * 2\n        return x\n"
+    (project / "export_model.py").write_text(
+        "import torch\n\nfrom model import Model\n\ntorch.export.export(Model(), (torch.randn(2),))\n", encoding="utf-8"
+    )
+
+    async def scenario(lsp: Session) -> None:
+        uri = lsp.open("two-files/model.py", model)
+        [diagnostic] = await lsp.diagnostics(uri)
+        assert diagnostic.code == "EXP301", "reached from export_model.py's root"
+        [root] = diagnostic.related_information
+        assert root.location.uri == from_fs_path(str(project / "export_model.py"))
+        assert root.location.range.start.line == 4 and "export of Model" in root.message
+        lsp.change(uri, model.replace("if x.sum() > 0:", "if x.shape[0] > 0:"))
+        assert await lsp.diagnostics(uri) == []
 
     shared.call(scenario(shared.session))

@@ -80,7 +80,7 @@ def test_sam2_method_target_fails_and_the_wrapper_module_fix_holds(tmp_path):
     assert case["original"]["error"].startswith(
         "ValueError: Expected `mod` to be an instance of `torch.nn.Module`, got <class 'method'>"
     )
-    assert "PredictExportWrapper(self)" in case["fix_diff"]
+    assert "ExportWrapper(self._predict)" in case["fix_diff"]
 
 
 def test_verify_rules_proves_every_rule(tmp_path):

@@ -7,10 +7,18 @@ CI systems see a report rather than none.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
 from xml.etree import ElementTree
 
 from export_lint.diagnostics import FileResult
+
+#: Characters XML 1.0 cannot hold, even escaped (C0 controls but tab, LF and CR; lone surrogates; U+FFFE/U+FFFF).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def render(results: Sequence[FileResult], **_: object) -> str:
@@ -18,8 +26,9 @@ def render(results: Sequence[FileResult], **_: object) -> str:
     root = ElementTree.Element("testsuites", name="export-lint", tests=str(max(1, len(diagnostics))))
     root.set("failures", str(len(diagnostics)))
     root.set("errors", "0")
-    for path, group in itertools.groupby(diagnostics, key=lambda d: d.path):
+    for raw_path, group in itertools.groupby(diagnostics, key=lambda d: d.path):
         found = list(group)
+        path = _xml_text(raw_path)
         suite = ElementTree.SubElement(
             root, "testsuite", name=path, tests=str(len(found)), failures=str(len(found)), errors="0"
         )
@@ -28,8 +37,9 @@ def render(results: Sequence[FileResult], **_: object) -> str:
                 suite, "testcase", name=f"org.export-lint.{d.code}", classname=path, line=str(d.start.row)
             )
             case.set("file", path)
-            failure = ElementTree.SubElement(case, "failure", message=f"{d.code} {d.message}", type=d.code)
-            failure.text = f"line {d.start.row}, col {d.start.column}, {d.message}"
+            message = _xml_text(d.message)
+            failure = ElementTree.SubElement(case, "failure", message=f"{d.code} {message}", type=d.code)
+            failure.text = f"line {d.start.row}, col {d.start.column}, {message}"
     if not diagnostics:
         suite = ElementTree.SubElement(root, "testsuite", name="export-lint", tests="1", failures="0", errors="0")
         ElementTree.SubElement(suite, "testcase", name="export-lint", classname="export-lint")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
@@ -42,7 +43,7 @@ def render(results: Sequence[FileResult], **_: object) -> str:
                     "locations": [
                         {
                             "physicalLocation": {
-                                "artifactLocation": {"uri": quote(Path(d.path).as_posix())},
+                                "artifactLocation": {"uri": quote(os.fsencode(Path(d.path).as_posix()))},
                                 "region": {
                                     "startLine": d.start.row,
                                     "startColumn": d.start.column,

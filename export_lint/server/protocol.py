@@ -41,18 +41,43 @@ class Linted:
     path: str
     settings: Settings | None
     diagnostics: list[Diagnostic]
+    #: For a notebook cell: the notebook's uri (the cell was linted as part of it), and for each
+    #: diagnostic the cell each of its fix's edits applies to.
+    notebook: str | None = None
+    edit_cells: list[tuple[str, ...]] | None = None
 
 
 class ExportLintServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("export-lint", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full)
+        notebooks = types.NotebookDocumentSyncOptions(
+            notebook_selector=[
+                types.NotebookDocumentFilterWithCells(cells=[types.NotebookCellLanguage("python")], notebook="*")
+            ],
+            save=True,
+        )
+        super().__init__(
+            "export-lint",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Full,
+            notebook_document_sync=notebooks,
+        )
         self.worker = LintWorker()
         self.resolver = SettingsResolver()
         self.debounce = DEFAULT_DEBOUNCE
+        self.use_cache = True
         self.linted: dict[str, Linted] = {}
         self.open_documents: set[str] = set()
+        self.open_notebooks: set[str] = set()
+        self.notebook_cells: dict[str, set[str]] = {}  # notebook -> the cells given diagnostics
         self._waiting: dict[str, asyncio.Task] = {}
         self._lock: asyncio.Lock | None = None
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        """One request at a time to the worker; made on first use, inside the server's event loop."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
 
     # -- documents --------------------------------------------------------------------------
     def lintable(self, uri: str, language_id: str | None = None) -> bool:
@@ -83,9 +108,10 @@ class ExportLintServer(LanguageServer):
 
     async def lint(self, uri: str, from_disk: bool = False) -> Linted | None:
         """Lint the document's current text and publish the diagnostics; None if it went away."""
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
+        if uri in self.open_notebooks:
+            await self.lint_notebook(uri)
+            return None
+        async with self.lock:
             if uri not in self.open_documents:
                 return None
             document = self.workspace.get_text_document(uri)
@@ -94,35 +120,79 @@ class ExportLintServer(LanguageServer):
             if current is not None and current.version == version and current.document.text == text and not from_disk:
                 return current
             path = self.path_of(uri)
-            settings = self.resolver.for_path(path)
-            if isinstance(settings, ConfigError):
-                diagnostics = [file_error(path, "config-error", str(settings))]
-                settings = None
-            else:
-                diagnostics = await asyncio.to_thread(self.worker.lint, text, path, settings, from_disk)
+            diagnostics, settings = await self._diagnostics(text, path, from_disk)
             if uri not in self.open_documents:
                 return None
             linted = Linted(version, DocumentText(text, self.encoding()), path, settings, diagnostics)
+            root = settings.project_root if settings is not None else None
             self.linted[uri] = linted
             self.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(
-                    uri=uri, version=version, diagnostics=[to_lsp(d, linted.document) for d in diagnostics]
+                    uri=uri, version=version, diagnostics=[to_lsp(d, linted.document, root) for d in diagnostics]
                 )
             )
             return linted
 
+    async def _diagnostics(self, text: str, path: str, from_disk: bool) -> tuple[list[Diagnostic], Settings | None]:
+        """The worker's diagnostics for ``text`` linted as ``path``, and the settings used (None
+        when the configuration is broken: then one EXP000 diagnostic says why)."""
+        settings = self.resolver.for_path(path)
+        if isinstance(settings, ConfigError):
+            return [file_error(path, "config-error", str(settings))], None
+        cached = from_disk and self.use_cache and self.resolver.in_workspace(path)
+        return await asyncio.to_thread(self.worker.lint, text, path, settings, cached), settings
+
+    async def lint_notebook(self, uri: str) -> None:
+        """Lint a notebook's code cells as one file; publish each cell's diagnostics on the cell."""
+        from export_lint.server.notebooks import Cell, JoinedCells
+
+        async with self.lock:
+            notebook = self.workspace.get_notebook_document(notebook_uri=uri)
+            if notebook is None or uri not in self.open_notebooks:
+                return
+            documents = [
+                self.workspace.get_text_document(cell.document)
+                for cell in notebook.cells
+                if cell.kind == types.NotebookCellKind.Code
+            ]
+            documents = [d for d in documents if d.language_id in (None, "python")]
+            joined = JoinedCells([Cell(d.uri, d.source) for d in documents])
+            path = self.path_of(uri)
+            diagnostics, settings = await self._diagnostics(joined.text, path, from_disk=False)
+            if uri not in self.open_notebooks:
+                return
+            for gone in self.notebook_cells.get(uri, set()) - {d.uri for d in documents}:
+                self.linted.pop(gone, None)
+                self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=gone, diagnostics=[]))
+            self.notebook_cells[uri] = {d.uri for d in documents}
+            for document, (cell_uri, found) in zip(documents, joined.split(diagnostics).items(), strict=True):
+                text = DocumentText(document.source, self.encoding())
+                cell_diagnostics = [diagnostic for diagnostic, _ in found]
+                self.linted[cell_uri] = Linted(
+                    document.version, text, path, settings, cell_diagnostics, uri, [cells for _, cells in found]
+                )
+                self.text_document_publish_diagnostics(
+                    types.PublishDiagnosticsParams(
+                        uri=cell_uri, diagnostics=[to_lsp(d, text) for d in cell_diagnostics]
+                    )
+                )
+
     async def current(self, uri: str) -> Linted | None:
-        """The diagnostics of the document as it is now (linted now if they are stale)."""
-        if uri not in self.open_documents:
+        """The diagnostics of the document (or notebook cell) as it is now (linted now if stale)."""
+        notebook = self.workspace.get_notebook_document(cell_uri=uri)
+        if uri not in self.open_documents and notebook is None:
             return None
         linted = self.linted.get(uri)
         document = self.workspace.get_text_document(uri)
         if linted is not None and linted.version == document.version and linted.document.text == document.source:
             return linted
+        if notebook is not None:
+            await self.lint_notebook(notebook.uri)
+            return self.linted.get(uri)
         return await self.lint(uri)
 
     async def relint_all(self) -> None:
-        for uri in sorted(self.open_documents):
+        for uri in sorted(self.open_documents | self.open_notebooks):
             self.linted.pop(uri, None)
             await self.lint(uri)
 
@@ -142,7 +212,7 @@ class ExportLintServer(LanguageServer):
         end = document.positions.offset(params.range.end)
         actions: list[types.CodeAction] = []
         noqa_rows: dict[int, list[Diagnostic]] = {}
-        for diagnostic in linted.diagnostics:
+        for position, diagnostic in enumerate(linted.diagnostics):
             first, last = document.offsets(diagnostic)
             if not (first <= end and start <= last):
                 continue
@@ -157,7 +227,7 @@ class ExportLintServer(LanguageServer):
                         kind=types.CodeActionKind.QuickFix,
                         diagnostics=[lsp_diagnostic],
                         is_preferred=safe,
-                        edit=types.WorkspaceEdit(changes={uri: [document.text_edit(edit) for edit in fix.edits]}),
+                        edit=types.WorkspaceEdit(changes=self._fix_changes(uri, linted, position)),
                     )
                 )
             if diagnostic.code != "EXP000" and diagnostic.noqa_row is not None:
@@ -182,7 +252,7 @@ class ExportLintServer(LanguageServer):
         kinds = [FIX_ALL_KIND] if only and wanted(FIX_ALL_KIND) else []
         if wanted(types.CodeActionKind.QuickFix):
             kinds.append(types.CodeActionKind.QuickFix)
-        if has_safe and kinds and linted.settings is not None:
+        if has_safe and kinds and linted.settings is not None and linted.notebook is None:
             fixed = await self.fix_all(linted)
             if fixed:
                 for kind in kinds:
@@ -195,11 +265,20 @@ class ExportLintServer(LanguageServer):
                     )
         return actions
 
+    def _fix_changes(self, uri: str, linted: Linted, position: int) -> dict[str, list[types.TextEdit]]:
+        """The text edits of one diagnostic's fix, by document (a notebook fix may touch other cells)."""
+        fix = linted.diagnostics[position].fix
+        assert fix is not None
+        targets = linted.edit_cells[position] if linted.edit_cells is not None else (uri,) * len(fix.edits)
+        changes: dict[str, list[types.TextEdit]] = {}
+        for edit, target in zip(fix.edits, targets, strict=True):
+            document = linted.document if target == uri else self.linted[target].document
+            changes.setdefault(target, []).append(document.text_edit(edit))
+        return changes
+
     async def fix_all(self, linted: Linted) -> list[types.TextEdit]:
         assert linted.settings is not None
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
+        async with self.lock:
             text = linted.document.text
             fixed = await asyncio.to_thread(self.worker.fix, text, linted.path, linted.settings, False)
         if isinstance(fixed, Failure):
@@ -247,6 +326,7 @@ class ExportLintServer(LanguageServer):
         budget = options.get("fileTimeout")
         if isinstance(budget, (int, float)) and budget > 0:
             self.worker.budget = float(budget)
+        self.use_cache = options.get("cache", True) is not False
         debounce = options.get("debounceMs")
         if isinstance(debounce, (int, float)) and debounce >= 0:
             self.debounce = debounce / 1000
@@ -310,6 +390,7 @@ def build_server() -> ExportLintServer:
         if _is_config(uri):
             await ls.relint_all()
         elif uri in ls.open_documents:
+            await asyncio.to_thread(ls.worker.forget)  # what this file's export roots reach may have changed
             await ls.lint(uri, from_disk=True)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -322,9 +403,36 @@ def build_server() -> ExportLintServer:
             waiting.cancel()
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_OPEN)
+    async def did_open_notebook(ls: ExportLintServer, params: types.DidOpenNotebookDocumentParams) -> None:
+        ls.open_notebooks.add(params.notebook_document.uri)
+        await ls.lint_notebook(params.notebook_document.uri)
+
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
+    def did_change_notebook(ls: ExportLintServer, params: types.DidChangeNotebookDocumentParams) -> None:
+        if params.notebook_document.uri in ls.open_notebooks:
+            ls.schedule(params.notebook_document.uri, ls.debounce)
+
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_SAVE)
+    async def did_save_notebook(ls: ExportLintServer, params: types.DidSaveNotebookDocumentParams) -> None:
+        if params.notebook_document.uri in ls.open_notebooks:
+            await ls.lint_notebook(params.notebook_document.uri)
+
+    @server.feature(types.NOTEBOOK_DOCUMENT_DID_CLOSE)
+    def did_close_notebook(ls: ExportLintServer, params: types.DidCloseNotebookDocumentParams) -> None:
+        ls.open_notebooks.discard(params.notebook_document.uri)
+        ls.notebook_cells.pop(params.notebook_document.uri, None)
+        waiting = ls._waiting.pop(params.notebook_document.uri, None)
+        if waiting is not None:
+            waiting.cancel()
+        for cell in params.cell_text_documents:
+            ls.linted.pop(cell.uri, None)
+            ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=cell.uri, diagnostics=[]))
+
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     async def did_change_watched_files(ls: ExportLintServer, params: types.DidChangeWatchedFilesParams) -> None:
         if any(_is_config(change.uri) for change in params.changes):
+            await asyncio.to_thread(ls.worker.forget)
             await ls.relint_all()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)

@@ -73,6 +73,12 @@ class SettingsResolver:
         self.folders = tuple(sorted((folder.absolute() for folder in folders), key=lambda f: -len(f.parts)))
         self._cache.clear()
 
+    def in_workspace(self, path: str) -> bool:
+        """Whether a file lies in a workspace folder (only those files' results go to the cache:
+        a library file opened to read it leaves nothing behind)."""
+        absolute = Path(path).absolute()
+        return any(folder in absolute.parents for folder in self.folders)
+
     def for_path(self, path: str) -> Settings | ConfigError:
         folder = Path(path).absolute().parent
         fingerprint = _fingerprint(folder)
@@ -92,7 +98,9 @@ class SettingsResolver:
         settings = load_settings(folder, overrides=dict(self.overrides))
         if settings.config_file is None:
             root = next((f for f in self.folders if f == folder or f in folder.parents), None)
-            if root is not None:
+            # ``check`` run in that folder has the project root "." (part of the cache's run key):
+            # kept when the editor started the server there, so both find the same cache entries
+            if root is not None and root != Path.cwd().absolute():
                 settings = dataclasses.replace(settings, project_root=str(root))
         settings.enabled_codes(sorted(CODES))  # an unknown code is a config error, said once
         return settings

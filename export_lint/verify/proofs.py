@@ -41,6 +41,7 @@ class Proof:
 
 def run_script(code: str, name: str = "<export-lint example>") -> Outcome:
     """Execute a script in a fresh namespace; report whether it raised and the first error line."""
+    _reset_dynamo()
     start = time.perf_counter()
     namespace = {"__name__": "__export_lint_example__"}
     try:
@@ -53,6 +54,19 @@ def run_script(code: str, name: str = "<export-lint example>") -> Outcome:
     return Outcome(False, None, time.perf_counter() - start)
 
 
+def _reset_dynamo() -> None:
+    """Forget what TorchDynamo compiled for earlier scripts: every script is proven as if alone.
+
+    Without it, torch 2.6 and 2.7 (strict by default) give up on the ninth script exporting the same
+    ``torch.nn.Linear`` (``RecompileLimitExceeded: cache_size_limit reached``).
+    """
+    import sys
+
+    dynamo = sys.modules.get("torch._dynamo")
+    if dynamo is not None:
+        dynamo.reset()
+
+
 def installed_torch_affected(rule: type[Rule]) -> bool:
     """Whether the installed torch lies inside the rule's gate."""
     installed = versions.installed_torch_version()
@@ -61,9 +75,17 @@ def installed_torch_affected(rule: type[Rule]) -> bool:
     return versions.matches(versions.parse_version(installed), rule.torch_versions)
 
 
+def runs_here(example: Valid | Invalid) -> bool:
+    """Whether the example's scripts can run on the installed torch at all (``requires_torch``)."""
+    if not example.requires_torch:
+        return True
+    installed = versions.installed_torch_version()
+    return installed is not None and versions.matches(versions.parse_version(installed), example.requires_torch)
+
+
 def prove_example(rule: type[Rule], index: int, example: Valid | Invalid) -> list[Proof]:
-    """The proofs one example makes on the installed torch (none if it is not runnable)."""
-    if not example.proves:
+    """The proofs one example makes on the installed torch (none if it is not runnable here)."""
+    if not example.proves or not runs_here(example):
         return []
     label = f"{'INVALID' if isinstance(example, Invalid) else 'VALID'}[{index}]"
     if isinstance(example, Valid):
@@ -91,7 +113,7 @@ def prove_rule(rule: type[Rule], progress: Progress | None = None) -> list[Proof
         index = counters[kind]
         counters[kind] += 1
         label = f"{kind}[{index}]"
-        if progress is not None and example.proves:
+        if progress is not None and example.proves and runs_here(example):
             progress(rule.code, label, "start", "running the example")
         made = prove_example(rule, index, example)
         proofs += made
