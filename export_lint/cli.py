@@ -81,6 +81,23 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     files.add_argument("--stdin-filename", help="the name of the file read from stdin (stdin is read without -)")
     files.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     files.add_argument("-j", "--jobs", type=int, help="worker processes (default: one per core)")
+    files.add_argument(
+        "--file-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="analysis budget per file: one over it gets an EXP000 timeout and the run goes on (0: none; default: 30)",
+    )
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,7 +203,13 @@ def _lint_groups(args: argparse.Namespace, files: list[str], settings, warm: lis
         report = (lambda done, offset=offset: callback(offset + done)) if callback is not None else None
         started = warm if group_settings == settings else []
         results += lint_files(
-            group, group_settings, args.jobs, report, cache=not args.no_cache, started=started if started else None
+            group,
+            group_settings,
+            args.jobs,
+            report,
+            cache=not args.no_cache,
+            started=started if started else None,
+            timeout=args.file_timeout or None,
         )
     return results
 
@@ -247,7 +270,7 @@ def _with_reach(settings, paths: list[str]):
         else:
             root = current
     reach = compute_reach(ProjectIndex(root), settings.export_roots)
-    if not reach.roots:
+    if not reach.roots and reach.has_forwards:
         print(
             f"note: no export root in {root}: rules about traced code stay silent; name the exported models "
             "in `export-roots` under [tool.export-lint] (or --export-roots), or pass --traced all-modules",

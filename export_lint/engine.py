@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import libcst as cst
 
-from export_lint import fix_checks, versions
+from export_lint import budget, fix_checks, versions
 from export_lint.analysis.roots import may_export
 from export_lint.analysis.semantic import PRUNED_WALK_CONTAINERS, SCOPE_TYPES, SemanticModel
 from export_lint.config import Settings
@@ -32,6 +32,10 @@ MAX_NESTING = 400
 RECURSION_LIMIT = 12_000
 _SUSPICIOUS_DEPTH = 100
 _SUSPICIOUS_LINE = 2000
+#: Files this large are parsed by CPython first, to refuse a huge literal (data, not code):
+#: LibCST takes ~0.2 ms and ~10 KB per element (a 2 MB list literal: a minute and 4 GB).
+_SUSPICIOUS_SIZE = 256 * 1024
+MAX_LITERAL_ELEMENTS = 20_000
 _BRACKETS = re.compile(r"[\[\](){}]")
 _BRACKET_DELTA = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
 
@@ -175,7 +179,11 @@ def _too_complex(text: str, path: str) -> Diagnostic | None:
             f"file too large to lint ({size:.1f} MiB > {MAX_SOURCE_CHARS // 2**20} MiB); skipped",
         )
     depth = max(itertools.accumulate(map(_BRACKET_DELTA.__getitem__, _BRACKETS.findall(text))), default=0)
-    if depth <= _SUSPICIOUS_DEPTH and max(map(len, LINE_BREAK.split(text)), default=0) <= _SUSPICIOUS_LINE:
+    if (
+        depth <= _SUSPICIOUS_DEPTH
+        and len(text) <= _SUSPICIOUS_SIZE
+        and max(map(len, LINE_BREAK.split(text)), default=0) <= _SUSPICIOUS_LINE
+    ):
         return None
     try:
         tree = compile(text, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
@@ -188,22 +196,34 @@ def _too_complex(text: str, path: str) -> Diagnostic | None:
         return file_error(path, "syntax-error", "SyntaxError: too deeply nested to parse")
     except ValueError as error:
         return file_error(path, "syntax-error", f"SyntaxError: {error}")
-    nesting = _ast_depth(tree)
+    nesting, widest = _ast_shape(tree)
     if nesting > MAX_NESTING:
         return file_error(
             path, "syntax-error", f"expressions nested {nesting} levels deep (limit {MAX_NESTING}): too deep to analyse"
         )
+    if widest > MAX_LITERAL_ELEMENTS:
+        return file_error(
+            path,
+            "too-complex",
+            f"a literal of {widest} elements (limit {MAX_LITERAL_ELEMENTS}): data, not code; skipped",
+        )
     return None
 
 
-def _ast_depth(tree: ast.AST) -> int:
-    deepest = 0
+_LITERALS = (ast.List, ast.Tuple, ast.Set, ast.Dict)
+
+
+def _ast_shape(tree: ast.AST) -> tuple[int, int]:
+    """(deepest nesting, most elements of one list, tuple, set or dict display)."""
+    deepest = widest = 0
     todo = [(tree, 1)]
     while todo:
         node, depth = todo.pop()
         deepest = max(deepest, depth)
+        if isinstance(node, _LITERALS):
+            widest = max(widest, len(node.keys if isinstance(node, ast.Dict) else node.elts))
         todo.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
-    return deepest
+    return deepest, widest
 
 
 def parse(text: str, path: str) -> cst.Module | Diagnostic:
@@ -306,6 +326,7 @@ def _lint_text(
     reached = reached_in(text, path, settings)
     if not reached and reached is not None and _nothing_to_walk(text, running, checks_noqa):
         return []
+    budget.enter("parsing")
     module = parse(text, path)
     if isinstance(module, Diagnostic):
         return [module]
@@ -326,6 +347,7 @@ def _lint_text(
         )
 
     instances = [rule(context) for rule in running]
+    budget.enter("running the rules")
     try:
         prune = not semantic.may_call_export() and all(
             rule.traced_only for rule in instances if any(name.startswith(("visit_", "leave_")) for name in dir(rule))
@@ -335,6 +357,7 @@ def _lint_text(
         return [file_error(path, "syntax-error", "SyntaxError: too deeply nested to analyse")]
     finally:
         semantic.release()
+    budget.enter("reading noqa comments")
     suppressions = parse_suppressions(text)
     kept: list[Diagnostic] = []
     used: set[tuple[int | None, str]] = set()  # (row, code) pairs a noqa comment silenced

@@ -136,7 +136,11 @@ def _modules():
     for info in pkgutil.walk_packages(export_lint.__path__, "export_lint."):
         # verify imports torch (its patterns are our own cases'); __main__ runs the CLI.
         if not info.name.startswith(("export_lint.verify", "export_lint.__main__")):
-            yield importlib.import_module(info.name)
+            try:
+                yield importlib.import_module(info.name)
+            except ModuleNotFoundError as error:  # an optional extra (the server's pygls) is absent
+                if (error.name or "").startswith("export_lint"):
+                    raise
 
 
 def _module_patterns() -> dict[str, re.Pattern[str]]:
