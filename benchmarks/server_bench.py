@@ -91,6 +91,7 @@ class Driver:
             types.InitializeParams(
                 capabilities=types.ClientCapabilities(),
                 workspace_folders=[types.WorkspaceFolder(from_fs_path(str(folder)), folder.name)],
+                initialization_options={"cache": False},  # leave no cache in the installed transformers
             )
         )
         self.client.initialized(types.InitializedParams())
@@ -180,6 +181,7 @@ async def memory(models: Path, edits: int) -> dict:
     await driver.start(models)
     open_uris: list[str] = []
     after_50: dict[str, float] = {}
+    seen: set[int] = set()  # every process under the server: a replaced worker shows up here
     started = time.perf_counter()
     for edit in range(edits):
         path = files[edit % len(files)]
@@ -191,6 +193,8 @@ async def memory(models: Path, edits: int) -> dict:
             driver.close(open_uris.pop(0))
         if edit + 1 == 50:
             after_50 = driver.memory()
+        if edit % 10 == 0:
+            seen.update(_descendants(driver.pid))
     final = driver.memory()
     elapsed = time.perf_counter() - started
     await driver.stop()
@@ -201,6 +205,7 @@ async def memory(models: Path, edits: int) -> dict:
         "after_50": after_50,
         "after_all": final,
         "growth": round(final["total_mib"] / after_50["total_mib"], 3),
+        "processes_seen": len(seen),
         "seconds": round(elapsed, 1),
     }
 

@@ -100,15 +100,23 @@ def fix_stdin(args: argparse.Namespace, settings: Settings, name: str) -> int:
     from export_lint.source import decode_source
 
     text, encoding = decode_source(sys.stdin.buffer.read())
-    result = fix_text(text, name, settings, unsafe=args.unsafe_fixes)
+    if name.endswith(".ipynb"):  # a notebook's JSON: its cells are fixed
+        from export_lint.notebook import fix_notebook
+
+        notebook = fix_notebook(text, name, settings, args.unsafe_fixes)
+        fixed, diff, remaining = notebook.text, notebook.diff, notebook.remaining
+    else:
+        result = fix_text(text, name, settings, unsafe=args.unsafe_fixes)
+        fixed, remaining = result.text, result.remaining
+        diff = unified_diff(text, fixed, name) if result.changed else ""
     if args.diff:
-        sys.stdout.write(unified_diff(text, result.text, name))
-        return EXIT_DIAGNOSTICS if result.changed else EXIT_CLEAN
-    write_source(sys.stdout, result.text, encoding)
-    if result.remaining and not (args.fix_only or args.silent):
-        sys.stderr.write(render("concise", [FileResult(name, result.remaining)]))
-    if any(d.internal_error for d in result.remaining):
+        sys.stdout.write(diff)
+        return EXIT_DIAGNOSTICS if diff else EXIT_CLEAN
+    write_source(sys.stdout, fixed, encoding)
+    if remaining and not (args.fix_only or args.silent):
+        sys.stderr.write(render("concise", [FileResult(name, remaining)]))
+    if any(d.internal_error for d in remaining):
         return EXIT_ERROR
-    if result.changed and args.exit_non_zero_on_fix:
+    if diff and args.exit_non_zero_on_fix:
         return EXIT_DIAGNOSTICS
-    return EXIT_DIAGNOSTICS if result.remaining and not (args.exit_zero or args.fix_only) else EXIT_CLEAN
+    return EXIT_DIAGNOSTICS if remaining and not (args.exit_zero or args.fix_only) else EXIT_CLEAN

@@ -51,6 +51,8 @@ def _unknown_arguments_message(extras: Sequence[str], parser: argparse.ArgumentP
 
 
 def _codes(value: str) -> list[str]:
+    if not value.strip(" ,"):
+        raise argparse.ArgumentTypeError("empty rule selector: name codes (EXP001), prefixes (EXP1) or ALL")
     return [
         part.strip().upper() if part.strip().upper() == "ALL" else part.strip()
         for part in value.split(",")
@@ -66,11 +68,36 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ignore", type=_codes, help="codes or prefixes to disable")
     group.add_argument("--torch-version", help="the torch version the code targets (default: installed torch)")
     group.add_argument("--config", type=Path, help="pyproject.toml to read instead of the nearest one")
+    group.add_argument(
+        "--traced",
+        choices=("roots", "all-modules"),
+        help="traced code: what export roots reach (default) or every module's forward",
+    )
+    group.add_argument(
+        "--export-roots", type=_codes, help="module/class globs traced as export roots (comma-separated)"
+    )
     files = parser.add_argument_group("files")
     files.add_argument("--force-exclude", action="store_true", help="apply exclude globs to explicit paths too")
     files.add_argument("--stdin-filename", help="the name of the file read from stdin (stdin is read without -)")
     files.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     files.add_argument("-j", "--jobs", type=int, help="worker processes (default: one per core)")
+    files.add_argument(
+        "--file-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="analysis budget per file: one over it gets an EXP000 timeout and the run goes on (0: none; default: 30)",
+    )
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,8 +162,14 @@ def _resolver(args: argparse.Namespace):
             "extend_select": tuple(args.extend_select) if args.extend_select is not None else None,
             "ignore": tuple(args.ignore) if args.ignore is not None else None,
             "torch_version": args.torch_version,
+            "traced": getattr(args, "traced", None),
+            "export_roots": tuple(args.export_roots) if getattr(args, "export_roots", None) else None,
         }
-        args.resolver = SettingsResolver(config_file=args.config, overrides=overrides)
+        # Each config's settings carry what its project's export roots reach (not for stdin, nor
+        # for --show-settings / --show-files, which lint nothing).
+        lints = not (_reads_stdin(args) or getattr(args, "show_settings", False) or getattr(args, "show_files", False))
+        finish = functools.partial(_with_reach, paths=args.paths) if lints else None
+        args.resolver = SettingsResolver(config_file=args.config, overrides=overrides, finish=finish)
     return args.resolver
 
 
@@ -170,7 +203,13 @@ def _lint_groups(args: argparse.Namespace, files: list[str], settings, warm: lis
         report = (lambda done, offset=offset: callback(offset + done)) if callback is not None else None
         started = warm if group_settings == settings else []
         results += lint_files(
-            group, group_settings, args.jobs, report, cache=not args.no_cache, started=started if started else None
+            group,
+            group_settings,
+            args.jobs,
+            report,
+            cache=not args.no_cache,
+            started=started if started else None,
+            timeout=args.file_timeout or None,
         )
     return results
 
@@ -206,6 +245,38 @@ def _collect(args: argparse.Namespace, settings) -> tuple[list[str], list, bool]
             print(f"warning: {display_path(path)}: {message}", file=sys.stderr)
     errors = [FileResult(path, [file_error(path, "io-error", message)]) for path, message in found.errors]
     return found.files, errors, False
+
+
+def _with_reach(settings, paths: list[str]):
+    """Settings carrying what the project's export roots reach (``traced = "roots"`` only)."""
+    if settings.traced != "roots":
+        return settings
+    import dataclasses
+
+    from export_lint.analysis.index import ProjectIndex
+    from export_lint.analysis.roots import compute_reach
+
+    if settings.config_file is not None:
+        root = settings.project_root
+    else:  # the folder of the nearest pyproject.toml above the paths named, else those paths' folder
+        folders = [path if os.path.isdir(path) else os.path.dirname(path) or "." for path in (paths or ["."])]
+        root = os.path.commonpath([os.path.abspath(folder) for folder in folders])
+        current = root
+        while not os.path.isfile(os.path.join(current, "pyproject.toml")):
+            parent = os.path.dirname(current)
+            if parent == current:
+                break
+            current = parent
+        else:
+            root = current
+    reach = compute_reach(ProjectIndex(root), settings.export_roots)
+    if not reach.roots:
+        print(
+            f"note: no export root in {root}: rules about traced code stay silent; name the exported models "
+            "in `export-roots` under [tool.export-lint] (or --export-roots), or pass --traced all-modules",
+            file=sys.stderr,
+        )
+    return dataclasses.replace(settings, reach=reach)
 
 
 def _use_color(output_file: Path | None) -> bool:
@@ -298,12 +369,6 @@ def _show_settings(args: argparse.Namespace, settings) -> str:
         lines.append(
             f"{field.name.replace('_', '-')} = {json.dumps(list(value) if isinstance(value, tuple) else value)}"
         )
-    # Where the target torch came from (a flag, the config, the project's pins, the installed torch):
-    # the matrix engineer's ``torch_version_source`` field; until it lands, the config or the default.
-    source = getattr(settings, "torch_version_source", None)
-    if source is None:
-        source = "--torch-version" if args.torch_version else ("config" if settings.config_file else "installed torch")
-    lines.append(f"torch-version source = {json.dumps(source)}")
     return "".join(line + "\n" for line in lines)
 
 
@@ -405,6 +470,11 @@ def _add_noqa(results: list, from_stdin: bool) -> int:
         return EXIT_ERROR
     added, failed = 0, False
     for result in results:
+        if result.path.endswith(".ipynb") and result.diagnostics:
+            print(
+                f"warning: {result.path}: --add-noqa leaves notebooks alone; add `# noqa` in the cells", file=sys.stderr
+            )
+            continue
         rows: dict[int, list[str]] = collections.defaultdict(list)
         for d in result.diagnostics:
             if d.code == "EXP900":
@@ -534,11 +604,9 @@ def run_rule(args: argparse.Namespace) -> int:
     if args.output_format == "json":
         print(json.dumps({"code": rule.code, "name": rule.name, "documentation": rule.documentation()}, indent=2))
     else:
-        fix = rule.fix_applicability.value if rule.fix_applicability else "none"
-        print(f"# {rule.name} ({rule.code})\n")
-        preview = " Preview: runs only when selected by its exact code." if rule.preview else ""
-        print(f"Torch versions affected: {rule.torch_versions or 'all'}. Fix: {fix}.{preview}\n")
-        print(rule.documentation())
+        from export_lint.rule_docs import rule_page
+
+        print(rule_page(rule), end="")
     return EXIT_CLEAN
 
 

@@ -8,10 +8,15 @@ import functools
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from export_lint import torch_pins, versions
+from export_lint.source import MAX_SOURCE_BYTES
+
+if TYPE_CHECKING:
+    from export_lint.analysis.roots import Reach
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -19,8 +24,23 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 KNOWN_KEYS = frozenset(
-    {"select", "extend-select", "ignore", "per-file-ignores", "exclude", "extend-exclude", "torch-version", "extend"}
+    {
+        "select",
+        "extend-select",
+        "ignore",
+        "per-file-ignores",
+        "exclude",
+        "extend-exclude",
+        "torch-version",
+        "extend",
+        "traced",
+        "export-roots",
+        "max-file-size",
+    }
 )
+
+#: ``traced``: ``roots`` (what export roots reach; the default) or ``all-modules`` (every forward).
+TRACED_CHOICES = ("roots", "all-modules")
 
 DEFAULT_EXCLUDE = (
     ".bzr",
@@ -65,6 +85,15 @@ class Settings:
     torch_version_source: str = dataclasses.field(default_factory=versions.default_torch_source)
     project_root: str = "."
     config_file: str | None = None
+    #: What counts as traced code: ``roots`` or ``all-modules`` (see ``TRACED_CHOICES``).
+    traced: str = "roots"
+    #: Module/class globs of classes traced without an export call in the project.
+    export_roots: tuple[str, ...] = ()
+    #: What the project's export roots reach (``analysis.roots.Reach``), computed by the CLI before
+    #: linting; None: each file's own export calls are its only roots.
+    reach: Reach | None = None
+    #: Files larger than this many bytes are not read (an EXP000 io-error names the cap).
+    max_file_size: int = MAX_SOURCE_BYTES
 
     def enabled_codes(self, all_codes: Iterable[str], preview_codes: Iterable[str] = ()) -> frozenset[str]:
         """The rule codes that run, from select / extend-select / ignore (ignore wins over select)."""
@@ -158,6 +187,8 @@ def _selects(selector: str, code: str) -> bool:
 
 def validate_selectors(selectors: Sequence[str], codes: Sequence[str]) -> None:
     for selector in selectors:
+        if not selector.strip():
+            raise ConfigError('empty rule selector `""`: it would select every rule; write `ALL` for that')
         if selector != "ALL" and not any(code.startswith(selector) for code in codes):
             raise ConfigError(f"unknown rule selector `{selector}`: no export-lint rule code starts with it")
 
@@ -169,13 +200,8 @@ def find_pyproject(start: Path) -> Path | None:
         current = current.parent
     for folder in (current, *current.parents):
         candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-                raise ConfigError(f"cannot read {candidate}: {error}") from error
-            if "export-lint" in data.get("tool", {}):
-                return candidate
+        if candidate.is_file() and "export-lint" in _tool_tables(candidate):
+            return candidate
     return None
 
 
@@ -209,11 +235,7 @@ def _apply_overrides(values: dict[str, object], overrides: dict[str, object]) ->
 
 def _read_table(path: Path) -> dict:
     """The ``[tool.export-lint]`` table of one pyproject.toml, its keys checked."""
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"cannot read {path}: {error}") from error
-    table = data.get("tool", {}).get("export-lint", {})
+    table = _tool_tables(Path(path)).get("export-lint", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.export-lint] must be a table")
     unknown = sorted(set(table) - KNOWN_KEYS)
@@ -225,14 +247,21 @@ def _read_table(path: Path) -> dict:
 def _table_values(table: dict, source: str) -> dict[str, object]:
     """Settings values written in one table (``extend`` aside)."""
     values: dict[str, object] = {}
-    for key in ("select", "extend-select", "ignore", "exclude", "extend-exclude"):
+    for key in ("select", "extend-select", "ignore", "exclude", "extend-exclude", "export-roots"):
         if key in table:
             values[key.replace("-", "_")] = _string_list(table, key, source)
+    if "traced" in table:
+        values["traced"] = table["traced"]
     if "per-file-ignores" in table:
         per_file = table["per-file-ignores"]
         if not isinstance(per_file, dict):
             raise ConfigError(f"{source}: `per-file-ignores` must be a table of glob = [codes]")
         values["per_file_ignores"] = tuple((glob, _string_list(per_file, glob, source)) for glob in sorted(per_file))
+    if "max-file-size" in table:
+        size = table["max-file-size"]
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+            raise ConfigError(f"{source}: `max-file-size` must be a positive number of bytes, such as 16_777_216")
+        values["max_file_size"] = size
     if "torch-version" in table:
         values["torch_version"] = _torch_version_value(table["torch-version"], source)
         values["torch_version_source"] = f"{source} [tool.export-lint] torch-version"
@@ -291,6 +320,10 @@ def _settings_from(path: Path | None, overrides: dict[str, object] | None, start
     if (overrides or {}).get("torch_version") is not None:
         values["torch_version_source"] = "--torch-version"
     _apply_overrides(values, overrides or {})
+    if values.get("traced", "roots") not in TRACED_CHOICES:
+        raise ConfigError(f"`traced` must be one of {', '.join(map(repr, TRACED_CHOICES))}, not {values['traced']!r}")
+    if "torch_version" in values:  # written by the user: a version, nothing after it
+        _check_torch_version(str(values["torch_version"]))
     if "torch_version" not in values:
         folder = Path(path).parent if path is not None else torch_pins.project_folder(start or Path.cwd())
         pinned = torch_pins.project_torch(folder)
@@ -304,6 +337,18 @@ def _settings_from(path: Path | None, overrides: dict[str, object] | None, start
     return Settings(**values)  # type: ignore[arg-type]
 
 
+#: A torch version as users write it: a release (2.6, 2.6.0), optionally with a PEP 440 pre-release,
+#: post-release, dev or local part (2.7.0rc1, 2.8.0.dev20250301, 2.6.0+cu124).
+_TORCH_VERSION = re.compile(
+    r"v?[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?(?:\+[A-Za-z0-9.]+)?"
+)
+
+
+def _check_torch_version(text: str) -> None:
+    if _TORCH_VERSION.fullmatch(text.strip()) is None:
+        raise ConfigError(f'invalid torch-version {text!r}: write a torch release such as "2.6" or "2.6.0"')
+
+
 def _torch_version_value(value: object, source: str) -> str:
     """``torch-version`` must be a TOML string: a float ``2.10`` would read as 2.1."""
     if isinstance(value, str):
@@ -313,7 +358,7 @@ def _torch_version_value(value: object, source: str) -> str:
             text = Path(source).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             text = ""
-        written = re.search(r"^\s*[\"']?torch-version[\"']?\s*=\s*([0-9][0-9_.eE+-]*)", text, re.MULTILINE)
+        written = re.search(r"^[ \t]*[\"']?torch-version[\"']?[ \t]*=[ \t]*([0-9][0-9_.eE+-]*)", text, re.MULTILINE)
         literal = written.group(1) if written else repr(value)
         raise ConfigError(
             f"{source}: `torch-version` must be a string, not the TOML number {literal} "
@@ -328,9 +373,17 @@ class SettingsResolver:
     gives each file its project's config. A file with no config above it gets the one found from
     the current folder (or the defaults). ``config_file`` (``--config``) applies to every file."""
 
-    def __init__(self, *, config_file: str | os.PathLike[str] | None = None, overrides: dict | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        config_file: str | os.PathLike[str] | None = None,
+        overrides: dict | None = None,
+        finish: Callable[[Settings], Settings] | None = None,
+    ) -> None:
         self.config_file = Path(config_file) if config_file is not None else None
         self.overrides = overrides or {}
+        #: Applied once to each config's settings (the CLI adds what export roots reach).
+        self.finish = finish
         self._nearest: dict[str, Path | None] = {}  # folder -> its nearest config file
         self._settings: dict[Path | None, Settings] = {}
 
@@ -357,7 +410,8 @@ class SettingsResolver:
 
     def _for_config(self, path: Path | None) -> Settings:
         if path not in self._settings:
-            self._settings[path] = _settings_from(path, self.overrides)
+            settings = _settings_from(path, self.overrides)
+            self._settings[path] = self.finish(settings) if self.finish is not None else settings
         return self._settings[path]
 
     def for_path(self, path: str | os.PathLike[str]) -> Settings:
@@ -380,9 +434,15 @@ class SettingsResolver:
 
 
 def _tool_tables(path: Path) -> dict:
+    """The ``[tool]`` table of a pyproject.toml. As in ruff, any pyproject.toml met on the way up
+    must be valid, with or without ``[tool.export-lint]``: a broken one is an error, not skipped."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"cannot read {path}: {error}") from error
+    except RecursionError as error:  # tomllib recurses per nesting level of arrays and inline tables
+        raise ConfigError(f"cannot read {path}: values nested too deeply") from error
     tool = data.get("tool", {})
-    return tool if isinstance(tool, dict) else {}
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: `tool` must be a table ([tool.export-lint]), not {type(tool).__name__}")
+    return tool

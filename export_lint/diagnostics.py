@@ -90,6 +90,8 @@ class Diagnostic:
     fix: Fix | None = None
     noqa_row: int | None = None
     internal_error: bool = False
+    #: In a notebook: the 1-based cell (counting every cell); ``start``/``end``/``noqa_row`` are rows of that cell.
+    cell: int | None = None
 
     @property
     def url(self) -> str | None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from export_lint.config import Settings, relative_posix
 
-PYTHON_SUFFIXES = (".py", ".pyi")
+#: Notebooks are linted cell by cell (``export_lint.notebook``), as ruff does by default.
+PYTHON_SUFFIXES = (".py", ".pyi", ".ipynb")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +100,7 @@ def discover(
             if force_exclude and local(raw).is_excluded(raw):
                 continue
             if not raw.endswith(PYTHON_SUFFIXES):
-                warnings.append((raw, "not a Python file (.py/.pyi); skipped"))
+                warnings.append((raw, "not a Python file (.py/.pyi/.ipynb); skipped"))
                 continue
             files.add(os.path.normpath(raw))
             continue

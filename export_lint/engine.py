@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import itertools
+import os
 import re
 import sys
 import traceback
@@ -12,13 +13,15 @@ from collections.abc import Callable, Iterator, Sequence
 
 import libcst as cst
 
-from export_lint import fix_checks, versions
+from export_lint import budget, fix_checks, versions
+from export_lint.analysis.roots import may_export
 from export_lint.analysis.semantic import PRUNED_WALK_CONTAINERS, SCOPE_TYPES, SemanticModel
 from export_lint.config import Settings
 from export_lint.diagnostics import BUG_REPORT_HINT, Diagnostic, FileResult, LineIndex, file_error
 from export_lint.rule import Rule, RuleContext
 from export_lint.source import LINE_BREAK, PREFILTER, decode_source, python_newlines
 from export_lint.suppression import parse_suppressions
+from export_lint.syntax import cpython_syntax_error
 from export_lint.traversal import TRIVIA_TYPES, children_into
 
 #: Larger files (the biggest in torch is 1.3 MB) are reported and skipped, not parsed.
@@ -29,6 +32,10 @@ MAX_NESTING = 400
 RECURSION_LIMIT = 12_000
 _SUSPICIOUS_DEPTH = 100
 _SUSPICIOUS_LINE = 2000
+#: Files this large are parsed by CPython first, to refuse a huge literal (data, not code):
+#: LibCST takes ~0.2 ms and ~10 KB per element (a 2 MB list literal: a minute and 4 GB).
+_SUSPICIOUS_SIZE = 256 * 1024
+MAX_LITERAL_ELEMENTS = 20_000
 _BRACKETS = re.compile(r"[\[\](){}]")
 _BRACKET_DELTA = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
 
@@ -172,7 +179,11 @@ def _too_complex(text: str, path: str) -> Diagnostic | None:
             f"file too large to lint ({size:.1f} MiB > {MAX_SOURCE_CHARS // 2**20} MiB); skipped",
         )
     depth = max(itertools.accumulate(map(_BRACKET_DELTA.__getitem__, _BRACKETS.findall(text))), default=0)
-    if depth <= _SUSPICIOUS_DEPTH and max(map(len, LINE_BREAK.split(text)), default=0) <= _SUSPICIOUS_LINE:
+    if (
+        depth <= _SUSPICIOUS_DEPTH
+        and len(text) <= _SUSPICIOUS_SIZE
+        and max(map(len, LINE_BREAK.split(text)), default=0) <= _SUSPICIOUS_LINE
+    ):
         return None
     try:
         tree = compile(text, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
@@ -185,22 +196,34 @@ def _too_complex(text: str, path: str) -> Diagnostic | None:
         return file_error(path, "syntax-error", "SyntaxError: too deeply nested to parse")
     except ValueError as error:
         return file_error(path, "syntax-error", f"SyntaxError: {error}")
-    nesting = _ast_depth(tree)
+    nesting, widest = _ast_shape(tree)
     if nesting > MAX_NESTING:
         return file_error(
             path, "syntax-error", f"expressions nested {nesting} levels deep (limit {MAX_NESTING}): too deep to analyse"
         )
+    if widest > MAX_LITERAL_ELEMENTS:
+        return file_error(
+            path,
+            "too-complex",
+            f"a literal of {widest} elements (limit {MAX_LITERAL_ELEMENTS}): data, not code; skipped",
+        )
     return None
 
 
-def _ast_depth(tree: ast.AST) -> int:
-    deepest = 0
+_LITERALS = (ast.List, ast.Tuple, ast.Set, ast.Dict)
+
+
+def _ast_shape(tree: ast.AST) -> tuple[int, int]:
+    """(deepest nesting, most elements of one list, tuple, set or dict display)."""
+    deepest = widest = 0
     todo = [(tree, 1)]
     while todo:
         node, depth = todo.pop()
         deepest = max(deepest, depth)
+        if isinstance(node, _LITERALS):
+            widest = max(widest, len(node.keys if isinstance(node, ast.Dict) else node.elts))
         todo.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
-    return deepest
+    return deepest, widest
 
 
 def parse(text: str, path: str) -> cst.Module | Diagnostic:
@@ -210,13 +233,26 @@ def parse(text: str, path: str) -> cst.Module | Diagnostic:
     if refused is not None:
         return refused
     try:
-        return cst.parse_module(text)
+        module = cst.parse_module(text)
     except cst.ParserSyntaxError as error:
-        return _syntax_error(path, error)
+        # CPython's location when it agrees the file is broken (LibCST's row can be a line late);
+        # LibCST's when only LibCST rejects it.
+        return cpython_syntax_error(text, path) or _syntax_error(path, error)
     except RecursionError:
         return file_error(path, "syntax-error", "SyntaxError: too deeply nested to parse")
     except Exception as error:  # libcst's native parser raises a few other types on odd input
         return file_error(path, "syntax-error", f"SyntaxError: {error}")
+    # LibCST accepts what CPython's compiler rejects (`f(a=1, a=2)`): Python would not run it.
+    return cpython_syntax_error(text, path, grammar_checked=True) or module
+
+
+def _syntax_errors_only(text: str, path: str) -> list[Diagnostic]:
+    """A file no rule reads still gets its syntax error: CPython judges it cheaply, and LibCST
+    (which parses newer grammars than the running Python) has the last word on a rejection."""
+    if "\x00" not in text and cpython_syntax_error(text, path) is None:
+        return []
+    module = parse(text, path)
+    return [module] if isinstance(module, Diagnostic) else []
 
 
 @contextlib.contextmanager
@@ -245,6 +281,32 @@ def lint_text(
         return _lint_text(python_newlines(text), path, settings, rules)
 
 
+def reached_in(text: str, path: str, settings: Settings) -> dict[str, str] | None:
+    """What export roots reach in the file (qualname -> root label); None with ``all-modules``.
+    Without a project's reach (the API, stdin) the file's own export calls are its roots."""
+    if settings.traced == "all-modules":
+        return None
+    if settings.reach is not None:
+        return settings.reach.for_file(path)
+    from export_lint.analysis.index import ProjectIndex
+    from export_lint.analysis.roots import compute_reach
+
+    folder = os.path.dirname(os.path.abspath(path))
+    return compute_reach(ProjectIndex(folder, texts={path: text}, discover=False)).for_file(path)
+
+
+def _nothing_to_walk(text: str, running: Sequence[type[Rule]], checks_noqa: bool) -> bool:
+    """No root reaches the file and it makes no export call: rules about traced code and export
+    calls have nothing to look at, so the file is not parsed by LibCST (only checked to be Python)."""
+    if checks_noqa or not all(rule.traced_only for rule in running) or may_export(text):
+        return False
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False  # reported by the LibCST parse
+    return True
+
+
 def _lint_text(
     text: str,
     path: str,
@@ -253,16 +315,22 @@ def _lint_text(
 ) -> list[Diagnostic]:
     selected = select_rules(settings, path, rules)
     checks_noqa = "noqa" in text and any(hasattr(rule, "check_noqa") for rule in selected)
-    if not selected or not (checks_noqa or any(marker in text for marker in PREFILTER)):
+    if not selected:
         return []
+    if not (checks_noqa or any(marker in text for marker in PREFILTER)):
+        return _syntax_errors_only(text, path)
     # Rules whose required words the text lacks cannot fire: they are not run (the file is still
     # parsed, so a syntax error is reported whatever the selection). EXP900 still judges their
     # suppression comments, against every selected rule.
     running = [rule for rule in selected if all(word in text for word in rule.requires)]
+    reached = reached_in(text, path, settings)
+    if not reached and reached is not None and _nothing_to_walk(text, running, checks_noqa):
+        return []
+    budget.enter("parsing")
     module = parse(text, path)
     if isinstance(module, Diagnostic):
         return [module]
-    semantic = SemanticModel(module, path, text=text)
+    semantic = SemanticModel(module, path, text=text, reached=reached)
     context = RuleContext(text, path, module, semantic, settings.torch_version)
     errors: list[Diagnostic] = []
 
@@ -279,6 +347,7 @@ def _lint_text(
         )
 
     instances = [rule(context) for rule in running]
+    budget.enter("running the rules")
     try:
         prune = not semantic.may_call_export() and all(
             rule.traced_only for rule in instances if any(name.startswith(("visit_", "leave_")) for name in dir(rule))
@@ -288,6 +357,7 @@ def _lint_text(
         return [file_error(path, "syntax-error", "SyntaxError: too deeply nested to analyse")]
     finally:
         semantic.release()
+    budget.enter("reading noqa comments")
     suppressions = parse_suppressions(text)
     kept: list[Diagnostic] = []
     used: set[tuple[int | None, str]] = set()  # (row, code) pairs a noqa comment silenced
@@ -335,5 +405,9 @@ def lint_source(
         except (SyntaxError, UnicodeDecodeError, LookupError) as error:
             reason = error.reason if isinstance(error, UnicodeDecodeError) else str(error)
             return FileResult(path, [file_error(path, "syntax-error", f"cannot decode file: {reason}")])
+    if path.endswith(".ipynb"):
+        from export_lint.notebook import lint_notebook
+
+        return lint_notebook(source, path, settings, rules)
     diagnostics = lint_text(source, path, settings, rules)
     return FileResult(path, diagnostics, source_lines_for(source, diagnostics), encoding)

@@ -240,13 +240,15 @@ def fix_file(path: str, settings: Settings, unsafe: bool = False, write: bool = 
     from export_lint.engine import decode_source, lint_source
 
     try:
-        data = read_source_file(path)
+        data = read_source_file(path, settings.max_file_size)
     except OSError as error:
         return FileFix(path, "", 0, [file_error(path, "io-error", f"cannot read file: {error.strerror or error}")])
     try:
         text, encoding = decode_source(data)
     except (SyntaxError, UnicodeDecodeError, LookupError):
         return FileFix(path, "", 0, lint_source(data, path, settings).diagnostics)
+    if path.endswith(".ipynb"):
+        return _fix_notebook_file(path, data, text, encoding, settings, unsafe, write)
     result = fix_text(text, path, settings, unsafe=unsafe)
     if not result.changed:
         return FileFix(path, "", 0, result.remaining)
@@ -260,6 +262,23 @@ def fix_file(path: str, settings: Settings, unsafe: bool = False, write: bool = 
         except (ConcurrentModification, OSError, UnicodeEncodeError) as error:
             outcome.error = f"cannot write: {describe_write_error(error)}"
             outcome.remaining = lint_text(text, path, settings)  # nothing was fixed
+    return outcome
+
+
+def _fix_notebook_file(
+    path: str, data: bytes, text: str, encoding: str, settings: Settings, unsafe: bool, write: bool
+) -> FileFix:
+    """``fix_file`` for a notebook: its cells fixed, its JSON written back around them."""
+    from export_lint.notebook import fix_notebook
+
+    fixed = fix_notebook(text, path, settings, unsafe)
+    outcome = FileFix(path, fixed.diff, fixed.applied, fixed.remaining, error=fixed.error)
+    if write and fixed.diff:
+        try:
+            write_atomic(path, fixed.text, encoding, expected_hash=content_hash(data))
+            outcome.written = True
+        except (ConcurrentModification, OSError, UnicodeEncodeError) as error:
+            outcome.error = f"cannot write: {describe_write_error(error)}"
     return outcome
 
 

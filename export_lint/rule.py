@@ -143,6 +143,9 @@ class RuleContext:
         return min(start, len(self.text)), min(end, len(self.text))
 
     def report(self, rule: Rule, node: cst.CSTNode, message: str, fix: Fix | None) -> None:
+        label = self.semantic.root_label() if self.semantic.reached else None
+        if label is not None:
+            message = f"{message} (reached from {label})"
         start, end = self.span(node)
         start_location = self.lines.location(start)
         if fix is not None:

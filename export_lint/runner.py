@@ -20,9 +20,11 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import TypeVar
 
+from export_lint import budget
 from export_lint.config import Settings
 from export_lint.diagnostics import BUG_REPORT_HINT, FileResult, file_error
-from export_lint.source import decode_source, needs_linting, read_source_file
+from export_lint.source import MAX_SOURCE_BYTES, decode_source, needs_linting, read_source_file
+from export_lint.syntax import cpython_syntax_error
 
 T = TypeVar("T")
 
@@ -32,10 +34,10 @@ GC_EVERY = 8
 PARALLEL_THRESHOLD = 2
 
 
-def _read(path: str) -> bytes | FileResult:
-    """The file's bytes, or the result for an unreadable file: one EXP000 io-error."""
+def _read(path: str, limit: int = MAX_SOURCE_BYTES) -> bytes | FileResult:
+    """The file's bytes (at most ``limit``), or the result for an unreadable file: one EXP000 io-error."""
     try:
-        return read_source_file(path)
+        return read_source_file(path, limit)
     except OSError as error:
         return FileResult(path, [file_error(path, "io-error", f"cannot read file: {error.strerror or error}")])
 
@@ -46,11 +48,14 @@ def _trivial_result(data: bytes, path: str) -> FileResult | None:
         text, encoding = decode_source(data)
     except (SyntaxError, UnicodeDecodeError, LookupError):
         return None  # lint_source reports it
-    return None if needs_linting(text) else FileResult(path, [], {}, encoding)
+    if needs_linting(text) or path.endswith(".ipynb") or "\x00" in text or cpython_syntax_error(text, path) is not None:
+        return None  # lint_source reports a syntax error (at CPython's location)
+    return FileResult(path, [], {}, encoding)
 
 
 def _lint_data(data: bytes, path: str, settings: Settings) -> FileResult:
     """``lint_source``, answering without LibCST for a file that cannot need it."""
+    budget.enter("decoding the file")
     trivial = _trivial_result(data, path)
     if trivial is not None:
         return trivial
@@ -61,7 +66,7 @@ def _lint_data(data: bytes, path: str, settings: Settings) -> FileResult:
 
 def lint_file(path: str, settings: Settings) -> FileResult:
     """Read and lint one file; unreadable files yield one EXP000 io-error."""
-    data = _read(path)
+    data = _read(path, settings.max_file_size)
     return data if isinstance(data, FileResult) else _lint_data(data, path, settings)
 
 
@@ -70,38 +75,59 @@ def lint_failure(path: str, reason: str) -> FileResult:
     return FileResult(path, [file_error(path, "internal-error", f"{reason}; {BUG_REPORT_HINT}", internal=True)])
 
 
+def lint_timeout(path: str, seconds: float, phase: str) -> FileResult:
+    """The result for a file whose analysis ran out of its budget: one EXP000 timeout."""
+    message = f"analysis took over {seconds:g} s (--file-timeout) {budget.describe(phase)}; file skipped"
+    return FileResult(path, [file_error(path, "timeout", message)])
+
+
+def lint_over_memory(path: str, phase: str) -> FileResult:
+    limit = budget.MEMORY_BUDGET / 2**30
+    message = f"analysis needed more than {limit:g} GiB of memory {budget.describe(phase)}; file skipped"
+    return FileResult(path, [file_error(path, "memory-limit", message)])
+
+
 lint_file.on_failure = lint_failure  # type: ignore[attr-defined]
+lint_file.on_timeout = lint_timeout  # type: ignore[attr-defined]
+lint_file.on_memory = lint_over_memory  # type: ignore[attr-defined]
+
+
+Dependencies = tuple[tuple[str, str, "str | None"], ...]
 
 
 def _cached_lint(
     path: str, settings: Settings
-) -> tuple[FileResult, str | None, tuple[tuple[str, str, str | None], ...], tuple | None]:
+) -> tuple[FileResult, str | None, Dependencies, tuple | None, Dependencies]:
     """``lint_file`` plus what the cache stores: the file's hash, the other files it read (with the
-    hashes of their bytes and summaries) and the file's stat before reading."""
+    hashes of their bytes and summaries), the file's stat before reading, and how each module it
+    looked up resolved (dotted name, anchor folder, file or None)."""
     from export_lint.analysis import external
     from export_lint.cache import content_hash, file_stat
 
     stat = file_stat(path)  # before reading: a later change is seen as one next time
-    data = _read(path)
+    data = _read(path, settings.max_file_size)
     if isinstance(data, FileResult):
-        return data, None, (), None
-    with external.recording_reads() as reads:
+        return data, None, (), None, ()
+    with external.recording_reads() as reads, external.recording_resolutions() as lookups:
         result = _lint_data(data, path, settings)
+    resolutions = tuple((dotted, anchor, found) for (dotted, anchor), found in sorted(lookups.items()))
     dependencies = []
     for dependency in sorted(reads - {os.path.abspath(path)}):
         try:
             digest = content_hash(read_source_file(dependency))
         except OSError:
-            return result, None, (), None  # cannot vouch for it: do not cache
+            return result, None, (), None, ()  # cannot vouch for it: do not cache
         dependencies.append((dependency, digest, external.summary_digest(dependency)))
-    return result, content_hash(data), tuple(dependencies), stat
+    return result, content_hash(data), tuple(dependencies), stat, resolutions
 
 
-def _cached_failure(path: str, reason: str) -> tuple[FileResult, None, tuple, None]:
-    return lint_failure(path, reason), None, (), None
+def _cached_failure(path: str, reason: str) -> tuple[FileResult, None, tuple, None, tuple]:
+    return lint_failure(path, reason), None, (), None, ()
 
 
 _cached_lint.on_failure = _cached_failure  # type: ignore[attr-defined]
+_cached_lint.on_timeout = lambda path, seconds, phase: (lint_timeout(path, seconds, phase), None, (), None, ())  # type: ignore[attr-defined]
+_cached_lint.on_memory = lambda path, phase: (lint_over_memory(path, phase), None, (), None, ())  # type: ignore[attr-defined]
 
 
 def _context():
@@ -130,10 +156,34 @@ def _failure_handler(task: Callable[[str], T]) -> Callable[[str, str], T]:
     return fail
 
 
-def _worker(task: Callable[[str], T], connection: Connection, prepare: Callable[[], None] | None = None) -> None:
+def _budget_handlers(task: Callable[[str], T], on_failure: Callable[[str, str], T]):
+    """(on_timeout(path, seconds, phase), on_memory(path, phase)): the task's own, else failures."""
+    function = getattr(task, "func", task)
+    on_timeout = getattr(function, "on_timeout", None) or (
+        lambda path, seconds, phase: on_failure(
+            path, f"linting this file took over {seconds:g} s ({budget.describe(phase)})"
+        )
+    )
+    on_memory = getattr(function, "on_memory", None) or (
+        lambda path, phase: on_failure(path, f"linting this file ran out of memory ({budget.describe(phase)})")
+    )
+    return on_timeout, on_memory
+
+
+def _worker(
+    task: Callable[[str], T],
+    connection: Connection,
+    prepare: Callable[[], None] | None = None,
+    phase=None,
+    parent: int | None = None,
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and ends the workers
+    if parent is not None:
+        budget.die_with_parent(parent)  # a parent killed by SIGTERM/SIGKILL leaves no worker behind
+    budget.share(phase)
     if prepare is not None:
         prepare()
+    limited = False
     # What is imported lives as long as the worker: out of the collector's sight. Garbage cycles
     # (visitor classes made per call hold nodes, and so whole trees) are collected every few
     # files, so memory stays flat over a tree whatever the GC thresholds.
@@ -146,9 +196,18 @@ def _worker(task: Callable[[str], T], connection: Connection, prepare: Callable[
             return
         if message is None:
             return
-        index, path = message
+        index, path, timeout = message
+        if timeout is not None and not limited:
+            budget.limit_memory()  # after the imports: the budget is for the files
+            limited = True
+        budget.enter("reading the file")
         try:
-            outcome = (index, True, task(path))
+            with budget.deadline(timeout):
+                outcome = (index, True, task(path))
+        except budget.FileTimeout as error:
+            outcome = (index, "timeout", error.phase)
+        except MemoryError:
+            outcome = (index, "memory", budget.current())
         except BaseException as error:  # reported by the parent with the file's name
             outcome = (index, False, f"{type(error).__name__}: {error}")
         connection.send(outcome)
@@ -162,15 +221,22 @@ class _Slot:
 
     def __init__(self, context, task: Callable[[str], T], prepare: Callable[[], None] | None = None) -> None:
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=_worker, args=(task, child, prepare), daemon=True)
+        #: What the worker is doing (``budget.enter``), readable after it is killed.
+        self.phase = context.RawArray("c", budget.PHASE_SIZE)
+        arguments = (task, child, prepare, self.phase, os.getpid())
+        self.process = context.Process(target=_worker, args=arguments, daemon=True)
         self.process.start()
         child.close()
         self.index: int | None = None
         self.started = 0.0
 
-    def send(self, index: int, path: str) -> None:
+    def send(self, index: int, path: str, timeout: float | None = None) -> None:
         self.index, self.started = index, time.monotonic()
-        self.connection.send((index, path))
+        self.phase.value = b"waiting for the worker"
+        self.connection.send((index, path, timeout))
+
+    def current_phase(self) -> str:
+        return self.phase.value.decode("utf-8", "replace") or "starting"
 
     def stop(self, kill: bool = False) -> None:
         if kill:
@@ -217,8 +283,9 @@ def run_parallel(
     is then ``task.on_failure(path, reason)`` (``TaskFailed`` is raised when the task has none).
     ``progress``, if given, is called with the number of paths done so far.
     """
-    jobs = jobs or os.cpu_count() or 1
-    if not paths or ((jobs <= 1 or len(paths) < PARALLEL_THRESHOLD) and not started):
+    jobs = budget.useful_jobs(jobs, len(paths))
+    # With a budget, even one file runs in a worker: only a separate process can be stopped.
+    if not paths or ((jobs <= 1 or len(paths) < PARALLEL_THRESHOLD) and not started and timeout is None):
         for slot in started:
             slot.stop(kill=True)
         done = []
@@ -228,6 +295,9 @@ def run_parallel(
                 progress(len(done))
         return done
     on_failure = _failure_handler(task)
+    on_timeout, on_memory = _budget_handlers(task, on_failure)
+    #: A worker stuck in native code ignores SIGALRM; it is killed this much after the budget.
+    grace = None if timeout is None else max(2.0, timeout / 10)
     context = _context()
     results: list[T | None] = [None] * len(paths)
     pending = list(reversed(range(len(paths))))
@@ -248,13 +318,18 @@ def run_parallel(
             progress(finished)
         if pending:
             index = pending.pop()
-            slot.send(index, paths[index])
+            slot.send(index, paths[index], timeout)
+
+    def replace(position: int, slot: _Slot) -> _Slot:
+        slot.stop(kill=True)
+        slots[position] = fresh = _Slot(context, task)
+        return fresh
 
     try:
         for slot in slots:
             if pending:
                 index = pending.pop()
-                slot.send(index, paths[index])
+                slot.send(index, paths[index], timeout)
         while finished < len(paths):
             busy = {slot.connection: slot for slot in slots if slot.index is not None}
             ready = wait(list(busy), timeout=1.0 if timeout is not None else None)
@@ -263,22 +338,28 @@ def run_parallel(
                 index = slot.index
                 try:
                     _, ok, value = connection.recv()
-                    results[index] = value if ok else on_failure(paths[index], f"crashed: {value}")
+                    if ok in ("timeout", "memory"):  # the worker stopped itself: replace it all the same
+                        results[index] = (
+                            on_timeout(paths[index], timeout, value)
+                            if ok == "timeout"
+                            else on_memory(paths[index], value)
+                        )
+                        slot = replace(slots.index(slot), slot)
+                    else:
+                        results[index] = value if ok else on_failure(paths[index], f"crashed: {value}")
                 except (EOFError, OSError):
                     slot.process.join(timeout=5)
                     results[index] = on_failure(paths[index], _death_reason(slot.process))
-                    slot.stop(kill=True)
-                    slots[slots.index(slot)] = slot = _Slot(context, task)
+                    slot = replace(slots.index(slot), slot)
                 slot.index = None
                 done_with(slot)
             if timeout is not None:
                 now = time.monotonic()
                 for position, slot in enumerate(slots):
-                    if slot.index is not None and now - slot.started > timeout:
+                    if slot.index is not None and now - slot.started > timeout + grace:
                         index = slot.index
-                        results[index] = on_failure(paths[index], f"linting this file took over {timeout:g} s")
-                        slot.stop(kill=True)
-                        slots[position] = slot = _Slot(context, task)
+                        results[index] = on_timeout(paths[index], timeout, slot.current_phase())
+                        slot = replace(position, slot)
                         done_with(slot)
     finally:
         for slot in slots:
@@ -341,10 +422,10 @@ def lint_files(
     report = (lambda done: progress(offset + done)) if progress is not None else None
     misses = _largest_first(misses)
     outcomes = run_parallel(task, misses, jobs, report, timeout=timeout, prepare=_preload, started=early)
-    for path, (result, digest, dependencies, stat) in zip(misses, outcomes, strict=True):
+    for path, (result, digest, dependencies, stat, resolutions) in zip(misses, outcomes, strict=True):
         found[path] = result
         if digest is not None and not any(d.internal_error for d in result.diagnostics):
-            store.put(path, digest, dependencies, result, stat)
+            store.put(path, digest, dependencies, result, stat, resolutions)
     store.save()
     return sorted(found.values(), key=lambda result: result.path)
 

@@ -74,7 +74,11 @@ def _check_regular(found: os.stat_result, limit: int) -> None:
 
 
 def _too_large(size: int, limit: int) -> str:
-    return f"file too large to lint ({size / 2**20:.1f} MiB > the {limit / 2**20:g} MiB cap, max-file-size); skipped"
+    return f"file too large to lint ({_bytes(size)} > the {_bytes(limit)} cap, max-file-size); skipped"
+
+
+def _bytes(size: int) -> str:
+    return f"{size / 2**20:.3g} MiB" if size >= 2**20 else f"{size:,} bytes"
 
 
 def read_source_file(path: str, limit: int = MAX_SOURCE_BYTES) -> bytes:

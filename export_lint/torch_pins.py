@@ -23,8 +23,9 @@ else:  # pragma: no cover
 #: Largest pin file read; anything bigger is skipped.
 MAX_BYTES = 4 * 2**20
 
-_REQUIREMENT = re.compile(r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(?P<rest>.*)$")
-_CLAUSE = re.compile(r"^\s*(===|~=|==|!=|<=|>=|<|>|=)?\s*([0-9][0-9A-Za-z.*+!-]*)\s*$")
+# Each blank run is matched by one `\s*` only (adjacent `\s*\s*` backtracks quadratically).
+_REQUIREMENT = re.compile(r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\]\s*)?(?P<rest>.*)")
+_CLAUSE = re.compile(r"^\s*(?:(===|~=|==|!=|<=|>=|<|>|=)\s*)?([0-9][0-9A-Za-z.*+!-]*)\s*$")
 _TORCH_NAMES = {"torch", "pytorch"}
 
 

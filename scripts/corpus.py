@@ -3,6 +3,7 @@
     python scripts/corpus.py                      # torch, torchvision, transformers, sam2
     python scripts/corpus.py --slice              # the CI slice: 4 HF models + torchvision/models
     python scripts/corpus.py --packages sam2 --json report.json
+    python scripts/corpus.py --sample 8 --no-fix  # CI: each tree's largest and most regex-hostile files
 
 For each tree (copied, Python files only, into a temporary folder so fixes never touch the
 installed packages): ``check --select ALL`` with a per-file timeout, reporting files, lines,
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import hashlib
 import importlib.util
 import json
@@ -52,6 +54,38 @@ def copy_python_tree(source: Path, destination: Path) -> None:
                 shutil.copy2(os.path.join(folder, name), target)
 
 
+def _hostility(text: str) -> tuple[int, int, int]:
+    """The longest run of ``#``, of blanks, and of backslash-continued lines: what made the old
+    regexes backtrack."""
+    marks = blanks = continued = run = 0
+    for line in text.splitlines():
+        marks = max(marks, _longest_run(line, "#"))
+        blanks = max(blanks, _longest_run(line, " \t"))
+        run = run + 1 if line.endswith("\\") else 0
+        continued = max(continued, run)
+    return marks, blanks, continued
+
+
+def _longest_run(line: str, chars: str) -> int:
+    best = count = 0
+    for char in line:
+        count = count + 1 if char in chars else 0
+        best = max(best, count)
+    return best
+
+
+def sample_files(source: Path, per_kind: int) -> list[Path]:
+    """The ``per_kind`` largest files (under 400 KB) and the ``per_kind`` files with the longest
+    runs of ``#``, of blanks and of continuation lines: the files most likely to be slow."""
+    files = [p for p in sorted(source.rglob("*.py")) if p.is_file()]
+    sizes = {p: p.stat().st_size for p in files}
+    chosen = dict.fromkeys(sorted((p for p in files if sizes[p] < 400_000), key=sizes.get, reverse=True)[:per_kind])
+    scores = {p: _hostility(p.read_text(encoding="utf-8", errors="replace")) for p in files if sizes[p] < 400_000}
+    for kind in range(3):
+        chosen.update(dict.fromkeys(sorted(scores, key=lambda p: (scores[p][kind], str(p)), reverse=True)[:per_kind]))
+    return list(chosen)
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -64,29 +98,71 @@ def check_tree(root: Path, jobs: int | None, timeout: float) -> dict:
     """``check --select ALL`` through the library, so that each file runs under a timeout."""
     from export_lint.config import Settings
     from export_lint.discovery import discover
-    from export_lint.runner import lint_files
 
-    settings = Settings(select=("ALL",), project_root=str(root))
+    settings = Settings(select=("ALL",), project_root=str(root), traced="all-modules")  # every forward, as a library
     files = discover([str(root)], settings).files
     lines = 0
     for path in files:
         with open(path, "rb") as handle:
             lines += handle.read().count(b"\n")
     start = time.perf_counter()
-    results = lint_files(files, settings, jobs, timeout=timeout)
+    from export_lint.runner import run_parallel
+
+    timed = run_parallel(functools.partial(timed_lint, settings=settings), files, jobs, timeout=timeout)
     seconds = time.perf_counter() - start
+    results = [result for result, _ in timed]
+    slowest = max(zip(files, (took for _, took in timed), strict=True), key=lambda pair: pair[1], default=("", 0.0))
     per_code = collections.Counter(d.code for result in results for d in result.diagnostics)
     internal = [f"{d.path}: {d.message}" for result in results for d in result.diagnostics if d.internal_error]
-    hangs = [entry for entry in internal if "took over" in entry]
+    # Over the per-file budget (EXP000 timeout / memory-limit), or a worker killed for it.
+    hangs = [
+        f"{d.path}: {d.message}"
+        for result in results
+        for d in result.diagnostics
+        if d.name in ("timeout", "memory-limit") or (d.internal_error and "took over" in d.message)
+    ]
     return {
         "files": len(files),
         "lines": lines,
         "seconds": round(seconds, 1),
+        "slowest": [os.path.relpath(slowest[0], root) if slowest[0] else "", round(slowest[1], 2)],
         "diagnostics": dict(sorted(per_code.items())),
         "syntax_errors": [f"{d.path}: {d.message}" for r in results for d in r.diagnostics if d.name == "syntax-error"],
         "internal_errors": [entry for entry in internal if entry not in hangs],
         "hangs": hangs,
     }
+
+
+def timed_lint(path: str, settings) -> tuple:
+    """``lint_file`` and the seconds it took (in the worker)."""
+    from export_lint.runner import lint_file
+
+    start = time.perf_counter()
+    result = lint_file(path, settings)
+    return result, time.perf_counter() - start
+
+
+def _timed_failure(path: str, reason: str) -> tuple:
+    from export_lint.runner import lint_failure
+
+    return lint_failure(path, reason), 0.0
+
+
+def _timed_timeout(path: str, seconds: float, phase: str) -> tuple:
+    from export_lint.runner import lint_timeout
+
+    return lint_timeout(path, seconds, phase), seconds
+
+
+def _timed_memory(path: str, phase: str) -> tuple:
+    from export_lint.runner import lint_over_memory
+
+    return lint_over_memory(path, phase), 0.0
+
+
+timed_lint.on_failure = _timed_failure  # type: ignore[attr-defined]
+timed_lint.on_timeout = _timed_timeout  # type: ignore[attr-defined]
+timed_lint.on_memory = _timed_memory  # type: ignore[attr-defined]
 
 
 def run_fix(root: Path, jobs: int | None) -> subprocess.CompletedProcess:
@@ -132,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--packages", nargs="+", default=list(PACKAGES))
     parser.add_argument("--slice", action="store_true", help="only the CI slice (4 HF models, torchvision/models)")
+    parser.add_argument(
+        "--sample", type=int, metavar="N", help="only each tree's N largest and N most regex-hostile files (per kind)"
+    )
     parser.add_argument("-j", "--jobs", type=int)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per file before it counts as a hang")
     parser.add_argument("--no-fix", action="store_true", help="skip the fix round")
@@ -146,15 +225,22 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: not installed, skipped", file=sys.stderr)
                 continue
             copy = Path(scratch) / name
-            for part in SLICE[name] if args.slice else ("",):
-                copy_python_tree(source / part, copy / part)
+            if args.sample:
+                for path in sample_files(source, args.sample):
+                    target = copy / path.relative_to(source)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, target)
+            else:
+                for part in SLICE[name] if args.slice else ("",):
+                    copy_python_tree(source / part, copy / part)
             entry = {"check": check_tree(copy, args.jobs, args.timeout)}
             if not args.no_fix:
                 entry["fix"] = fix_tree(copy, args.jobs)
             report[name] = entry
             check = entry["check"]
             print(
-                f"{name}: {check['files']} files, {check['lines']} lines, {check['seconds']} s, "
+                f"{name}: {check['files']} files, {check['lines']} lines, {check['seconds']} s "
+                f"(slowest {check['slowest'][0]}: {check['slowest'][1]} s), "
                 f"{sum(check['diagnostics'].values())} diagnostics {check['diagnostics']}, "
                 f"{len(check['internal_errors'])} internal errors, {len(check['hangs'])} hangs"
                 + (

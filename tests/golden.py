@@ -29,7 +29,9 @@ TORCH = "2.14"
 
 
 def _settings(codes: Iterable[str], torch_version: str) -> Settings:
-    return Settings(select=tuple(codes), torch_version=torch_version)
+    # Fixtures are linted as model libraries are: every module's forward is traced (see the README's
+    # "What is traced"); tests of export roots pass their own Settings.
+    return Settings(select=tuple(codes), torch_version=torch_version, traced="all-modules")
 
 
 def lint(text: str, codes: Iterable[str], torch_version: str = TORCH, path: str = "example.py") -> list[Diagnostic]:

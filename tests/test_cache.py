@@ -6,8 +6,8 @@ the rule set; a file's result also depends on the other files the semantic model
 
 from __future__ import annotations
 
+import json
 import os
-import pickle
 import shutil
 import subprocess
 from pathlib import Path
@@ -187,12 +187,13 @@ def test_a_corrupt_cache_file_is_ignored_and_rewritten(project):
     (root / "a.py").write_text(HAZARD)
     settings = Settings(select=("EXP001",), project_root=str(root))
     lint(["a.py"], settings)
-    (stored,) = (root / ".export_lint_cache").glob("*.pickle")
-    stored.write_bytes(b"not a pickle")
+    (stored,) = (root / ".export_lint_cache").glob("*.json")
+    stored.write_bytes(b"not json")
     linted.clear()
     assert lint(["a.py"], settings) == [("a.py", "EXP001")]
     assert linted == ["a.py"]
-    assert isinstance(pickle.loads(stored.read_bytes()), dict)
+    header, _, payload = stored.read_bytes().partition(b"\n")
+    assert json.loads(header)["format"] == "export-lint-cache" and isinstance(json.loads(payload), dict)
 
 
 def test_a_cached_result_keeps_the_name_the_file_is_given(project):

@@ -51,6 +51,20 @@ def test_diagnostics_sit_on_the_same_rows_and_columns_whatever_the_line_ending()
         assert places["\r"] == places["\n"] == places["\r\n"], rule.code
 
 
+@pytest.mark.parametrize("odd", ["\x0c", "\u2028"], ids=ascii)
+def test_odd_characters_in_a_comment_change_no_position_and_no_fix(odd):
+    """Every rule's examples under a comment holding a character ``str.splitlines`` splits on."""
+    for rule, case in CASES:
+        settings = Settings(select=(rule.code,), torch_version=case.torch_version or NEWEST_KNOWN_TORCH)
+        plain, odd_text = "# a_b\n" + case.code, f"# a{odd}b\n" + case.code
+        found = [[(d.code, d.start, d.end) for d in lint_text(t, "e.py", settings, [rule])] for t in (plain, odd_text)]
+        assert found[0] == found[1], rule.code
+        fixed = fix_text(plain, "e.py", settings, unsafe=True, rules=[rule]).text
+        assert fix_text(odd_text, "e.py", settings, unsafe=True, rules=[rule]).text == fixed.replace(
+            "a_b", f"a{odd}b", 1
+        )
+
+
 #: The 159-byte file that ``fix --apply`` once cut to 0 bytes (it printed "Fixed 2 errors").
 CR_ONLY = (
     b"from torch import nn, randn\rfrom torch.export import export_for_training as capture\r\r"

@@ -121,3 +121,52 @@ def test_pre_commit_hooks_of_this_checkout(tmp_path):
     git("add", "model.py", cwd=repo)
     again = pre_commit("export-lint-fix", repo, home)
     assert again.returncode == 0, f"nothing left to fix must pass:\n{again.stdout}"
+
+
+def readme_local_hooks() -> tuple[str, str]:
+    """The README's `repo: local` pre-commit config, as written, and the fix hook's entry it names."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## pre-commit", 1)[1].split("\n## ", 1)[0]
+    config = re.search(r"```yaml\n(.*?)```", section, re.DOTALL).group(1)
+    fix_entry = re.search(r"`entry: (export-lint check --fix[^`]*)`", section).group(1)
+    return config, fix_entry
+
+
+def test_the_readme_local_hook_works_as_written(tmp_path):
+    # `language: system`: the hook runs the export-lint installed beside this test (a checkout's).
+    config, fix_entry = readme_local_hooks()
+    assert "repo: local" in config
+    bin_folder = str(Path(shutil.which("export-lint") or "export-lint").parent)
+    environment = {**os.environ, "PATH": bin_folder + os.pathsep + os.environ["PATH"], "NO_COLOR": "1"}
+    environment["PRE_COMMIT_HOME"] = str(tmp_path / "home")
+
+    def run_hooks(repo: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [PRE_COMMIT, "run", "--color", "never"], cwd=repo, env=environment, capture_output=True, text=True,
+            timeout=300,
+        )  # fmt: skip
+
+    files = {
+        "a/pyproject.toml": '[tool.export-lint]\nignore = ["EXP001"]\n',
+        "a/model.py": HAZARD,
+        "b/model.py": HAZARD,
+        "b/clean.py": "import torch\n",
+    }
+    repo = write(tmp_path / "user", {".pre-commit-config.yaml": config, **files})
+    git("init", "-q", cwd=repo)
+    git("add", "-A", cwd=repo)
+    result = run_hooks(repo)
+    assert result.returncode == 1 and "Failed" in result.stdout, result.stdout + result.stderr
+    assert "b/model.py:8:21: EXP001" in result.stdout and "a/model.py" not in result.stdout, result.stdout
+
+    fixing = config.replace("entry: export-lint check --force-exclude", f"entry: {fix_entry}")
+    (repo / ".pre-commit-config.yaml").write_text(fixing, encoding="utf-8")
+    git("add", "-A", cwd=repo)
+    fixed = run_hooks(repo)
+    assert fixed.returncode == 1, fixed.stdout  # it changed a file: re-stage and commit
+    assert "ExportWrapper(f)" in (repo / "b" / "model.py").read_text()
+    assert "ExportWrapper" not in (repo / "a" / "model.py").read_text()
+    git("add", "-A", cwd=repo)
+    assert run_hooks(repo).returncode == 0

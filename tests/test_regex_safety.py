@@ -81,8 +81,10 @@ def test_a_run_of_comment_marks_after_an_export_name_is_linear(marks):
 
 def test_names_and_comments_alternating_on_one_line_is_linear():
     """A gap is skipped once: each name inside a long comment does not rescan the rest of it."""
-    assert timed(name_then_paren, "export #" * 100_000 + "\n", {"export"}) < BOUND
-    assert timed(name_then_paren, "export \\\n" * 100_000, {"export"}) < BOUND
+    # 800,000 characters: linear takes ~0.1 s idle; quadratic would take hours. The bound is wide
+    # because the test shares CI's two cores with the other workers.
+    assert timed(name_then_paren, "export #" * 100_000 + "\n", {"export"}) < 10 * BOUND
+    assert timed(name_then_paren, "export \\\n" * 100_000, {"export"}) < 10 * BOUND
 
 
 # -- what the scan finds ---------------------------------------------------------------------------
@@ -134,7 +136,11 @@ def _modules():
     for info in pkgutil.walk_packages(export_lint.__path__, "export_lint."):
         # verify imports torch (its patterns are our own cases'); __main__ runs the CLI.
         if not info.name.startswith(("export_lint.verify", "export_lint.__main__")):
-            yield importlib.import_module(info.name)
+            try:
+                yield importlib.import_module(info.name)
+            except ModuleNotFoundError as error:  # an optional extra (the server's pygls) is absent
+                if (error.name or "").startswith("export_lint"):
+                    raise
 
 
 def _module_patterns() -> dict[str, re.Pattern[str]]:
@@ -181,7 +187,6 @@ def test_every_regex_is_fast_on_hostile_text(name):
 #: the same text two ways) and it is fuzzed above (module level, or in BUILT).
 AUDITED = {
     "export_lint/analysis/call_scan.py": {r"(?:\s|\\(?:\r\n|\r(?!\n)|\n))*", "f'\\\\b(?:{alternatives})'"},
-    "export_lint/config.py": {"'|'.join((f'(?:{part})' for part in translated)) or '(?!)'"},  # fnmatch.translate
     "export_lint/engine.py": {r"[\[\](){}]"},
     "export_lint/analysis/module_state.py": {r"^[a-z][a-z0-9_]*[a-z0-9]_$"},
     "export_lint/suppression.py": {
@@ -191,8 +196,26 @@ AUDITED = {
     },
     "export_lint/versions.py": {r"^\s*(<=|>=|==|!=|<|>)\s*([0-9]+(?:\.[0-9]+)*)\s*$", r"^\s*v?([0-9]+(?:\.[0-9]+)*)"},
     "export_lint/source.py": {r"\r\n?|\n", r"\r(?!\n)"},
-    "export_lint/verify/reference.py": {"pattern"},  # our own cases' error patterns on torch's messages
     "rules/exp900_unused_noqa.py": {r"^EXP[0-9]+$"},
+    # pyproject/requirements text: each blank run is matched by one quantifier only.
+    "export_lint/config.py": {
+        "'|'.join((f'(?:{part})' for part in translated)) or '(?!)'",  # fnmatch.translate
+        r"v?[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?(?:\+[A-Za-z0-9.]+)?",
+        r"^[ \t]*[\"']?torch-version[\"']?[ \t]*=[ \t]*([0-9][0-9_.eE+-]*)",
+    },
+    "export_lint/torch_pins.py": {
+        r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\]\s*)?(?P<rest>.*)",
+        r"^\s*(?:(===|~=|==|!=|<=|>=|<|>|=)\s*)?([0-9][0-9A-Za-z.*+!-]*)\s*$",
+        r"[-_.]+",
+        r"^\s*-\s*['\"]?(?P<dep>[^'\"#]+)",
+        r"^(pytorch|torch)(?:\s+|(?=[=<>!~]))(.*)$",
+        r"^=?[0-9]",
+        r"[=\s]",
+    },
+    # character classes only
+    "export_lint/display.py": {r"[\x00-\x1f\x7f-\x9f\u2028\u2029]"},
+    "export_lint/report/junit.py": {"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"},
+    "export_lint/server/notebooks.py": {r"^([ \t]*)[%!]"},  # anchored at line starts
 }
 _REGEX_FUNCTIONS = {"compile", "search", "match", "fullmatch", "finditer", "findall", "sub", "subn", "split"}
 
@@ -200,6 +223,10 @@ _REGEX_FUNCTIONS = {"compile", "search", "match", "fullmatch", "finditer", "find
 def _regex_calls() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for path in sorted([*ROOT.glob("export_lint/**/*.py"), *ROOT.glob("rules/*.py")]):
+        # verify runs torch on the user's own model and matches torch's messages and single source
+        # lines; `check`, `fix` and the server never run its patterns.
+        if path.relative_to(ROOT).parts[:2] == ("export_lint", "verify"):
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if (
                 isinstance(node, ast.Call)

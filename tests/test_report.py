@@ -34,7 +34,7 @@ def test_json_is_ruff_compatible(project):
     assert [d["filename"] for d in found] == ["src/broken.py", "src/model.py", "src/weird, name.py"]
     hazard = found[1]
     assert set(hazard) == {
-        "code", "name", "message", "filename", "location", "end_location", "noqa_row", "url", "fix",
+        "cell", "code", "name", "message", "filename", "location", "end_location", "noqa_row", "url", "fix",
     }  # fmt: skip
     assert hazard["code"] == "EXP001" and hazard["name"] == "non-module-export-target"
     assert hazard["location"] == {"row": 8, "column": 21}  # 1-based, like ruff

@@ -109,7 +109,7 @@ def test_show_settings_prints_the_effective_settings_and_their_source(tmp_path):
     assert 'ignore = ["EXP9"]' in lines
     assert 'extend-select = ["EXP001"]' in lines
     assert 'torch-version = "2.5"' in lines
-    assert any(line.startswith("torch-version source = ") for line in lines)
+    assert 'torch-version-source = "' + str(tmp_path / "pyproject.toml") + ' [tool.export-lint] torch-version"' in lines
 
 
 @pytest.mark.parametrize("flag", ["--sel", "--output", "--stat", "--exit"])

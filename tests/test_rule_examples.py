@@ -15,7 +15,8 @@ CASES_INVALID = [(rule, i, case) for rule in all_rules() for i, case in enumerat
 
 
 def _settings(rule, case) -> Settings:
-    return Settings(select=(rule.code,), torch_version=case.torch_version or NEWEST_KNOWN_TORCH)
+    # The examples show one class as traced code, exported or not: linted as ``traced = "all-modules"``.
+    return Settings(select=(rule.code,), torch_version=case.torch_version or NEWEST_KNOWN_TORCH, traced="all-modules")
 
 
 def _lint(rule, case):

@@ -445,6 +445,28 @@ def test_notebook_cells_are_linted_together_and_diagnostics_land_in_their_cell(s
             )
         )
         [quick_fix] = [a for a in actions if a.title.startswith("EXP001:")]
-        assert "class PredictExportWrapper(torch.nn.Module):" in apply(second, quick_fix.edit.changes[cells[2]])
+        changes = quick_fix.edit.changes
+        fixed = [apply(text, changes.get(cell, [])) for cell, text in ((cells[0], first), (cells[2], second))]
+        assert "(torch.nn.Module):" in "".join(fixed), "the fix's wrapper class lands in a cell"
+        assert "torch.export.export(self._predict" not in fixed[1]
 
     shared.call(scenario(shared.session))
+
+
+def test_multi_root_each_file_gets_its_folder_s_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from export_lint.server.workspace_settings import SettingsResolver
+
+    plain, configured = tmp_path / "plain", tmp_path / "configured"
+    (plain / "pkg").mkdir(parents=True)
+    configured.mkdir()
+    (configured / "pyproject.toml").write_text('[tool.export-lint]\nignore = ["EXP001"]\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    resolver = SettingsResolver()
+    resolver.set_folders([plain, configured])
+    resolver.configure({"extendSelect": ["EXP9"], "torchVersion": "2.5"})
+    first = resolver.for_path(str(plain / "pkg" / "model.py"))
+    second = resolver.for_path(str(configured / "model.py"))
+    assert first.project_root == str(plain) and first.ignore == ()
+    assert second.project_root == str(configured) and second.ignore == ("EXP001",)
+    assert first.torch_version == second.torch_version == "2.5"
+    assert resolver.in_workspace(str(plain / "pkg" / "model.py")) and not resolver.in_workspace(str(tmp_path / "x.py"))

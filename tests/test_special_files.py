@@ -82,3 +82,27 @@ def test_a_read_stops_at_the_cap(tmp_path):
     path.write_bytes(b"x = 1\n" * 100)
     with pytest.raises(OSError, match="cap"):
         source.read_source_file(str(path), limit=100)
+
+
+def test_the_size_cap_is_configurable(tmp_path, monkeypatch, capsys):
+    from export_lint import cli
+
+    (tmp_path / "pyproject.toml").write_text("[tool.export-lint]\nmax-file-size = 1_000\n")
+    (tmp_path / "small.py").write_text(HAZARD)
+    (tmp_path / "big.py").write_text(HAZARD + "# padding\n" * 200)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["check", "--no-cache", "--output-format", "json", "."]) == 1
+    found = {(d["filename"], d["code"]): d["message"] for d in json.loads(capsys.readouterr().out)}
+    assert sorted(found) == [("big.py", "EXP000"), ("small.py", "EXP001")]
+    assert "(2,081 bytes > the 1,000 bytes cap, max-file-size)" in found[("big.py", "EXP000")]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", '"8MiB"', "true"])
+def test_a_bad_size_cap_is_a_config_error(tmp_path, monkeypatch, capsys, value):
+    from export_lint import cli
+
+    (tmp_path / "pyproject.toml").write_text(f"[tool.export-lint]\nmax-file-size = {value}\n")
+    (tmp_path / "m.py").write_text("import torch\n")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["check", "--no-cache", "m.py"]) == 2
+    assert "`max-file-size` must be a positive number of bytes" in capsys.readouterr().err

@@ -78,7 +78,12 @@ def test_weights_map_to_their_models(tmp_path):
 # -- the fixtures: real code, with the hazards export-lint must report --------------------
 def _found(case: Case, torch_version: str) -> set[str]:
     source = case.path.read_text(encoding="utf-8")
-    return {d.code for d in lint_source(source, str(case.path), Settings(torch_version=torch_version)).diagnostics}
+    return {
+        d.code
+        for d in lint_source(
+            source, str(case.path), Settings(torch_version=torch_version, traced="all-modules")
+        ).diagnostics
+    }
 
 
 def _fixture_params():

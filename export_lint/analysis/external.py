@@ -26,6 +26,11 @@ _MAX_DEPTH = 12
 _reads: set[str] | None = None
 
 
+#: How each module looked up while linting the current file resolved: (dotted name, folder it is
+#: relative to) -> its file, or None when not found (see ``recording_resolutions``).
+_resolutions: dict[tuple[str, str], str | None] | None = None
+
+
 @contextlib.contextmanager
 def recording_reads() -> Iterator[set[str]]:
     """Collect the paths of the files this module reads (its own cache hits included)."""
@@ -35,6 +40,19 @@ def recording_reads() -> Iterator[set[str]]:
         yield _reads
     finally:
         _reads = outer
+
+
+@contextlib.contextmanager
+def recording_resolutions() -> Iterator[dict[tuple[str, str], str | None]]:
+    """Collect every module lookup and its outcome, "not found" included: a cached result stands
+    only while each lookup still resolves the same way (a module that appears later, or a
+    ``PYTHONPATH`` entry that shadows it, changes the answer)."""
+    global _resolutions
+    outer, _resolutions = _resolutions, {}
+    try:
+        yield _resolutions
+    finally:
+        _resolutions = outer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,9 +131,17 @@ def _parse_cached(path: str, version: tuple[int, int, int] | None) -> ModuleSumm
         return None
 
 
-@functools.lru_cache(maxsize=4096)
 def _module_file(dotted: str, anchor_dir: str) -> str | None:
     """The source file of module ``dotted``, looked up under ``anchor_dir`` and ``sys.path``."""
+    found = resolve_module(dotted, anchor_dir)
+    if _resolutions is not None:
+        _resolutions[(dotted, anchor_dir)] = found
+    return found
+
+
+@functools.lru_cache(maxsize=4096)
+def resolve_module(dotted: str, anchor_dir: str) -> str | None:
+    """``_module_file`` without recording (memoized for the life of the process)."""
     parts = dotted.split(".")
     roots = [anchor_dir, *[entry or os.getcwd() for entry in sys.path]]
     for root in roots:

@@ -17,7 +17,7 @@ import libcst as cst
 from export_lint.analysis import external
 from export_lint.analysis.call_scan import name_then_paren
 from export_lint.analysis.torch_names import EXPORT_FUNCTIONS, KNOWN_MODULE_BASES
-from export_lint.traversal import NODE_TYPES, TRIVIA_TYPES, children, descendants, visit
+from export_lint.traversal import EXPRESSION_TYPES, NODE_TYPES, TRIVIA_TYPES, children, descendants, visit
 
 #: The last names of ``EXPORT_FUNCTIONS``: a call ending in another name is not an export call.
 _EXPORT_FUNCTION_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in EXPORT_FUNCTIONS)
@@ -265,8 +265,20 @@ def file_cache() -> weakref.WeakKeyDictionary:
 class SemanticModel:
     """Facts about one parsed file, shared by every rule."""
 
-    def __init__(self, module: cst.Module, path: str, module_name: str = "<module>", text: str | None = None) -> None:
+    def __init__(
+        self,
+        module: cst.Module,
+        path: str,
+        module_name: str = "<module>",
+        text: str | None = None,
+        reached: dict[str, str] | None = None,
+    ) -> None:
         self.module = module
+        #: What export roots reach in this file (function qualname -> root label, see
+        #: ``analysis.roots``); None: every module's forward counts as traced (``all-modules``).
+        self.reached = reached
+        self._labels: dict[int, str] = {}
+        self._all_classes: list[tuple[str, ClassInfo]] | None = None
         #: The file's source: cheap text checks rule out whole questions before any tree walk.
         self.text = module.code if text is None else text
         self.path = path
@@ -442,11 +454,48 @@ class SemanticModel:
 
     def class_info(self, node: cst.ClassDef) -> ClassInfo | None:
         info = self.classes.get(node.name.value)
-        return info if info is not None and info.node is node else None
+        if info is not None and info.node is node:
+            return info
+        if self.reached is None:
+            return None
+        # A class nested in a function, or an earlier class of a name defined twice.
+        return next((found for _, found in self.all_classes() if found.node is node), None)
+
+    def all_classes(self) -> list[tuple[str, ClassInfo]]:
+        """Every class of the file with its qualname (``make.Net``; ``Name#2`` for a later class
+        of a qualname seen before), in source order: the names ``analysis.index`` gives them."""
+        if self._all_classes is None:
+            found: list[tuple[str, ClassInfo]] = []
+            seen: dict[str, int] = {}
+
+            def walk(node: cst.CSTNode, prefix: str, stack: list[cst.CSTNode]) -> None:
+                for child in children(node, TRIVIA_TYPES):
+                    kind = type(child)
+                    if kind in EXPRESSION_TYPES:
+                        continue
+                    if kind is cst.ClassDef:
+                        name = f"{prefix}{child.name.value}"
+                        seen[name] = seen.get(name, 0) + 1
+                        qualname = name if seen[name] == 1 else f"{name}#{seen[name]}"
+                        info = self.classes.get(child.name.value)
+                        if info is None or info.node is not child:
+                            methods = {s.name.value: s for s in child.body.body if isinstance(s, cst.FunctionDef)}
+                            bases = [self.qualified_name(a.value, stack) for a in child.bases if a.keyword is None]
+                            info = ClassInfo(child.name.value, child, bases, methods)
+                        found.append((qualname, info))
+                        walk(child, f"{qualname}.", [*stack, child])
+                    elif kind is cst.FunctionDef:
+                        walk(child, f"{prefix}{child.name.value}.", [*stack, child])
+                    else:
+                        walk(child, prefix, stack)
+
+            walk(self.module, "", [self.module])
+            self._all_classes = found
+        return self._all_classes
 
     def is_module_class(self, node: cst.ClassDef) -> bool:
         info = self.class_info(node)
-        if info is None:
+        if info is None or self.classes.get(info.name) is not info:  # unknown, nested or redefined
             bases = [self.qualified_name(arg.value) for arg in node.bases if arg.keyword is None]
             return any(self.is_module_class_name(base) for base in bases)
         return self.is_module_class_name(f"{self.module_name}.{info.name}")
@@ -519,7 +568,10 @@ class SemanticModel:
             return self._traced
         traced: set[int] = set()
         todo: list[tuple[cst.FunctionDef, ClassInfo | None]] = []
-        for info in self.classes.values():
+        labels = self._labels
+        if self.reached is not None:
+            todo = self._reached_functions()
+        for info in self.classes.values() if self.reached is None else ():
             # The forward first: it is found in this file or not at all, while telling whether the
             # class is a module may read other files (its bases' sources).
             forward = self.find_method(info, "forward")
@@ -535,15 +587,51 @@ class SemanticModel:
             if id(function) in traced:
                 continue
             traced.add(id(function))
+            label = labels.get(id(function))
             for callee in _called_names(function):
+                found = None
                 if callee.startswith("self.") and owner is not None:
                     method = self.find_method(owner, callee[5:])
                     if method is not None:
-                        todo.append((method, owner))
+                        found = (method, owner)
                 elif callee in module_functions:
-                    todo.append((module_functions[callee], None))
+                    found = (module_functions[callee], None)
+                if found is not None:
+                    todo.append(found)
+                    if label is not None:
+                        labels.setdefault(id(found[0]), label)
         self._traced = traced
         return traced
+
+    def _reached_functions(self) -> list[tuple[cst.FunctionDef, ClassInfo | None]]:
+        """The functions export roots reach here (``self.reached``), labelled with their root."""
+        reached = self.reached or {}
+        found: list[tuple[cst.FunctionDef, ClassInfo | None]] = []
+        if not reached:
+            return found
+        for node in self._top_level_statements(self.module.body):
+            if isinstance(node, cst.FunctionDef) and node.name.value in reached:
+                found.append((node, None))
+                self._labels.setdefault(id(node), reached[node.name.value])
+        for qualname, info in self.all_classes():
+            for name, method in info.methods.items():
+                label = reached.get(f"{qualname}.{name}")
+                if label is not None:
+                    found.append((method, info))
+                    self._labels.setdefault(id(method), label)
+        return found
+
+    def root_label(self, stack: list[cst.CSTNode] | None = None) -> str | None:
+        """The export root that makes the innermost traced function around a node traced."""
+        if self.reached is None:
+            return None
+        self.traced_functions()
+        for node in reversed(self.stack if stack is None else stack):
+            if type(node) is cst.FunctionDef:
+                label = self._labels.get(id(node))
+                if label is not None:
+                    return label
+        return None
 
     def is_traced(self, function: cst.FunctionDef) -> bool:
         return id(function) in self.traced_functions()

@@ -15,6 +15,7 @@ def _location(location: Location | None) -> dict[str, int] | None:
 def diagnostic_dict(diagnostic: Diagnostic) -> dict[str, object]:
     fix = diagnostic.fix
     return {
+        "cell": diagnostic.cell,  # as ruff's: the notebook cell, else null
         "code": diagnostic.code,
         "name": diagnostic.name,
         "message": diagnostic.message,

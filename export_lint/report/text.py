@@ -26,7 +26,8 @@ def _headline(d: Diagnostic, style: _Style, unsafe_fixes: bool = False) -> str:
     marked = (Applicability.SAFE, Applicability.UNSAFE) if unsafe_fixes else (Applicability.SAFE,)
     fixable = d.fix is not None and d.fix.applicability in marked
     marker = f" {style('[*]', CYAN)}" if fixable else ""
-    location = style(d.path, BOLD) + f":{d.start.row}:{d.start.column}:"
+    cell = f":cell {d.cell}" if d.cell is not None else ""
+    location = style(d.path, BOLD) + f"{cell}:{d.start.row}:{d.start.column}:"
     return f"{location} {style(d.code, RED)}{marker} {d.message}"
 
 

@@ -3,7 +3,7 @@
 The cells' texts are joined in order (IPython's ``%magic`` and ``!shell`` lines turned into
 comments, so that they parse and keep their columns), linted as one file named after the
 notebook, and each diagnostic is handed back to the cell it starts in, in that cell's rows and
-columns. A fix is offered in a cell only when all its edits fall inside that cell.
+columns; a fix's edits each go to the cell they fall in (an import added to the first cell).
 """
 
 from __future__ import annotations
@@ -47,9 +47,11 @@ class JoinedCells:
     def _local(self, cell: int, offset: int) -> int:
         return min(max(offset - self.starts[cell], 0), len(self.cells[cell].text))
 
-    def split(self, diagnostics: list[Diagnostic]) -> dict[str, list[Diagnostic]]:
-        """Each cell's diagnostics (every cell present), positions and fix edits in the cell's own terms."""
-        by_cell: dict[str, list[Diagnostic]] = {cell.uri: [] for cell in self.cells}
+    def split(self, diagnostics: list[Diagnostic]) -> dict[str, list[tuple[Diagnostic, tuple[str, ...]]]]:
+        """Each cell's diagnostics (every cell present), positions in the cell's own terms, with the
+        cell each fix edit applies to (its offsets are in that cell's terms). A fix with an edit
+        across two cells is dropped."""
+        by_cell: dict[str, list[tuple[Diagnostic, tuple[str, ...]]]] = {cell.uri: [] for cell in self.cells}
         if not self.cells:
             return by_cell
         for diagnostic in diagnostics:
@@ -60,22 +62,24 @@ class JoinedCells:
             lines = LineIndex(cell.text)
             local_start, local_end = self._local(index, start), self._local(index, end)
             fix = diagnostic.fix
+            targets: list[str] = []
             if fix is not None:
-                edits = []
+                edits: list[Edit] | None = []
                 for edit in fix.edits:
-                    if self.cell_of(edit.start) != index or self.cell_of(max(edit.end - 1, edit.start)) != index:
+                    home = self.cell_of(edit.start)
+                    if self.cell_of(max(edit.end - 1, edit.start)) != home:
                         edits = None
                         break
-                    edits.append(Edit(self._local(index, edit.start), self._local(index, edit.end), edit.content))
+                    edits.append(Edit(self._local(home, edit.start), self._local(home, edit.end), edit.content))
+                    targets.append(self.cells[home].uri)
                 fix = dataclasses.replace(fix, edits=tuple(edits)) if edits else None
             start_location = lines.location(local_start)
-            by_cell[cell.uri].append(
-                dataclasses.replace(
-                    diagnostic,
-                    start=start_location,
-                    end=lines.location(local_end),
-                    fix=fix,
-                    noqa_row=start_location.row if diagnostic.noqa_row is not None else None,
-                )
+            local = dataclasses.replace(
+                diagnostic,
+                start=start_location,
+                end=lines.location(local_end),
+                fix=fix,
+                noqa_row=start_location.row if diagnostic.noqa_row is not None else None,
             )
+            by_cell[cell.uri].append((local, tuple(targets) if fix is not None else ()))
         return by_cell

@@ -41,8 +41,10 @@ class Linted:
     path: str
     settings: Settings | None
     diagnostics: list[Diagnostic]
-    #: For a notebook cell: the notebook's uri (the cell was linted as part of it).
+    #: For a notebook cell: the notebook's uri (the cell was linted as part of it), and for each
+    #: diagnostic the cell each of its fix's edits applies to.
     notebook: str | None = None
+    edit_cells: list[tuple[str, ...]] | None = None
 
 
 class ExportLintServer(LanguageServer):
@@ -62,11 +64,20 @@ class ExportLintServer(LanguageServer):
         self.worker = LintWorker()
         self.resolver = SettingsResolver()
         self.debounce = DEFAULT_DEBOUNCE
+        self.use_cache = True
         self.linted: dict[str, Linted] = {}
         self.open_documents: set[str] = set()
         self.open_notebooks: set[str] = set()
+        self.notebook_cells: dict[str, set[str]] = {}  # notebook -> the cells given diagnostics
         self._waiting: dict[str, asyncio.Task] = {}
         self._lock: asyncio.Lock | None = None
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        """One request at a time to the worker; made on first use, inside the server's event loop."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
 
     # -- documents --------------------------------------------------------------------------
     def lintable(self, uri: str, language_id: str | None = None) -> bool:
@@ -97,12 +108,10 @@ class ExportLintServer(LanguageServer):
 
     async def lint(self, uri: str, from_disk: bool = False) -> Linted | None:
         """Lint the document's current text and publish the diagnostics; None if it went away."""
-        if self._lock is None:
-            self._lock = asyncio.Lock()
         if uri in self.open_notebooks:
             await self.lint_notebook(uri)
             return None
-        async with self._lock:
+        async with self.lock:
             if uri not in self.open_documents:
                 return None
             document = self.workspace.get_text_document(uri)
@@ -111,12 +120,7 @@ class ExportLintServer(LanguageServer):
             if current is not None and current.version == version and current.document.text == text and not from_disk:
                 return current
             path = self.path_of(uri)
-            settings = self.resolver.for_path(path)
-            if isinstance(settings, ConfigError):
-                diagnostics = [file_error(path, "config-error", str(settings))]
-                settings = None
-            else:
-                diagnostics = await asyncio.to_thread(self.worker.lint, text, path, settings, from_disk)
+            diagnostics, settings = await self._diagnostics(text, path, from_disk)
             if uri not in self.open_documents:
                 return None
             linted = Linted(version, DocumentText(text, self.encoding()), path, settings, diagnostics)
@@ -128,13 +132,20 @@ class ExportLintServer(LanguageServer):
             )
             return linted
 
+    async def _diagnostics(self, text: str, path: str, from_disk: bool) -> tuple[list[Diagnostic], Settings | None]:
+        """The worker's diagnostics for ``text`` linted as ``path``, and the settings used (None
+        when the configuration is broken: then one EXP000 diagnostic says why)."""
+        settings = self.resolver.for_path(path)
+        if isinstance(settings, ConfigError):
+            return [file_error(path, "config-error", str(settings))], None
+        cached = from_disk and self.use_cache and self.resolver.in_workspace(path)
+        return await asyncio.to_thread(self.worker.lint, text, path, settings, cached), settings
+
     async def lint_notebook(self, uri: str) -> None:
         """Lint a notebook's code cells as one file; publish each cell's diagnostics on the cell."""
         from export_lint.server.notebooks import Cell, JoinedCells
 
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
+        async with self.lock:
             notebook = self.workspace.get_notebook_document(notebook_uri=uri)
             if notebook is None or uri not in self.open_notebooks:
                 return
@@ -146,19 +157,23 @@ class ExportLintServer(LanguageServer):
             documents = [d for d in documents if d.language_id in (None, "python")]
             joined = JoinedCells([Cell(d.uri, d.source) for d in documents])
             path = self.path_of(uri)
-            settings = self.resolver.for_path(path)
-            if isinstance(settings, ConfigError):
-                diagnostics = [file_error(path, "config-error", str(settings))]
-                settings = None
-            else:
-                diagnostics = await asyncio.to_thread(self.worker.lint, joined.text, path, settings, False)
+            diagnostics, settings = await self._diagnostics(joined.text, path, from_disk=False)
             if uri not in self.open_notebooks:
                 return
+            for gone in self.notebook_cells.get(uri, set()) - {d.uri for d in documents}:
+                self.linted.pop(gone, None)
+                self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=gone, diagnostics=[]))
+            self.notebook_cells[uri] = {d.uri for d in documents}
             for document, (cell_uri, found) in zip(documents, joined.split(diagnostics).items(), strict=True):
                 text = DocumentText(document.source, self.encoding())
-                self.linted[cell_uri] = Linted(document.version, text, path, settings, found, notebook=uri)
+                cell_diagnostics = [diagnostic for diagnostic, _ in found]
+                self.linted[cell_uri] = Linted(
+                    document.version, text, path, settings, cell_diagnostics, uri, [cells for _, cells in found]
+                )
                 self.text_document_publish_diagnostics(
-                    types.PublishDiagnosticsParams(uri=cell_uri, diagnostics=[to_lsp(d, text) for d in found])
+                    types.PublishDiagnosticsParams(
+                        uri=cell_uri, diagnostics=[to_lsp(d, text) for d in cell_diagnostics]
+                    )
                 )
 
     async def current(self, uri: str) -> Linted | None:
@@ -196,7 +211,7 @@ class ExportLintServer(LanguageServer):
         end = document.positions.offset(params.range.end)
         actions: list[types.CodeAction] = []
         noqa_rows: dict[int, list[Diagnostic]] = {}
-        for diagnostic in linted.diagnostics:
+        for position, diagnostic in enumerate(linted.diagnostics):
             first, last = document.offsets(diagnostic)
             if not (first <= end and start <= last):
                 continue
@@ -211,7 +226,7 @@ class ExportLintServer(LanguageServer):
                         kind=types.CodeActionKind.QuickFix,
                         diagnostics=[lsp_diagnostic],
                         is_preferred=safe,
-                        edit=types.WorkspaceEdit(changes={uri: [document.text_edit(edit) for edit in fix.edits]}),
+                        edit=types.WorkspaceEdit(changes=self._fix_changes(uri, linted, position)),
                     )
                 )
             if diagnostic.code != "EXP000" and diagnostic.noqa_row is not None:
@@ -249,11 +264,20 @@ class ExportLintServer(LanguageServer):
                     )
         return actions
 
+    def _fix_changes(self, uri: str, linted: Linted, position: int) -> dict[str, list[types.TextEdit]]:
+        """The text edits of one diagnostic's fix, by document (a notebook fix may touch other cells)."""
+        fix = linted.diagnostics[position].fix
+        assert fix is not None
+        targets = linted.edit_cells[position] if linted.edit_cells is not None else (uri,) * len(fix.edits)
+        changes: dict[str, list[types.TextEdit]] = {}
+        for edit, target in zip(fix.edits, targets, strict=True):
+            document = linted.document if target == uri else self.linted[target].document
+            changes.setdefault(target, []).append(document.text_edit(edit))
+        return changes
+
     async def fix_all(self, linted: Linted) -> list[types.TextEdit]:
         assert linted.settings is not None
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
+        async with self.lock:
             text = linted.document.text
             fixed = await asyncio.to_thread(self.worker.fix, text, linted.path, linted.settings, False)
         if isinstance(fixed, Failure):
@@ -301,6 +325,7 @@ class ExportLintServer(LanguageServer):
         budget = options.get("fileTimeout")
         if isinstance(budget, (int, float)) and budget > 0:
             self.worker.budget = float(budget)
+        self.use_cache = options.get("cache", True) is not False
         debounce = options.get("debounceMs")
         if isinstance(debounce, (int, float)) and debounce >= 0:
             self.debounce = debounce / 1000
@@ -394,6 +419,7 @@ def build_server() -> ExportLintServer:
     @server.feature(types.NOTEBOOK_DOCUMENT_DID_CLOSE)
     def did_close_notebook(ls: ExportLintServer, params: types.DidCloseNotebookDocumentParams) -> None:
         ls.open_notebooks.discard(params.notebook_document.uri)
+        ls.notebook_cells.pop(params.notebook_document.uri, None)
         waiting = ls._waiting.pop(params.notebook_document.uri, None)
         if waiting is not None:
             waiting.cancel()

@@ -73,6 +73,12 @@ class SettingsResolver:
         self.folders = tuple(sorted((folder.absolute() for folder in folders), key=lambda f: -len(f.parts)))
         self._cache.clear()
 
+    def in_workspace(self, path: str) -> bool:
+        """Whether a file lies in a workspace folder (only those files' results go to the cache:
+        a library file opened to read it leaves nothing behind)."""
+        absolute = Path(path).absolute()
+        return any(folder in absolute.parents for folder in self.folders)
+
     def for_path(self, path: str) -> Settings | ConfigError:
         folder = Path(path).absolute().parent
         fingerprint = _fingerprint(folder)

@@ -253,7 +253,7 @@ def run_case(
     expected = case.expected(torch_version)
     result = CaseResult(case.name, case.title, torch_version, [e.code for e in expected])
     started, cpu_started = time.perf_counter(), cpu_seconds()
-    settings = Settings(torch_version=torch_version)
+    settings = Settings(torch_version=torch_version, traced="all-modules")  # the case is exported by verify
     source = case.path.read_text(encoding="utf-8")
 
     with PeakMemory() as peak:

@@ -1,0 +1,599 @@
+"""Export roots and what they reach: the code torch.export traces.
+
+A root is a class an export call of the project traces (its target resolved through names,
+assignments, factories, ``functools.partial`` and calls of the exporting function), or a class a
+configured ``export-roots`` glob names. From a root: ``forward`` and ``__call__``, the methods they
+call on ``self``, submodules typed by ``self.x = ...`` assignments (``ModuleList``/``Sequential``
+contents included) and the methods called on them, ``X.apply`` of ``autograd.Function`` classes,
+helper functions, base classes -- across the project's files (:mod:`export_lint.analysis.index`).
+The result, :class:`Reach`, names for every file the functions reached and the root reaching them.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import fnmatch
+import functools
+import os
+from collections.abc import Iterable, Iterator
+
+from export_lint.analysis.call_scan import name_then_paren
+from export_lint.analysis.index import FileFacts, ProjectIndex, dotted
+from export_lint.analysis.torch_names import EXPORT_FUNCTIONS
+
+#: Entry points that trace their first argument like torch.export does.
+ROOT_FUNCTIONS = EXPORT_FUNCTIONS | {
+    "torch.export.draft_export",
+    "torch.export._draft_export.draft_export",
+    "torch._dynamo.export",
+    "torch._export.export",
+    "torch._export.aot_compile",
+    "torch.onnx.export",
+}
+#: Keyword names an entry point takes its target under.
+_TARGET_KEYWORDS = ("mod", "model", "f", "module")
+#: Methods returning the module they are called on.
+_SELF_METHODS = frozenset(
+    {"eval", "train", "to", "cpu", "cuda", "float", "half", "double", "bfloat16", "requires_grad_", "module"}
+)
+_CONSTRUCTORS = frozenset({"from_pretrained", "from_config", "_from_config"})
+_PARTIAL = frozenset({"functools.partial"})
+#: Last names of the entry points: an export call in a file says one of them, then ``(``.
+_ROOT_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in ROOT_FUNCTIONS)
+#: What a traced class's ``forward`` is reached as.
+_ENTRY_METHODS = ("forward", "__call__")
+_MAX_DEPTH = 6
+
+Label = str
+
+
+@dataclasses.dataclass(frozen=True)
+class Reach:
+    """The functions export roots reach, per file (real path -> ((qualname, root label), ...))."""
+
+    project: str
+    roots: tuple[str, ...]
+    files: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+
+    @functools.cached_property
+    def _by_file(self) -> dict[str, dict[str, str]]:
+        return {path: dict(entries) for path, entries in self.files}
+
+    def for_file(self, path: str) -> dict[str, str]:
+        """qualname -> root label of the functions of ``path`` export traces."""
+        return self._by_file.get(os.path.realpath(path), {})
+
+
+# -- scopes -------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class _Scope:
+    node: ast.AST
+    #: name -> [(line, kind, node)]; kind: assign (node: value), class, function, import (qualified), param
+    names: dict[str, list[tuple[int, str, object]]]
+
+
+def _scope_names(node: ast.AST) -> dict[str, list[tuple[int, str, object]]]:
+    names: dict[str, list[tuple[int, str, object]]] = {}
+
+    def add(name: str, line: int, kind: str, value: object) -> None:
+        names.setdefault(name, []).append((line, kind, value))
+
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        args = node.args
+        for index, arg in enumerate([*args.posonlyargs, *args.args]):
+            add(arg.arg, 0, "param", index)
+        for arg in args.kwonlyargs:
+            add(arg.arg, 0, "param", arg.arg)
+    body = node.body if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else []
+    todo = list(body)
+    while todo:
+        stmt = todo.pop()
+        if isinstance(stmt, ast.ClassDef):
+            add(stmt.name, stmt.lineno, "class", stmt)
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            add(stmt.name, stmt.lineno, "function", stmt)
+        elif isinstance(stmt, ast.Assign):
+            for target in stmt.targets:
+                if isinstance(target, ast.Name):
+                    add(target.id, stmt.lineno, "assign", stmt.value)
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
+            add(stmt.target.id, stmt.lineno, "assign", stmt.value)
+        elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+            for item in stmt.items:
+                if isinstance(item.optional_vars, ast.Name):
+                    add(item.optional_vars.id, stmt.lineno, "assign", item.context_expr)
+        if isinstance(stmt, (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)):
+            todo.extend(stmt.body)
+            todo.extend(getattr(stmt, "orelse", []))
+            todo.extend(getattr(stmt, "finalbody", []))
+            for handler in getattr(stmt, "handlers", []):
+                todo.extend(handler.body)
+    for values in names.values():
+        values.sort(key=lambda item: item[0])
+    return names
+
+
+class _File:
+    """A project file's facts plus what resolution needs: parents of nodes, scopes, class qualnames."""
+
+    def __init__(self, facts: FileFacts) -> None:
+        self.facts = facts
+        self.parents: dict[int, ast.AST] = {}
+        for parent in ast.walk(facts.tree):
+            for child in ast.iter_child_nodes(parent):
+                self.parents[id(child)] = parent
+        self.qualname_of: dict[int, str] = {id(info.node): name for name, info in facts.classes.items()}
+        self._scopes: dict[int, _Scope] = {}
+
+    def scope(self, node: ast.AST) -> _Scope:
+        found = self._scopes.get(id(node))
+        if found is None:
+            found = self._scopes[id(node)] = _Scope(node, _scope_names(node))
+        return found
+
+    def chain(self, node: ast.AST) -> list[ast.AST]:
+        """Enclosing function scopes of a node, innermost first, then the module (classes skipped)."""
+        found: list[ast.AST] = []
+        current = self.parents.get(id(node))
+        while current is not None:
+            if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                found.append(current)
+            current = self.parents.get(id(current))
+        found.append(self.facts.tree)
+        return found
+
+
+# -- values ---------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _Class:
+    file: str
+    qualname: str
+
+
+@dataclasses.dataclass(frozen=True)
+class _Function:
+    file: str
+    node_id: int
+    name: str
+
+
+class Resolver:
+    """Resolves expressions of project files to the project classes and functions they denote."""
+
+    def __init__(self, index: ProjectIndex) -> None:
+        self.index = index
+        self._files: dict[str, _File | None] = {}
+        self.function_nodes: dict[int, ast.AST] = {}
+
+    def file(self, path: str) -> _File | None:
+        if path not in self._files:
+            facts = self.index.facts(path)
+            self._files[path] = _File(facts) if facts is not None else None
+        return self._files[path]
+
+    # A value is a class (the class object), a function, or an instance of a class.
+    def callables(self, file: _File, expr: ast.expr, depth: int = 0) -> set[_Class | _Function]:
+        """What calling ``expr`` may call: project classes (construction) and functions."""
+        if depth > _MAX_DEPTH:
+            return set()
+        if isinstance(expr, ast.Call):
+            func = dotted(expr.func)
+            qualified = self._qualified(file, func, expr) if func else None
+            if (qualified in _PARTIAL or func in _PARTIAL) and expr.args:
+                return self.callables(file, expr.args[0], depth + 1)
+            return set()
+        if isinstance(expr, ast.Name):
+            return self._name_values(file, expr.id, expr, depth, "callable")
+        if isinstance(expr, ast.Attribute):
+            name = dotted(expr)
+            if name is None:
+                return set()
+            head = name.split(".")[0]
+            binding = self._binding(file, head, expr)
+            if binding is not None and binding[1] == "import":
+                return self._global(str(binding[2]) + name[len(head) :])
+            if binding is None:
+                return self._global(f"{file.facts.module}.{name}")
+        return set()
+
+    def instances(self, file: _File, expr: ast.expr, depth: int = 0) -> set[_Class]:
+        """Project classes an expression's value may be an instance of."""
+        if depth > _MAX_DEPTH:
+            return set()
+        found: set[_Class] = set()
+        if isinstance(expr, ast.Call):
+            for arg in [*expr.args, *(k.value for k in expr.keywords)]:
+                if isinstance(arg, ast.Call):  # Wrapper(Encoder(...)): both are built
+                    found |= self.instances(file, arg, depth + 1)
+            func = expr.func
+            if isinstance(func, ast.Attribute) and func.attr in _SELF_METHODS:
+                found |= self.instances(file, func.value, depth + 1)
+            if isinstance(func, ast.Attribute) and func.attr in _CONSTRUCTORS:
+                found |= {c for c in self.callables(file, func.value, depth + 1) if isinstance(c, _Class)}
+            for value in self.callables(file, func, depth + 1):
+                if isinstance(value, _Class):
+                    found.add(value)
+                else:
+                    found |= self._returns(value, depth + 1)
+        elif isinstance(expr, ast.Name):
+            for value in self._name_values(file, expr.id, expr, depth, "instance"):
+                if isinstance(value, _Class):
+                    found.add(value)
+        elif isinstance(expr, ast.IfExp):
+            found |= self.instances(file, expr.body, depth + 1) | self.instances(file, expr.orelse, depth + 1)
+        elif isinstance(expr, (ast.Tuple, ast.List)):
+            for element in expr.elts:
+                found |= self.instances(file, element, depth + 1)
+        return found
+
+    def _returns(self, function: _Function, depth: int) -> set[_Class]:
+        file = self.file(function.file)
+        node = self.function_nodes.get(function.node_id)
+        if file is None or node is None:
+            return set()
+        found: set[_Class] = set()
+        for child in ast.walk(node):
+            if isinstance(child, ast.Return) and child.value is not None:
+                found |= self.instances(file, child.value, depth + 1)
+        return found
+
+    def _qualified(self, file: _File, name: str | None, at: ast.AST) -> str | None:
+        if not name:
+            return None
+        head = name.split(".")[0]
+        binding = self._binding(file, head, at)
+        if binding is not None and binding[1] == "import":
+            return str(binding[2]) + name[len(head) :]
+        if binding is None:
+            return name
+        return None
+
+    def _binding(self, file: _File, name: str, at: ast.AST) -> tuple[int, str, object] | None:
+        line = getattr(at, "lineno", 10**9)
+        for position, scope_node in enumerate(file.chain(at)):
+            entries = file.scope(scope_node).names.get(name)
+            if entries:
+                if position == 0:
+                    before = [entry for entry in entries if entry[0] < line or entry[1] == "param"]
+                    if before:
+                        return before[-1]
+                    continue
+                return entries[-1]
+            if isinstance(scope_node, ast.Module) and name in file.facts.imports:
+                return (0, "import", file.facts.imports[name])
+        return None
+
+    def _name_values(self, file: _File, name: str, at: ast.AST, depth: int, want: str) -> set:
+        binding = self._binding(file, name, at)
+        if binding is None:
+            return set()
+        _, kind, value = binding
+        if kind == "class" and isinstance(value, ast.ClassDef):
+            if want != "callable":
+                return set()
+            # A name defined as a class more than once (under ``if``/``try``, or redefined): which one
+            # runs is a run-time fact, so every definition in that scope counts.
+            scope = next(s for s in file.chain(at) if name in file.scope(s).names)
+            return {
+                _Class(file.facts.path, file.qualname_of[id(node)])
+                for _, other, node in file.scope(scope).names[name]
+                if other == "class" and id(node) in file.qualname_of
+            }
+        if kind == "function" and isinstance(value, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            self.function_nodes[id(value)] = value
+            return {_Function(file.facts.path, id(value), value.name)} if want == "callable" else set()
+        if kind == "import":
+            return self._global(str(value)) if want == "callable" else set()
+        if kind == "assign" and isinstance(value, ast.expr):
+            if want == "callable":
+                return self.callables(file, value, depth + 1)
+            return self.instances(file, value, depth + 1)
+        if kind == "param" and want == "instance":
+            return self._arguments(file, at, value, depth + 1)
+        return set()
+
+    def _arguments(self, file: _File, at: ast.AST, which: object, depth: int) -> set[_Class]:
+        """Instances passed for a parameter by the calls of its function in the same file."""
+        function = file.chain(at)[0]
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) or depth > _MAX_DEPTH:
+            return set()
+        found: set[_Class] = set()
+        for node in ast.walk(file.facts.tree):
+            if not isinstance(node, ast.Call) or dotted(node.func) not in {function.name, f"self.{function.name}"}:
+                continue
+            argument: ast.expr | None = None
+            if isinstance(which, int):
+                offset = 1 if isinstance(node.func, ast.Attribute) else 0
+                position = which - offset if _is_method(file, function) else which
+                if 0 <= position < len(node.args) and not isinstance(node.args[position], ast.Starred):
+                    argument = node.args[position]
+            params = [a.arg for a in (*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs)]
+            wanted = which if isinstance(which, str) else (params[which] if which < len(params) else None)
+            for keyword in node.keywords:
+                if keyword.arg == wanted:
+                    argument = keyword.value
+            if argument is not None:
+                found |= self.instances(file, argument, depth + 1)
+        return found
+
+    def _global(self, qualified: str) -> set[_Class | _Function]:
+        resolved = self.index.resolve(qualified)
+        if resolved is None:
+            return set()
+        facts, kind, name = resolved
+        if kind == "class":
+            return {_Class(facts.path, name)}
+        node = facts.functions[name]
+        self.function_nodes[id(node)] = node
+        return {_Function(facts.path, id(node), name)}
+
+
+def _is_method(file: _File, function: ast.AST) -> bool:
+    return isinstance(file.parents.get(id(function)), ast.ClassDef)
+
+
+# -- roots ----------------------------------------------------------------------------------------
+def export_calls(resolver: Resolver, file: _File) -> Iterator[tuple[ast.Call, ast.expr | None]]:
+    """The file's calls of an export entry point, with the expression they trace."""
+    for node in ast.walk(file.facts.tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = dotted(node.func)
+        if name is None or not name.rsplit(".", 1)[-1].endswith(("export", "aot_compile")):
+            continue
+        if resolver._qualified(file, name, node) not in ROOT_FUNCTIONS:
+            continue
+        target = node.args[0] if node.args and not isinstance(node.args[0], ast.Starred) else None
+        for keyword in node.keywords:
+            if keyword.arg in _TARGET_KEYWORDS:
+                target = keyword.value
+        yield node, target
+
+
+def may_export(text: str) -> bool:
+    """Whether a file's text can hold an export call: an entry point's name followed by ``(``, or
+    a line that renames one (``import ... as``, ``= torch.export.export``). Linear in the text."""
+    if "export" not in text and "aot_compile" not in text:
+        return False
+    if name_then_paren(text, _ROOT_NAMES):
+        return True
+    position = text.find("export")
+    while position != -1:
+        start = text.rfind("\n", 0, position) + 1
+        end = text.find("\n", position)
+        end = len(text) if end == -1 else end
+        line = text[start:end]
+        if " as " in line or "=" in line:
+            return True
+        position = text.find("export", end)
+    return False
+
+
+def glob_matches(pattern: str, dotted_name: str) -> bool:
+    """``*`` (and ``?``, ``[...]``) within one dotted part, ``**`` across any number of parts."""
+    parts, names = pattern.split("."), dotted_name.split(".")
+
+    @functools.cache
+    def match(i: int, j: int) -> bool:
+        if i == len(parts):
+            return j == len(names)
+        if parts[i] == "**":
+            return any(match(i + 1, k) for k in range(j, len(names) + 1))
+        return j < len(names) and fnmatch.fnmatchcase(names[j], parts[i]) and match(i + 1, j + 1)
+
+    return match(0, 0)
+
+
+def configured_roots(index: ProjectIndex, patterns: Iterable[str]) -> Iterator[tuple[str, str, str]]:
+    """(path, class qualname, label) for each class an ``export-roots`` pattern names: ``mod.glob``
+    (every class with a ``forward`` in matching modules, or a class by its full name) or
+    ``mod.glob:Class.glob``."""
+    for pattern in patterns:
+        module_pattern, _, class_pattern = pattern.partition(":")
+        for module, path in sorted(index.files.items()):
+            whole = glob_matches(module_pattern, module)
+            if not whole and not class_pattern and not module_pattern.startswith(module + "."):
+                continue
+            if class_pattern and not whole:
+                continue
+            facts = index.facts(path)
+            if facts is None:
+                continue
+            for qualname, info in facts.classes.items():
+                if class_pattern:
+                    chosen = glob_matches(class_pattern, qualname)
+                elif whole:
+                    chosen = "forward" in info.methods
+                else:
+                    chosen = glob_matches(module_pattern, f"{module}.{qualname}")
+                if chosen:
+                    yield path, qualname, f"export-roots entry {pattern!r}"
+
+
+# -- reachability ---------------------------------------------------------------------------------
+class _Reacher:
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+        self.reached: dict[str, dict[str, str]] = {}  # path -> qualname -> label
+        self._done: set[tuple[str, str, str]] = set()
+        self._attributes: dict[tuple[str, str], dict[str, set[_Class]]] = {}
+        self.todo: list[tuple[str, str, str, str]] = []  # (path, class qualname or "", method, label)
+
+    def add_class(self, cls: _Class, methods: Iterable[str], label: str) -> None:
+        for method in methods:
+            self.todo.append((cls.file, cls.qualname, method, label))
+
+    def add_function(self, function: _Function, label: str) -> None:
+        self.todo.append((function.file, "", function.name, label))
+
+    def run(self) -> None:
+        while self.todo:
+            path, qualname, method, label = self.todo.pop()
+            key = (path, qualname, method)
+            if key in self._done:
+                continue
+            self._done.add(key)
+            file = self.resolver.file(path)
+            if file is None:
+                continue
+            if not qualname:
+                node = file.facts.functions.get(method)
+                if node is not None:
+                    self._mark(path, method, label)
+                    self._scan(file, node, None, label)
+                continue
+            info = file.facts.classes.get(qualname)
+            if info is None:
+                continue
+            for base in self._bases(file, qualname):
+                self.todo.append((base.file, base.qualname, method, label))
+            node = info.methods.get(method)
+            if node is not None:
+                self._mark(path, f"{qualname}.{method}", label)
+                self._scan(file, node, _Class(path, qualname), label)
+
+    def _mark(self, path: str, qualname: str, label: str) -> None:
+        self.reached.setdefault(path, {}).setdefault(qualname, label)
+
+    def _bases(self, file: _File, qualname: str) -> list[_Class]:
+        info = file.facts.classes[qualname]
+        found: list[_Class] = []
+        for base in info.node.bases:
+            for value in self.resolver.callables(file, base):
+                if isinstance(value, _Class):
+                    found.append(value)
+        return found
+
+    def attributes(self, cls: _Class) -> dict[str, set[_Class]]:
+        """``self.x`` -> the project classes built into it by any method of the class or its bases."""
+        key = (cls.file, cls.qualname)
+        found = self._attributes.get(key)
+        if found is not None:
+            return found
+        found = self._attributes[key] = {}
+        file = self.resolver.file(cls.file)
+        if file is None:
+            return found
+        info = file.facts.classes.get(cls.qualname)
+        if info is None:
+            return found
+        for method in info.methods.values():
+            for node in ast.walk(method):
+                if isinstance(node, (ast.Assign, ast.AnnAssign)):
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    names = [_self_attribute(t) for t in targets]
+                    names = [n for n in names if n]
+                    if names and node.value is not None:
+                        built = self._built(file, node.value)
+                        for name in names:
+                            found.setdefault(name, set()).update(built)
+                elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                    owner = _self_attribute(node.func.value)
+                    if owner and node.func.attr in {"append", "extend", "add_module", "insert", "update"}:
+                        found.setdefault(owner, set()).update(self._built(file, node))
+                    elif node.func.attr in {"add_module", "register_module"} and dotted(node.func.value) == "self":
+                        found.setdefault("*", set()).update(self._built(file, node))
+        for base in self._bases(file, cls.qualname):
+            for name, classes in self.attributes(base).items():
+                found.setdefault(name, set()).update(classes)
+        return found
+
+    def _built(self, file: _File, expr: ast.expr) -> set[_Class]:
+        found: set[_Class] = set()
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Call):
+                found |= {value for value in self.resolver.callables(file, node.func) if isinstance(value, _Class)}
+        return found
+
+    def _scan(self, file: _File, function: ast.AST, owner: _Class | None, label: str) -> None:
+        attributes = self.attributes(owner) if owner is not None else {}
+        owner_info = file.facts.classes.get(owner.qualname) if owner is not None else None
+        nodes = list(ast.walk(function))
+        # ``self.vq`` in ``self.vq.encode(...)`` reaches ``encode``, not ``forward``.
+        receivers = {
+            id(node.func.value) for node in nodes if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        }
+        for node in nodes:
+            if isinstance(node, ast.Attribute) and owner is not None and id(node) not in receivers:
+                name = _self_attribute(node)
+                if name is not None:
+                    for cls in attributes.get(name, set()) | attributes.get("*", set()):
+                        self.add_class(cls, _ENTRY_METHODS, label)
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if isinstance(func, ast.Attribute):
+                receiver = _self_attribute(func.value)
+                if receiver is not None and owner is not None:  # self.vq.encode(...)
+                    for cls in attributes.get(receiver, ()):
+                        self.add_class(cls, (func.attr,), label)
+                    continue
+                if dotted(func.value) == "self" and owner is not None and owner_info is not None:
+                    self.todo.append((owner.file, owner.qualname, func.attr, label))
+                    continue
+                if isinstance(func.value, ast.Call) and dotted(func.value.func) == "super" and owner is not None:
+                    for base in self._bases(file, owner.qualname):
+                        self.add_class(base, (func.attr,), label)
+                    continue
+                if func.attr == "apply":  # autograd.Function
+                    for value in self.resolver.callables(file, func.value):
+                        if isinstance(value, _Class):
+                            self.add_class(value, ("forward",), label)
+                    continue
+            for value in self.resolver.callables(file, func):
+                if isinstance(value, _Class):
+                    self.add_class(value, _ENTRY_METHODS, label)
+                elif value.node_id in self.resolver.function_nodes:
+                    target = self.resolver.file(value.file)
+                    node_def = self.resolver.function_nodes[value.node_id]
+                    if target is not None and target.facts.functions.get(value.name) is node_def:
+                        self.add_function(value, label)
+
+
+def _self_attribute(expr: ast.AST) -> str | None:
+    if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self":
+        return expr.attr
+    if isinstance(expr, ast.Subscript):
+        return _self_attribute(expr.value)
+    return None
+
+
+def _relative(path: str, root: str) -> str:
+    relative = os.path.relpath(path, root)
+    return path if relative.startswith("..") else relative.replace(os.sep, "/")
+
+
+def compute_reach(index: ProjectIndex, patterns: Iterable[str] = ()) -> Reach:
+    """Roots of the project (export calls in any file, configured patterns) and what they reach."""
+    resolver = Resolver(index)
+    reacher = _Reacher(resolver)
+    labels: list[str] = []
+    for path in sorted(set(index.files.values())):
+        text = index.text(path)
+        if text is None or "torch" not in text or not may_export(text):
+            continue
+        file = resolver.file(path)
+        if file is None:
+            continue
+        for call, target in export_calls(resolver, file):
+            if target is None:
+                continue
+            for cls in sorted(resolver.instances(file, target), key=lambda c: (c.file, c.qualname)):
+                label = f"export of {cls.qualname} at {_relative(path, index.root)}:{call.lineno}"
+                labels.append(label)
+                reacher.add_class(cls, _ENTRY_METHODS, label)
+            for value in resolver.callables(file, target):  # export of a plain function
+                if isinstance(value, _Function):
+                    label = f"export of {value.name} at {_relative(path, index.root)}:{call.lineno}"
+                    labels.append(label)
+                    reacher.add_function(value, label)
+            reacher.run()
+    for path, qualname, label in configured_roots(index, patterns):
+        labels.append(label)
+        reacher.add_class(_Class(path, qualname), _ENTRY_METHODS, label)
+    reacher.run()
+    files = tuple(
+        (path, tuple(sorted(entries.items()))) for path, entries in sorted(reacher.reached.items()) if entries
+    )
+    return Reach(index.root, tuple(dict.fromkeys(labels)), files)

@@ -1,0 +1,123 @@
+"""Jupyter notebooks are linted and fixed cell by cell, as ruff does (issue 15): included by default,
+positions per cell, IPython magics and shell escapes skipped, fixes written back into the cells
+with the notebook's JSON formatting, outputs and metadata untouched."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_cli import run, write
+
+nbformat = pytest.importorskip("nbformat")
+
+from export_lint import lint_paths  # noqa: E402
+
+
+def notebook(*cells: tuple[str, str], outputs: bool = True) -> str:
+    """A notebook's JSON as Jupyter writes it, from (cell type, source) pairs."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["language_info"] = {"name": "python"}
+    for kind, source in cells:
+        cell = nbformat.v4.new_code_cell(source) if kind == "code" else nbformat.v4.new_markdown_cell(source)
+        if kind == "code" and outputs:
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="seen\n")]
+            cell.execution_count = 1
+        nb.cells.append(cell)
+    return nbformat.writes(nb) + "\n"
+
+
+DEMO = notebook(
+    ("markdown", "# Export demo"),
+    ("code", "%matplotlib inline\nimport torch\n!pip install nothing"),
+    ("code", "%%bash\necho torch.export.export"),
+    ("code", "def f(x):\n    return x\n\n\ntorch.export.export(f, (torch.ones(1),))"),
+)
+
+
+def test_a_hazard_in_a_notebook_is_reported_at_its_cell(tmp_path):
+    write(tmp_path, {"demo.ipynb": DEMO})
+    result = run("check", "--select", "EXP001", "--output-format", "concise", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.splitlines()[0].startswith("demo.ipynb:cell 4:5:21: EXP001 [*] Export target `f`")
+    found = json.loads(run("check", "--select", "EXP001", "--output-format", "json", cwd=tmp_path).stdout)
+    assert [(d["cell"], d["location"], d["filename"]) for d in found] == [(4, {"row": 5, "column": 21}, "demo.ipynb")]
+
+
+def test_magics_and_shell_escapes_are_skipped_not_syntax_errors(tmp_path):
+    write(tmp_path, {"magic.ipynb": notebook(("code", "import torch\n%time x = 1\n!ls\nfiles = !ls\ntorch.ones?"))})
+    result = run("check", "--output-format", "concise", "magic.ipynb", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "All checks passed! (1 file analysed)\n"), result.stdout
+
+
+def test_check_fix_writes_the_cells_back_and_keeps_everything_else(tmp_path):
+    write(tmp_path, {"demo.ipynb": DEMO})
+    result = run("check", "--fix", "--select", "EXP001", "demo.ipynb", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    fixed_text = (tmp_path / "demo.ipynb").read_text()
+    fixed, before = json.loads(fixed_text), json.loads(DEMO)
+    assert "torch.export.export(ExportWrapper(f), (torch.ones(1),))" in "".join(fixed["cells"][3]["source"])
+    for index in (0, 1, 2):  # markdown, magics and the cell magic: untouched
+        assert fixed["cells"][index] == before["cells"][index]
+    assert fixed["cells"][3]["outputs"] == before["cells"][3]["outputs"]
+    assert fixed["metadata"] == before["metadata"]
+    # Jupyter's own formatting: one-space indentation, its key order, the final newline.
+    assert fixed_text == json.dumps(fixed, indent=1, ensure_ascii=False) + "\n"
+    assert list(fixed) == list(before)
+    nbformat.validate(nbformat.reads(fixed_text, as_version=4))
+    assert run("check", "--select", "EXP001", "demo.ipynb", cwd=tmp_path).returncode == 0
+
+
+def test_fix_shows_a_diff_per_cell_and_apply_writes(tmp_path):
+    write(tmp_path, {"demo.ipynb": DEMO})
+    diff = run("fix", "--select", "EXP001", "demo.ipynb", cwd=tmp_path)
+    assert "--- a/demo.ipynb:cell 4\n+++ b/demo.ipynb:cell 4\n" in diff.stdout
+    assert (tmp_path / "demo.ipynb").read_text() == DEMO
+    applied = run("fix", "--apply", "--select", "EXP001", "demo.ipynb", cwd=tmp_path)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "ExportWrapper(f)" in (tmp_path / "demo.ipynb").read_text()
+
+
+def test_an_import_in_an_earlier_cell_serves_a_later_one():
+    source = notebook(
+        ("code", "import torch"), ("markdown", "text"), ("code", "torch.export.export(lambda x: x, (1,))")
+    )
+    found = _lint_text_as_notebook(source)
+    assert [(d.code, d.cell, d.start.row) for d in found] == [("EXP001", 3, 1)]
+
+
+def test_notebooks_are_found_when_walking_folders(tmp_path):
+    write(tmp_path, {"sub/demo.ipynb": DEMO, "sub/m.py": "x = 1\n"})
+    files = run("check", "--show-files", cwd=tmp_path).stdout.splitlines()
+    assert str(tmp_path / "sub" / "demo.ipynb") in files
+    found = lint_paths([tmp_path], select=["EXP001"])
+    assert [(d.path.endswith("demo.ipynb"), d.cell) for d in found] == [(True, 4)]
+
+
+def test_noqa_in_a_cell_suppresses_there():
+    source = notebook(("code", "import torch\ntorch.export.export(lambda x: x, (1,))  # noqa: EXP001"))
+    assert _lint_text_as_notebook(source) == []
+
+
+def test_a_broken_notebook_is_one_clear_diagnostic(tmp_path):
+    write(tmp_path, {"bad.ipynb": '{"cells": [torch'})
+    result = run("check", "--output-format", "concise", "bad.ipynb", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "bad.ipynb:1:1: EXP000 cannot read notebook" in result.stdout
+
+
+def _lint_text_as_notebook(source: str):
+    from export_lint import lint_source
+    from export_lint.config import Settings
+
+    return lint_source(source.encode(), "nb.ipynb", Settings(select=("EXP",)))
+
+
+def test_check_fix_on_stdin_with_a_notebook_name_prints_the_fixed_notebook(tmp_path):
+    result = run(
+        "check", "--fix", "--select", "EXP001", "--stdin-filename", "demo.ipynb", cwd=tmp_path, stdin=DEMO.encode()
+    )
+    assert result.returncode == 0, result.stderr
+    fixed = json.loads(result.stdout)
+    assert "ExportWrapper(f)" in "".join(fixed["cells"][3]["source"])
+    assert fixed["cells"][1] == json.loads(DEMO)["cells"][1]

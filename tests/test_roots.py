@@ -1,0 +1,314 @@
+"""Export roots and reachability: traced code is what an export root of the project reaches."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from export_lint.analysis.index import ProjectIndex
+from export_lint.analysis.roots import compute_reach
+from export_lint.config import ConfigError, Settings, load_settings
+from export_lint.engine import lint_text
+
+HAZARD_BLOCK = """
+    import torch
+    from torch import nn
+
+
+    def helper(x: torch.Tensor):
+        if x.sum() > 0:
+            return x
+        return -x
+
+
+    class VQ(nn.Module):
+        def encode(self, x: torch.Tensor):
+            if x.max() > 1:
+                return x
+            return x * 2
+
+        def forward(self, x):
+            if x.min() > 0:
+                return x
+            return x
+
+
+    class Block(nn.Module):
+        def forward(self, x):
+            return helper(x)
+
+
+    class Augment(nn.Module):
+        def forward(self, x):
+            if x.sum() > 0:
+                return x.flip(0)
+            return x
+"""
+
+MODEL = """
+    from torch import nn
+
+    from .layers import VQ, Block
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([Block() for _ in range(2)])
+            self.vq = VQ()
+
+        def forward(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return self.vq.encode(x)
+"""
+
+EXPORT_SCRIPT = """
+    import torch
+
+    from pkg import Net
+
+
+    def build():
+        return Net().eval()
+
+
+    def main():
+        model = build()
+        torch.export.export(model, (torch.randn(2, 3),))
+"""
+
+
+def write_project(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    write_project(
+        tmp_path,
+        {
+            "pyproject.toml": '[project]\nname = "x"\n',
+            "pkg/__init__.py": "from .model import Net\n",
+            "pkg/layers.py": HAZARD_BLOCK,
+            "pkg/model.py": MODEL,
+            "scripts/export.py": EXPORT_SCRIPT,
+        },
+    )
+    return tmp_path
+
+
+def reached(root: Path, patterns=()) -> dict[str, set[str]]:
+    reach = compute_reach(ProjectIndex(str(root)), patterns)
+    return {
+        os.path.relpath(path, os.path.realpath(root)): {name for name, _ in entries} for path, entries in reach.files
+    }
+
+
+def test_root_through_a_factory_reaches_submodules_their_methods_and_helpers_in_other_files(project):
+    found = reached(project)
+    assert found["pkg/model.py"] == {"Net.forward"}
+    # ModuleList contents, a submodule's method (self.vq.encode) and a helper in the same file;
+    # VQ.forward is not called and Augment is never built.
+    assert found["pkg/layers.py"] == {"Block.forward", "VQ.encode", "helper"}
+
+
+def run_check(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "export_lint", "check", "--no-cache", "--select", "EXP301", *args, "."],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_reports_only_reached_code_and_names_the_root(project):
+    result = run_check(project)
+    lines = [line for line in result.stdout.splitlines() if " EXP301 " in line]
+    assert len(lines) == 2, result.stdout
+    assert all(line.startswith("pkg/layers.py:") for line in lines)
+    assert all("(reached from export of Net at scripts/export.py:13)" in line for line in lines)
+    assert sorted(int(line.split(":")[1]) for line in lines) == [7, 14]  # helper, VQ.encode
+
+
+def test_all_modules_restores_every_forward(project):
+    result = run_check(project, "--traced", "all-modules")
+    rows = sorted(int(line.split(":")[1]) for line in result.stdout.splitlines() if " EXP301 " in line)
+    # Every module's forward and its callees: VQ.forward, helper (through Block.forward), Augment.forward.
+    assert rows == [7, 19, 31], result.stdout
+
+
+def test_no_root_silences_traced_rules_and_says_how_to_fix_it(tmp_path):
+    write_project(tmp_path, {"pyproject.toml": '[project]\nname = "x"\n', "pkg/layers.py": HAZARD_BLOCK})
+    result = run_check(tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert "All checks passed!" in result.stdout
+    assert "no export root" in result.stderr and "--traced all-modules" in result.stderr
+
+
+def test_configured_export_roots(tmp_path):
+    write_project(
+        tmp_path,
+        {
+            "pyproject.toml": '[project]\nname = "x"\n[tool.export-lint]\nexport-roots = ["pkg.layers:Aug*"]\n',
+            "pkg/layers.py": HAZARD_BLOCK,
+        },
+    )
+    result = run_check(tmp_path)
+    lines = [line for line in result.stdout.splitlines() if " EXP301 " in line]
+    assert [line.split(":")[1] for line in lines] == ["31"], result.stdout
+    assert "export-roots entry 'pkg.layers:Aug*'" in lines[0]
+    assert reached(tmp_path, ["pkg.layers"])["pkg/layers.py"] >= {"VQ.forward", "Block.forward", "Augment.forward"}
+    assert reached(tmp_path, ["pkg.*:VQ"])["pkg/layers.py"] == {"VQ.forward"}
+
+
+def test_traced_setting_is_validated(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.export-lint]\ntraced = "everything"\n')
+    with pytest.raises(ConfigError, match="traced"):
+        load_settings(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[tool.export-lint]\ntraced = "all-modules"\n')
+    assert load_settings(tmp_path).traced == "all-modules"
+
+
+def lint_roots(code: str) -> list[tuple[int, str]]:
+    diagnostics = lint_text(textwrap.dedent(code), "example.py", Settings(select=("EXP301",)))
+    return [(d.start.row, d.message) for d in diagnostics]
+
+
+def test_class_defined_inside_a_function_and_exported_there():
+    found = lint_roots(
+        """
+        import torch
+
+        def main():
+            class Net(torch.nn.Module):
+                def forward(self, x):
+                    if x.sum() > 0:
+                        return x
+                    return -x
+
+            torch.export.export(Net(), (torch.randn(2),))
+        """
+    )
+    assert [row for row, _ in found] == [7]
+    assert "reached from export of main.Net at example.py:11" in found[0][1]
+
+
+def test_a_class_name_defined_twice_both_are_analysed():
+    found = lint_roots(
+        """
+        import torch
+
+        class Net(torch.nn.Module):
+            def forward(self, x):
+                if x.sum() > 0:
+                    return x
+                return x
+
+        class Net(torch.nn.Module):
+            def forward(self, x):
+                if x.mean() > 0:
+                    return x
+                return x
+
+        torch.export.export(Net(), (torch.randn(2),))
+        """
+    )
+    # Which one the name means at the export is a run-time fact: both are reached.
+    assert [row for row, _ in found] == [6, 12]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "torch.export.draft_export(model, (torch.randn(2),))",
+        "torch._dynamo.export(model)(torch.randn(2))",
+        "torch._export.export(model, (torch.randn(2),))",
+        "torch.export.export(functools.partial(Net)(), (torch.randn(2),))",
+    ],
+)
+def test_other_entry_points_and_partial_are_roots(entry):
+    found = lint_roots(
+        f"""
+        import functools
+        import torch
+
+        class Net(torch.nn.Module):
+            def forward(self, x):
+                if x.sum() > 0:
+                    return x
+                return x
+
+        class Unused(torch.nn.Module):
+            def forward(self, x):
+                if x.sum() > 0:
+                    return x
+                return x
+
+        def main(model=None):
+            model = Net()
+            {entry}
+        """
+    )
+    assert [row for row, _ in found] == [7]
+
+
+def test_autograd_function_reached_through_apply_and_target_through_a_parameter():
+    found = lint_roots(
+        """
+        import torch
+
+        class Clip(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x: torch.Tensor):
+                if x.sum() > 0:
+                    return x
+                return x
+
+        class Net(torch.nn.Module):
+            def forward(self, x):
+                return Clip.apply(x)
+
+        def export_it(module):
+            return torch.export.export(module, (torch.randn(2),))
+
+        export_it(Net())
+        """
+    )
+    assert [row for row, _ in found] == [7]
+
+
+def test_a_file_no_root_reaches_is_not_parsed_but_a_syntax_error_still_is(tmp_path):
+    write_project(
+        tmp_path,
+        {
+            "pyproject.toml": '[project]\nname = "x"\n',
+            "pkg/layers.py": HAZARD_BLOCK,
+            "pkg/broken.py": "import torch\ndef f(:\n",
+        },
+    )
+    result = run_check(tmp_path)
+    assert "pkg/broken.py:2" in result.stdout and "EXP000" in result.stdout, result.stdout
+    assert " EXP301 " not in result.stdout
+
+
+def test_roots_are_found_outside_the_files_linted(project):
+    # pre-commit passes only the changed file: the export script is still a root.
+    result = subprocess.run(
+        [sys.executable, "-m", "export_lint", "check", "--no-cache", "--select", "EXP301", "pkg/layers.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    rows = sorted(int(line.split(":")[1]) for line in result.stdout.splitlines() if " EXP301 " in line)
+    assert rows == [7, 14], result.stdout + result.stderr
