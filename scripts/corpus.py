@@ -22,6 +22,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,30 +58,21 @@ def copy_python_tree(source: Path, destination: Path) -> None:
 def _hostility(text: str) -> tuple[int, int, int]:
     """The longest run of ``#``, of blanks, and of backslash-continued lines: what made the old
     regexes backtrack."""
-    marks = blanks = continued = run = 0
-    for line in text.splitlines():
-        marks = max(marks, _longest_run(line, "#"))
-        blanks = max(blanks, _longest_run(line, " \t"))
-        run = run + 1 if line.endswith("\\") else 0
-        continued = max(continued, run)
-    return marks, blanks, continued
+
+    def longest(pattern: str) -> int:
+        return max(map(len, re.findall(pattern, text)), default=0)
+
+    return longest(r"#+"), longest(r"[ \t]+"), longest(r"(?:\\\n)+") // 2
 
 
-def _longest_run(line: str, chars: str) -> int:
-    best = count = 0
-    for char in line:
-        count = count + 1 if char in chars else 0
-        best = max(best, count)
-    return best
-
-
-def sample_files(source: Path, per_kind: int) -> list[Path]:
-    """The ``per_kind`` largest files (under 400 KB) and the ``per_kind`` files with the longest
-    runs of ``#``, of blanks and of continuation lines: the files most likely to be slow."""
+def sample_files(source: Path, per_kind: int, max_bytes: int = 150_000) -> list[Path]:
+    """The ``per_kind`` largest files (under ``max_bytes``) and the ``per_kind`` files with the
+    longest runs of ``#``, of blanks and of continuation lines: the files most likely to be slow."""
     files = [p for p in sorted(source.rglob("*.py")) if p.is_file()]
     sizes = {p: p.stat().st_size for p in files}
-    chosen = dict.fromkeys(sorted((p for p in files if sizes[p] < 400_000), key=sizes.get, reverse=True)[:per_kind])
-    scores = {p: _hostility(p.read_text(encoding="utf-8", errors="replace")) for p in files if sizes[p] < 400_000}
+    small = [p for p in files if sizes[p] < max_bytes]
+    chosen = dict.fromkeys(sorted(small, key=lambda p: (sizes[p], str(p)), reverse=True)[:per_kind])
+    scores = {p: _hostility(p.read_text(encoding="utf-8", errors="replace")) for p in small}
     for kind in range(3):
         chosen.update(dict.fromkeys(sorted(scores, key=lambda p: (scores[p][kind], str(p)), reverse=True)[:per_kind]))
     return list(chosen)

@@ -25,12 +25,12 @@ def test_the_most_hostile_installed_files_lint_within_the_budget(tmp_path):
     corpus = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(corpus)
     report_file = tmp_path / "report.json"
-    arguments = ["--packages", *PACKAGES, "--sample", "3", "--no-fix", "-j", "2", "--timeout", "60"]
+    arguments = ["--packages", *PACKAGES, "--sample", "2", "--no-fix", "-j", "2", "--timeout", "60"]
     status = corpus.main([*arguments, "--json", str(report_file)])
     report = json.loads(report_file.read_text())
     assert set(report) == set(PACKAGES)
     for name, entry in report.items():
         check = entry["check"]
-        assert check["files"] >= 6, name
+        assert check["files"] >= 4, name
         assert check["hangs"] == [] and check["internal_errors"] == [], name
     assert status == 0
