@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 
 from lsprotocol import types
 from pygls.uris import from_fs_path
@@ -12,8 +11,9 @@ from export_lint.diagnostics import DOCS_URL, Diagnostic, Edit, LineIndex
 from export_lint.server.positions import PositionMap
 
 SOURCE = "export-lint"
-#: How the engine names the export call that makes a finding's code traced (rule.RuleContext.report).
-_REACHED_FROM = re.compile(r"\(reached from (export of [^()]+?) at ([^()]+?):(\d+)\)$")
+#: How the engine names the export call that makes a finding's code traced (rule.RuleContext.report):
+#: "... (reached from export of Model at export_model.py:5)".
+_REACHED_FROM = " (reached from export of "
 
 
 class DocumentText:
@@ -62,10 +62,14 @@ def severity(diagnostic: Diagnostic) -> types.DiagnosticSeverity:
 
 def related(diagnostic: Diagnostic, project_root: str | None) -> list[types.DiagnosticRelatedInformation] | None:
     """The export call that makes the finding's code traced, where the engine names it."""
-    match = _REACHED_FROM.search(diagnostic.message)
-    if match is None:
+    message = diagnostic.message
+    start = message.rfind(_REACHED_FROM)  # string search, not a regex: linear on any message
+    if start == -1 or not message.endswith(")"):
         return None
-    label, file, line = match.groups()
+    label, _, place = message[start + len(" (reached from ") : -1].rpartition(" at ")
+    file, _, line = place.rpartition(":")
+    if not label or not file or not line.isdigit():
+        return None
     base = project_root if project_root and project_root != "." else os.path.dirname(os.path.abspath(diagnostic.path))
     path = file if os.path.isabs(file) else os.path.join(base, file)
     uri = from_fs_path(os.path.abspath(path))
