@@ -450,10 +450,12 @@ class Cache:
         self.dirty = False
         self._hashes: dict[str, str | None] = {}
         self._summaries: dict[str, str | None] = {}
+        self.settings: Settings | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Cache:
         cache = cls(cache_dir(settings), run_key(settings), user_key())
+        cache.settings = settings
         if not cache.enabled:
             _warn(
                 f"cannot use the cache key {key_path()} (missing, not private, or not yours): running without the cache"
@@ -542,6 +544,12 @@ class Cache:
         except Malformed:
             return None
         for dependency, known, summary in dependencies:
+            if dependency == "<export-roots>":  # what export roots reach: analysis.roots.REACH_DEPENDENCY
+                from export_lint.analysis.roots import reach_digest
+
+                if self.settings is None or known != reach_digest(self.settings, path):
+                    return None
+                continue
             if self.current_hash(dependency) != known and (summary is None or self._summary(dependency) != summary):
                 return None
         if resolutions:

@@ -270,7 +270,7 @@ def _with_reach(settings, paths: list[str]):
         else:
             root = current
     reach = compute_reach(ProjectIndex(root), settings.export_roots)
-    if not reach.roots:
+    if not reach.roots and reach.has_forwards:
         print(
             f"note: no export root in {root}: rules about traced code stay silent; name the exported models "
             "in `export-roots` under [tool.export-lint] (or --export-roots), or pass --traced all-modules",

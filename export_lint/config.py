@@ -138,7 +138,9 @@ class Settings:
         return any(matches(candidate) for candidate in candidates)
 
     def cache_key(self) -> str:
-        return repr(dataclasses.astuple(self))
+        # What roots reach is checked per file (``analysis.roots.reach_digest``), not per run: a
+        # new export script leaves the other files' results cached.
+        return repr(dataclasses.astuple(dataclasses.replace(self, reach=None)))
 
 
 def relative_posix(path: str, root: str) -> str:

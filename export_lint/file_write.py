@@ -23,6 +23,8 @@ import stat
 import tempfile
 from typing import TextIO
 
+from export_lint.source import read_source_file
+
 _PREFIX = ".export-lint-"
 
 
@@ -123,8 +125,7 @@ def write_atomic(path: str, text: str, encoding: str, expected_hash: str | None 
         read_only_fs = bool(os.statvfs(target).f_flag & os.ST_RDONLY)
         code = errno.EROFS if read_only_fs else errno.EACCES
         raise OSError(code, os.strerror(code), path)
-    with open(target, "rb") as handle:
-        original = handle.read()
+    original = read_source_file(target, 2**62)  # never blocks: a FIFO swapped in is refused
     if expected_hash is not None and content_hash(original) != expected_hash:
         raise ConcurrentModification(path)
     data = text.encode(encoding)

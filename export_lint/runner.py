@@ -102,6 +102,7 @@ def _cached_lint(
     hashes of their bytes and summaries), the file's stat before reading, and how each module it
     looked up resolved (dotted name, anchor folder, file or None)."""
     from export_lint.analysis import external
+    from export_lint.analysis.roots import REACH_DEPENDENCY, reach_digest
     from export_lint.cache import content_hash, file_stat
 
     stat = file_stat(path)  # before reading: a later change is seen as one next time
@@ -118,6 +119,7 @@ def _cached_lint(
         except OSError:
             return result, None, (), None, ()  # cannot vouch for it: do not cache
         dependencies.append((dependency, digest, external.summary_digest(dependency)))
+    dependencies.append((REACH_DEPENDENCY, reach_digest(settings, path), None))
     return result, content_hash(data), tuple(dependencies), stat, resolutions
 
 

@@ -91,8 +91,14 @@ def read_source_file(path: str, limit: int = MAX_SOURCE_BYTES) -> bytes:
     _check_regular(os.stat(path), limit)
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     with os.fdopen(descriptor, "rb") as handle:
-        _check_regular(os.fstat(descriptor), limit)  # the path may have been swapped since
-        data = handle.read(limit + 1)
+        found = os.fstat(descriptor)
+        _check_regular(found, limit)  # the path may have been swapped since
+        chunks, size, want = [], 0, min(found.st_size, limit) + 1  # buffers sized by the file, not the cap
+        while size <= limit and (chunk := handle.read(want)):
+            chunks.append(chunk)
+            size += len(chunk)
+            want = min(2**20, limit + 1 - size)
+        data = b"".join(chunks)
     if len(data) > limit:
         raise UnreadableSource(_too_large(len(data), limit))
     return data

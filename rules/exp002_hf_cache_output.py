@@ -212,8 +212,10 @@ class HfCacheOutput(Rule):
             )
             + f"{_REGISTER}(model)\n"
             + _EXPORT_AND_COMPARE,
-            # The fix's registration API is transformers 5's, which needs torch >= 2.6.
-            requires_torch=">=2.6",
+            # The fix's registration API is transformers 5's (torch >= 2.6); exported without `strict=`,
+            # torch 2.6 and 2.7 trace strictly and Dynamo stops inside transformers (EXP003's hazard,
+            # whose fix adds `strict=False` for those targets).
+            requires_torch=">=2.8",
         ),
         # A decoder-only model: its DynamicCache is returned the same way (transformers >= 4.56).
         # Not proven in the shared proof process: pytree registration is process-global, and the

@@ -1,30 +1,33 @@
 """## What it does
 Finds an in-place write (index assignment, augmented assignment, `add_`/`copy_`/`masked_fill_`/...)
-inside traced code on a tensor that the traced code created from a tokenizer call or from constant
-data (`torch.tensor`, `torch.as_tensor` of a literal, `torch.from_numpy`), before any clone.
+inside traced code on a tensor that the traced code created from constant data and then moved with
+`.to(...)`, before any clone: a tokenizer's output (`tokenizer(text, return_tensors="pt").to(device)`,
+also a small tokenizer class of the same file whose method returns `torch.tensor(ids).to(device)`)
+or `torch.tensor` / `torch.as_tensor` / `torch.from_numpy` data followed by `.to(...)`.
 
 ## Why is this bad?
-During export such tensors are constants whose storage torch.export freezes. Before PyTorch 2.7 the
-write failed the export:
+During export such tensors are constants, and the copy `.to(...)` makes of one has frozen storage.
+Before PyTorch 2.6 writing to it failed the export, strict and non-strict alike:
 
     RuntimeError: cannot mutate tensors with frozen storage
 
 This is the BLIP failure of the torch.export cookbook: `text.input_ids[:, 0] = bos_token_id` on the
-output of the tokenizer called in `forward`. The cookbook notes the constraint was relaxed in 2.7;
-measured on torch 2.14.1, strict and non-strict, these writes export. The rule is gated to
-`--torch-version` below 2.7.
+output of the tokenizer called in `forward`, moved to the image's device. Measured with
+`scripts/torch_matrix.py` (docs/torch-versions.md): the write fails on torch 2.4.1 and 2.5.1, strict
+and non-strict, and exports from 2.6.0 on (the cookbook says 2.7); the same writes without `.to(...)`
+export on every release, and are not reported. The rule is gated to `--torch-version` below 2.6.
 
 ## Example
 ```python
 def forward(self, image, caption):
-    text = self.tokenizer(caption, return_tensors="pt")
+    text = self.tokenizer(caption, return_tensors="pt").to(image.device)
     text.input_ids[:, 0] = self.tokenizer.bos_token_id
 ```
 
 ## Use instead
 ```python
 def forward(self, image, caption):
-    text = self.tokenizer(caption, return_tensors="pt")
+    text = self.tokenizer(caption, return_tensors="pt").to(image.device)
     text.input_ids = text.input_ids.clone()
     text.input_ids[:, 0] = self.tokenizer.bos_token_id
 ```
@@ -172,7 +175,7 @@ class FrozenStorageMutation(Rule):
     traced_only = True
     name = "frozen-storage-mutation"
     message = "In-place write to `{target}`, created from {source} inside traced code: its storage is frozen"
-    torch_versions = "<2.7"
+    torch_versions = "<2.6"
     fix_applicability = Applicability.SAFE
 
     VALID = [
@@ -199,9 +202,9 @@ class FrozenStorageMutation(Rule):
             """,
             torch_version="2.5",
         ),
-        # torch 2.7 and later export these writes.
-        Valid(_BLIP.format(write=""), torch_version="2.7", requires_torch=">=2.7"),
-        Valid(_OWN_TOKENIZER.format(write=""), torch_version="2.7", requires_torch=">=2.7"),
+        # torch 2.6 and later export these writes.
+        Valid(_BLIP.format(write=""), torch_version="2.6", requires_torch=">=2.6"),
+        Valid(_OWN_TOKENIZER.format(write=""), torch_version="2.6", requires_torch=">=2.6"),
     ]
     INVALID = [
         # The BLIP-style decoder of the issue: its own tokenizer class, then `input_ids[:, 0] = bos`.

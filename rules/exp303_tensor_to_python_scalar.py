@@ -15,7 +15,10 @@ In non-strict mode export runs `forward` as ordinary Python on fake tensors, and
 | `assert (x > 0).all()` | exports | `GuardOnDataDependentSymNode: Could not guard on data-dependent expression Eq(u0, 1)` |
 
 `t.item()` traces in both modes (`x[i.item()]`, `x * s.item()` and `assert s.item() > 0` export),
-and `torch._check_tensor_all(cond)` is the traceable assertion.
+and `torch._check_tensor_all(cond)` is the traceable assertion. On older torch `.item()` is no way
+out (docs/torch-versions.md): `x[i.item()]` exports from torch 2.9 on (earlier: `IndexError ... got
+SymInt`, `GuardOnDataDependentSymNode`), `assert s.item() > 0` from 2.13 on; for targets before 2.9
+the `.item()` fix is not offered.
 
 ## Example
 ```python
@@ -48,10 +51,16 @@ from __future__ import annotations
 
 import libcst as cst
 
+from export_lint import versions
 from export_lint.analysis import dataflow
 from export_lint.analysis.dataflow import TENSOR_KINDS
 from export_lint.diagnostics import Applicability
 from export_lint.rule import Invalid, Rule, Valid
+
+#: Where the `.item()` fix exports in non-strict mode (docs/torch-versions.md): up to torch 2.8
+#: `x[i.item()]` fails too (2.4 to 2.6 `IndexError: ... (got SymInt)`, 2.7 and 2.8
+#: `GuardOnDataDependentSymNode`), so no fix is offered for those targets.
+_ITEM_EXPORTS = ">=2.9"
 
 
 class TensorToPythonScalar(Rule):
@@ -72,11 +81,27 @@ class TensorToPythonScalar(Rule):
             class Model(torch.nn.Module):
                 def forward(self, x, i):
                     torch._check_tensor_all(x > 0)
-                    assert x.sum().item() > 0
                     return x[i.item()] * int(x.shape[0])
 
             torch.export.export(Model(), (torch.rand(4) + 1, torch.tensor(1)), strict=False)
+            """,
+            # up to torch 2.8 `x[i.item()]` cannot be traced either (see _ITEM_EXPORTS)
+            requires_torch=">=2.10",
+        ),
+        Valid(
             """
+            import torch
+
+            class Model(torch.nn.Module):
+                def forward(self, x):
+                    assert x.sum().item() > 0
+                    return x * 2
+
+            torch.export.export(Model(), (torch.rand(4) + 1,), strict=False)
+            """,
+            # up to torch 2.9 `GuardOnDataDependentSymNode`; 2.10 to 2.12 `AssertionError: Unknown symbol
+            # zuf0 created by constraints solver`
+            requires_torch=">=2.13",
         ),
         Valid(
             """
@@ -87,7 +112,9 @@ class TensorToPythonScalar(Rule):
                     return x[int(i)]
 
             torch.export.export(Model(), (torch.randn(4), torch.tensor(1)), strict=True)
-            """
+            """,
+            # up to torch 2.8 Dynamo cannot either (`Could not guard on data-dependent expression`)
+            requires_torch=">=2.9",
         ),
         Valid(
             """
@@ -121,6 +148,8 @@ class TensorToPythonScalar(Rule):
 
             torch.export.export(Model(), (torch.randn(4), torch.tensor(1)), strict=False)
             """,
+            # the fixed `x[i.item()]` fails up to torch 2.8 (see _ITEM_EXPORTS)
+            requires_torch=">=2.9",
         ),
         Invalid(
             """
@@ -131,7 +160,7 @@ class TensorToPythonScalar(Rule):
                     assert (x > 0).all()
                     return x * float(scale.max())
 
-            torch.export.export(Model(), (torch.rand(4) + 1, torch.tensor([2.5])))
+            torch.export.export(Model(), (torch.rand(4) + 1, torch.tensor([2.5])), strict=False)
             """,
             after="""
             import torch
@@ -141,9 +170,10 @@ class TensorToPythonScalar(Rule):
                     torch._check_tensor_all((x > 0).all())
                     return x * scale.max().item()
 
-            torch.export.export(Model(), (torch.rand(4) + 1, torch.tensor([2.5])))
+            torch.export.export(Model(), (torch.rand(4) + 1, torch.tensor([2.5])), strict=False)
             """,
             count=2,
+            requires_torch=">=2.9",
         ),
     ]
 
@@ -158,7 +188,9 @@ class TensorToPythonScalar(Rule):
         receiver = self.context.code(value)
         if not isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)):
             receiver = f"({receiver})"
-        fix = self.fix("Read the value with `.item()`", self.context.replace(node, f"{receiver}.item()"))
+        fix = None
+        if versions.matches(versions.parse_version(self.context.torch_version), _ITEM_EXPORTS):
+            fix = self.fix("Read the value with `.item()`", self.context.replace(node, f"{receiver}.item()"))
         self.report(node, fix, expression=self.context.code(node), hint=" (use `.item()`)")
 
     def visit_Assert(self, node: cst.Assert) -> None:

@@ -10,7 +10,10 @@ Measured on torch 2.14.1 (`scripts/measure_side_effects.py`, `torch.autocast in 
     ep.module()(x)          RuntimeError: Tensor dtype mismatch! Expected: Float, Got: c10::BFloat16
     ep.run_decompositions() AssertionError: Tensor dtype mismatch! Expected: torch.float32, Got: torch.bfloat16
 
-Non-strict export (the default since torch 2.8) handles the same forward correctly, and
+The matrix (docs/torch-versions.md) finds the wrong dtypes from torch 2.8 on: 2.5.1 to 2.7.1 export
+and run the same forward correctly (torch 2.4.1's strict export rejects every autocast region, even
+`enabled=False`, with `SpecViolationError: Node.meta _enter_autocast is missing val field`), hence
+the gate `>=2.8`. Non-strict export (the default since torch 2.8) handles the same forward correctly, and
 `torch.autocast(..., enabled=False)` regions export fine in both modes; the rule cannot see which
 mode the caller uses, hence preview.
 
@@ -61,6 +64,7 @@ class AutocastRegionStrictExport(Rule):
     traced_only = True
     name = "autocast-region-strict-export"
     message = "Autocast region in traced code: strict export produces a program that fails with a dtype mismatch"
+    torch_versions = ">=2.8"
     preview = True
 
     VALID = [
@@ -82,7 +86,10 @@ class AutocastRegionStrictExport(Rule):
 
             x = torch.randn(2, 3)
             torch.export.export(Model(), (x,), strict=True).module()(x)
-            """
+            """,
+            # torch 2.4's strict export rejects every autocast region, `enabled=False` too
+            # (`SpecViolationError: Node.meta _enter_autocast is missing val field`).
+            requires_torch=">=2.5",
         ),
     ]
     INVALID = [
@@ -104,7 +111,10 @@ class AutocastRegionStrictExport(Rule):
 
             x = torch.randn(2, 3)
             torch.export.export(Model(), (x,), strict=True).module()(x)
-            """
+            """,
+            # torch 2.4's strict export rejects every autocast region, `enabled=False` too
+            # (`SpecViolationError: Node.meta _enter_autocast is missing val field`).
+            requires_torch=">=2.5",
         ),
     ]
 

@@ -54,8 +54,9 @@ READY = ".matrix-ready.json"
 SNAPSHOT = Path(os.environ.get("EXPORT_LINT_MATRIX_SNAPSHOT", "/work/torch-venvs/export-lint"))
 DOCS_JSON = REPO / "docs" / "torch-versions.json"
 DOCS_MD = REPO / "docs" / "torch-versions.md"
-#: venvs a verify is running in (never deleted to make room).
+#: venvs a verify is running in or still to run in (never deleted to make room).
 IN_USE: set[Path] = set()
+PROTECTED: set[Path] = set()
 
 
 def log(message: str) -> None:
@@ -92,7 +93,8 @@ def link_snapshot(python: Path) -> None:
     Path(site, "export_lint_matrix.pth").write_text(f"{SNAPSHOT}\n")
 
 
-def snapshot_hashes(python: Path) -> dict[str, str]:
+def snapshot_examples(python: Path) -> dict[str, dict[str, dict]]:
+    """Every example's hash and whether it applies on the venv's torch, from the snapshot."""
     out = subprocess.run(
         [str(python), "-m", "export_lint.verify.matrix"], capture_output=True, text=True, check=True, cwd="/tmp"
     ).stdout
@@ -121,13 +123,20 @@ def built_venvs(root: Path) -> list[Path]:
 
 
 def make_room(root: Path, keep: int, min_free: float, protect: set[Path]) -> None:
+    """Delete the oldest venvs not protected while more than ``keep`` exist or free space is low;
+    when only protected ones are left, wait for the verify loop to release one."""
+    waited = False
     while True:
-        venvs = [p for p in built_venvs(root) if p not in protect]
+        venvs = [p for p in built_venvs(root) if p not in protect and p not in PROTECTED]
         low = free_gb(root) < min_free
-        if not venvs or (len(built_venvs(root)) < keep and not low):
-            if low:
-                log(f"warning: {free_gb(root):.1f} GB free and no venv left to delete")
+        if len(built_venvs(root)) < keep and not low:
             return
+        if not venvs:
+            if not waited:
+                log(f"{free_gb(root):.1f} GB free, {len(built_venvs(root))} venvs: waiting for one to be verified")
+                waited = True
+            time.sleep(10)
+            continue
         log(f"deleting {venvs[0]} ({free_gb(root):.1f} GB free, {len(built_venvs(root))} venvs)")
         shutil.rmtree(venvs[0], ignore_errors=True)
 
@@ -135,7 +144,7 @@ def make_room(root: Path, keep: int, min_free: float, protect: set[Path]) -> Non
 def pip(python: Path, *args: str, log_file) -> int:
     env = {**os.environ, "PIP_CONFIG_FILE": "/dev/null", "PIP_CONSTRAINT": "", "PIP_NO_CACHE_DIR": "1"}
     env["SAM2_BUILD_CUDA"] = "0"
-    cmd = ["nice", "-n", "10", str(python), "-m", "pip", "install", "--no-cache-dir", "-q", *args]
+    cmd = ["nice", "-n", "10", str(python), "-m", "pip", "install", "--no-cache-dir", "--no-compile", "-q", *args]
     log_file.write(f"$ {' '.join(cmd)}\n")
     log_file.flush()
     return subprocess.run(cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd="/tmp").returncode
@@ -168,10 +177,15 @@ def ensure_venv(version: str, args) -> Path:
     log(f"torch {version}: building {venv} ({free_gb(args.venvs):.1f} GB free)")
     started = time.time()
     system = system_torch() == version
-    base = (
-        [sys.executable, "-m", "venv"] if not system else [sys._base_executable, "-m", "venv", "--system-site-packages"]
-    )
-    subprocess.run([*base, str(venv)], check=True)
+    source = None if system else _clone_source(args.venvs, protect=venv)
+    if source is not None:
+        clone(source, venv)
+        log(f"torch {version}: {venv.name} starts as a hard-linked copy of {source.name}")
+    else:
+        base = [sys.executable, "-m", "venv"]
+        if system:
+            base = [sys._base_executable, "-m", "venv", "--system-site-packages"]
+        subprocess.run([*base, str(venv)], check=True)
     constraints = venv / "constraints.txt"
     with open(venv / "build.log", "w") as log_file:
         if system:  # the machine's own torch and libraries: nothing to download
@@ -186,6 +200,43 @@ def ensure_venv(version: str, args) -> Path:
         if pip(python, "--no-build-isolation", "-c", str(constraints), *EXTRAS, log_file=log_file):
             log(f"torch {version}: {' '.join(EXTRAS)} did not install (see {venv / 'build.log'})")
     return _ready(venv, python, started)
+
+
+def _clone_source(root: Path, protect: Path) -> Path | None:
+    """The newest built venv with its own packages (not the machine's), to start a new one from."""
+    own = [p for p in built_venvs(root) if p != protect and not _system_site(p)]
+    return own[-1] if own else None
+
+
+def _system_site(venv: Path) -> bool:
+    config = venv / "pyvenv.cfg"
+    return config.exists() and "include-system-site-packages = true" in config.read_text()
+
+
+def clone(source: Path, venv: Path) -> None:
+    """A hard-linked copy of another venv: pip then replaces only the packages whose version changes
+    (releases next to each other share most CUDA libraries), and pip never edits an installed file in
+    place. The files this script writes are unlinked first, and the scripts' shebangs rewritten."""
+    subprocess.run(["cp", "-al", str(source), str(venv)], check=True)
+    for name in (READY, "build.log", "constraints.txt"):
+        (venv / name).unlink(missing_ok=True)
+    for pth in venv.glob("lib/python*/site-packages/export_lint_matrix.pth"):
+        pth.unlink()
+    for script in (venv / "bin").iterdir():
+        if script.is_symlink() or not script.is_file():
+            continue
+        try:
+            text = script.read_text()
+        except UnicodeDecodeError:
+            continue
+        if str(source) in text:
+            script.unlink()
+            script.write_text(text.replace(str(source), str(venv)))
+            script.chmod(0o755)
+    config = venv / "pyvenv.cfg"
+    text = config.read_text().replace(str(source), str(venv))
+    config.unlink()
+    config.write_text(text)
 
 
 def _ready(venv: Path, python: Path, started: float) -> Path:
@@ -208,38 +259,98 @@ def run_verify(python: Path, argv: list[str], out: Path, log_path: Path, timeout
     return proc.returncode, lines[-1] if lines else ""
 
 
+#: Facts about each torch's API that gates and fixes rely on, read in its venv.
+FACTS = """
+import inspect, json, torch, torch.export, torch._export
+export = torch.export
+print(json.dumps({
+    "export strict default": inspect.signature(export.export).parameters["strict"].default,
+    "torch.export.Dim.DYNAMIC": hasattr(export.Dim, "DYNAMIC"),
+    "torch.export.Dim.AUTO": hasattr(export.Dim, "AUTO"),
+    "torch.export.export_for_training": hasattr(export, "export_for_training"),
+    "torch.export.draft_export": hasattr(export, "draft_export"),
+    "torch.export.dynamic_dim": hasattr(export, "dynamic_dim"),
+    "torch._export.capture_pre_autograd_graph": hasattr(torch._export, "capture_pre_autograd_graph"),
+    "torch._check_tensor_all": hasattr(torch, "_check_tensor_all"),
+    "torch.cond": hasattr(torch, "cond"),
+}))
+"""
+
+
+def read_facts(python: Path, folder: Path) -> None:
+    proc = subprocess.run([str(python), "-c", FACTS], capture_output=True, text=True, cwd="/tmp", timeout=600)
+    if proc.returncode == 0:
+        (folder / "facts.json").write_text(proc.stdout.strip().splitlines()[-1] + "\n")
+
+
 def load(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def missing_proofs(stored: dict, examples: dict[str, dict[str, dict]]) -> list[str]:
+    """The applicable examples (``EXP201 INVALID[0]``) the stored run has no holding proof of."""
+    proofs = [(rule["code"], proof) for rule in stored.get("rules", []) for proof in rule["proofs"]]
+    failed = {(code, proof.get("hash")) for code, proof in proofs if not proof["holds"]}
+    proven = {(code, proof.get("hash")) for code, proof in proofs} - failed  # a failed proof is proven again
+    return [
+        f"{code} {label}"
+        for code, labelled in examples.items()
+        for label, entry in labelled.items()
+        if entry["applies"] and (code, entry["hash"]) not in proven
+    ]
+
+
 def verify_rules(version: str, python: Path, folder: Path, timeout: int) -> None:
-    """``verify --rules`` over every rule, unless the stored run has every rule's current hash."""
-    hashes = snapshot_hashes(python)
+    """``verify --rules`` over every rule, unless the stored run proved every example that applies."""
+    examples = snapshot_examples(python)
     stored = load(folder / "rules.json")
-    if stored.get("hashes") == hashes:
+    missing = missing_proofs(stored, examples)
+    clean = stored.get("summary", "").endswith("every claim holds.")
+    if stored and not missing and clean:
         log(f"torch {version}: rule proofs cached ({stored.get('summary')})")
         return
-    stale = sorted(code for code in hashes if stored.get("hashes", {}).get(code) != hashes[code])
-    log(f"torch {version}: proving every rule ({len(stale)} changed since the stored run)")
+    codes = {item.split(" ")[0] for item in missing}
+    if stored and not stored.get("summary", "").endswith("every claim holds."):
+        # rules whose last proofs failed, even where the failing example no longer applies: re-proven
+        # so that this release's last run says whether every claim holds
+        codes |= {rule["code"] for rule in stored["rules"] if not all(p["holds"] for p in rule["proofs"])}
+    codes = sorted(codes)
+    partial = bool(stored) and len(codes) <= len(examples) // 2
+    what = f"rules {','.join(codes)}" if partial else "every rule"
+    log(f"torch {version}: proving {what} ({len(missing)} example(s) without a current proof)")
     out = folder / "rules.run.json"
     out.unlink(missing_ok=True)
-    rc, summary = run_verify(python, ["--rules"], out, folder / "rules.log", timeout)
+    rc, summary = run_verify(
+        python, ["--rules", ",".join(codes) if partial else "ALL"], out, folder / "rules.log", timeout
+    )
     if not out.exists():
         log(f"torch {version}: verify --rules wrote nothing (exit {rc}: {summary}); see {folder / 'rules.log'}")
         return
     data = load(out)
-    stored = {"torch": data["torch"], "exit": rc, "summary": summary, "hashes": hashes, "rules": data["rules"]}
+    for rule in data["rules"]:
+        for proof in rule["proofs"]:
+            label = proof["example"].removesuffix(" fixed")
+            proof["hash"] = examples[rule["code"]][label]["hash"]
+    runs = [f"--rules {','.join(codes) if partial else 'ALL'}: {summary}"]
+    if partial:
+        fresh = {rule["code"]: rule for rule in data["rules"]}
+        data["rules"] = [fresh.get(rule["code"], rule) for rule in stored["rules"]]
+        runs = [*stored.get("runs", [f"--rules ALL: {stored.get('summary')}"]), *runs]
+    stored = {"torch": data["torch"], "exit": rc, "summary": summary, "runs": runs, "rules": data["rules"]}
     (folder / "rules.json").write_text(json.dumps(stored, indent=1) + "\n")
     out.unlink()
     log(f"torch {version}: {summary}")
 
 
-def verify_models(version: str, python: Path, folder: Path, timeout: int) -> None:
+def verify_models(version: str, python: Path, folder: Path, timeout: int, names: str | None = None) -> None:
     from export_lint.verify.cases import CASES
 
     stored = load(folder / "models.json")
     hashes = case_hashes()  # the checkout's fixtures; the snapshot was synced from it just before
+    wanted = {name.strip() for name in names.split(",")} if names else {case.name for case in CASES}
     for case in CASES:
+        if case.name not in wanted:
+            continue
         if stored.get(case.name, {}).get("hash") == hashes[case.name]:
             continue
         missing = [m for m in case.requires if not module_present(python, m)]
@@ -270,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=int, default=5, help="most venvs kept at once")
     parser.add_argument("--min-free-gb", type=float, default=25.0)
     parser.add_argument("--skip-models", action="store_true")
+    parser.add_argument("--models", default=None, help="comma-separated reference models to run (default: all)")
+    parser.add_argument("--skip-rules", action="store_true", help="only the reference models")
     parser.add_argument("--render", action="store_true", help="only write docs/torch-versions.* from the results")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per verify run")
     args = parser.parse_args(argv)
@@ -286,14 +399,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_all(wanted: list[str], results: Path, args) -> None:
-    """Verify each version in turn while the next one's venv builds (one build, one verify at a time)."""
-    builds: dict[str, concurrent.futures.Future] = {}
+    """Verify each version in turn while the venvs of the next ones build (one build and one verify
+    at a time); a venv still to be verified is never deleted to make room."""
+    PROTECTED.update(args.venvs / f"torch-{version}" for version in wanted)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as builder:
-        for version in wanted[:1]:
-            builds[version] = builder.submit(ensure_venv, version, args)
+        builds = {version: builder.submit(ensure_venv, version, args) for version in wanted}
         for index, version in enumerate(wanted):
-            if index + 1 < len(wanted):
-                builds[wanted[index + 1]] = builder.submit(ensure_venv, wanted[index + 1], args)
             log(f"[{index + 1}/{len(wanted)}] torch {version}")
             folder = results / f"torch-{version}"
             folder.mkdir(parents=True, exist_ok=True)
@@ -302,15 +413,20 @@ def run_all(wanted: list[str], results: Path, args) -> None:
             except (RuntimeError, subprocess.CalledProcessError) as error:
                 log(f"torch {version}: {error}")
                 (folder / "build-error.txt").write_text(str(error) + "\n")
+                PROTECTED.discard(args.venvs / f"torch-{version}")
                 continue
             packages = installed(python)
             (folder / "packages.json").write_text(json.dumps(packages, indent=1) + "\n")
+            if not (folder / "facts.json").exists():
+                read_facts(python, folder)
             sync_snapshot()
             link_snapshot(python)
-            verify_rules(version, python, folder, args.timeout)
+            if not args.skip_rules:
+                verify_rules(version, python, folder, args.timeout)
             if not args.skip_models:
-                verify_models(version, python, folder, args.timeout)
+                verify_models(version, python, folder, args.timeout, args.models)
             IN_USE.discard(python.parent.parent)
+            PROTECTED.discard(python.parent.parent)
 
 
 def rule_status(proofs: list[dict], in_gate: bool) -> tuple[str, str | None]:
@@ -324,26 +440,59 @@ def rule_status(proofs: list[dict], in_gate: bool) -> tuple[str, str | None]:
     return ("holds" if in_gate else "hazard absent"), None
 
 
+def current_proofs(rule, release: str, recorded: list[dict]) -> tuple[list[dict], list[str]]:
+    """The recorded proofs of the examples that apply on ``release`` now, and the labels without one."""
+    from export_lint.verify.matrix import applies, example_hash, labelled_examples
+
+    by_hash: dict[str, list[dict]] = {}
+    for proof in recorded:
+        by_hash.setdefault(proof.get("hash"), []).append(proof)
+    proofs, missing = [], []
+    for label, example in labelled_examples(rule):
+        if not applies(example, release):
+            continue
+        found = by_hash.get(example_hash(rule, example))
+        if found:
+            proofs += [
+                {**proof, "example": proof["example"].replace(proof["example"].split(" ")[0], label)} for proof in found
+            ]
+        else:
+            missing.append(label)
+    return proofs, missing
+
+
 def model_status(entry: dict) -> tuple[str, str]:
+    """(as claimed / MISMATCH / not run / error, what the original and the fixed code did)."""
     if entry.get("status") == "not run":
         return "not run", entry.get("why", "")
     case = entry.get("case") or {}
     if not case:
         return "error", entry.get("summary", "")
-    original = (case.get("original") or {}).get("error") or (case.get("original") or {}).get("outcome") or "exports"
-    verdict = "as claimed" if case.get("passed") else "MISMATCH"
-    return verdict, f"codes {','.join(case.get('found_codes') or []) or 'none'}; original: {original}"
+
+    def outcome(name: str) -> str:
+        found = case.get(name) or {}
+        if found.get("status") == "exports":
+            return "exports"
+        return f"{found.get('error') or 'not run'} ({found.get('stage') or '?'})"
+
+    codes = ",".join(case.get("found_codes") or []) or "none"
+    detail = f"codes {codes}; original: {outcome('original')}; fixed: {outcome('fixed')}"
+    problems = "; ".join(case.get("problems") or [])
+    return ("as claimed" if case.get("passed") else "MISMATCH"), detail + (f"; {problems}" if problems else "")
 
 
 def collect(results: Path, releases: list[str]) -> dict:
     """docs/torch-versions.json from the per-release results."""
     from export_lint import versions
+    from export_lint.rules import all_rules
 
     data: dict = {
         "generated_by": "scripts/torch_matrix.py",
         "releases": [],
         "packages": {},
         "summaries": {},
+        "runs": {},
+        "facts": {},
         "rules": {},
         "models": {},
     }
@@ -355,18 +504,24 @@ def collect(results: Path, releases: list[str]) -> dict:
         data["releases"].append(release)
         data["packages"][release] = load(folder / "packages.json")
         data["summaries"][release] = stored["summary"]
+        data["runs"][release] = stored.get("runs", [f"--rules ALL: {stored['summary']}"])
+        data["facts"][release] = load(folder / "facts.json")
         parsed = versions.parse_version(release)
-        for rule in stored["rules"]:
-            gate = rule["torch_versions"] or ""
-            status, error = rule_status(rule["proofs"], versions.matches(parsed, gate))
-            entry = data["rules"].setdefault(rule["code"], {"name": rule["name"], "results": {}})
+        recorded = {rule["code"]: rule["proofs"] for rule in stored["rules"]}
+        for rule in all_rules():
+            gate = rule.torch_versions or ""
+            proofs, missing = current_proofs(rule, release, recorded.get(rule.code, []))
+            status, error = rule_status(proofs, versions.matches(parsed, gate))
+            if missing:
+                status, error = "not proven", f"no proof of {', '.join(missing)}: rerun scripts/torch_matrix.py"
+            entry = data["rules"].setdefault(rule.code, {"name": rule.name, "torch_versions": gate, "results": {}})
             entry["results"][release] = {
-                "gate": gate,
-                "hash": stored["hashes"].get(rule["code"]),
                 "status": status,
                 "error": error,
-                "proofs": len(rule["proofs"]),
-                "held": sum(p["holds"] for p in rule["proofs"]),
+                "proofs": [
+                    {k: p.get(k) for k in ("example", "hash", "claim", "holds", "error")}
+                    for p in recorded.get(rule.code, [])
+                ],
             }
         for name, entry in sorted(load(folder / "models.json").items()):
             status, detail = model_status(entry)
@@ -375,7 +530,13 @@ def collect(results: Path, releases: list[str]) -> dict:
     return data
 
 
-SYMBOL = {"holds": "holds", "hazard absent": "absent", "fails": "**FAILS**", "no runnable example": "n/a"}
+SYMBOL = {
+    "holds": "holds",
+    "hazard absent": "absent",
+    "fails": "**FAILS**",
+    "no runnable example": "n/a",
+    "not proven": "**stale**",
+}
 
 
 def markdown(data: dict) -> str:
@@ -398,19 +559,20 @@ def markdown(data: dict) -> str:
     problems = []
     for code, entry in data["rules"].items():
         results = entry["results"]
-        gates = {r["gate"] for r in results.values()}
         cells = []
         for release in releases:
             result = results.get(release)
             cells.append(SYMBOL[result["status"]] if result else "not run")
             if result and result["error"]:
                 problems.append(f"- {code} on torch {release}: {result['error']}")
-        gate = " / ".join(sorted(g or "all" for g in gates))
-        lines.append(f"| {code} {entry['name']} | {gate} | " + " | ".join(cells) + " |")
+        lines.append(f"| {code} {entry['name']} | {entry['torch_versions'] or 'all'} | " + " | ".join(cells) + " |")
     lines += ["", "### Claims that do not hold", ""]
     lines += problems or ["None: every claim holds on every release above."]
-    lines += ["", "## `verify --rules` on each release", "", "| torch | summary |", "|---|---|"]
-    lines += [f"| {release} | {data['summaries'][release]} |" for release in releases]
+    lines += ["", "## `verify --rules` on each release", ""]
+    lines += ["The last line of each run, oldest first: a later run re-proves only the rules whose examples"]
+    lines += ["changed since (`--rules CODES`); the proofs above are the latest of each rule.", ""]
+    lines += ["| torch | runs |", "|---|---|"]
+    lines += [f"| {release} | {'<br>'.join(data['runs'][release])} |" for release in releases]
     if data["models"]:
         lines += ["", "## Reference models (`export-lint verify --model NAME`)", ""]
         lines += ["| model | " + " | ".join(releases) + " |", "|---|" + "---|" * len(releases)]
@@ -424,8 +586,20 @@ def markdown(data: dict) -> str:
                     details.append(f"- {name} on torch {release}: {result['status']}: {result['detail']}")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines += ["", *details]
+    facts = sorted({name for found in data["facts"].values() for name in found})
+    if facts:
+        lines += [
+            "",
+            "## The torch API that gates and fixes rely on",
+            "",
+            "| torch | " + " | ".join(f"`{f}`" for f in facts) + " |",
+        ]
+        lines += ["|---|" + "---|" * len(facts)]
+        for release in releases:
+            found = data["facts"].get(release, {})
+            lines.append(f"| {release} | " + " | ".join(str(found.get(f, "-")) for f in facts) + " |")
     names = sorted({name for packages in data["packages"].values() for name in packages})
-    lines += ["", "## Package versions", "", "| torch | " + " | ".join(names) + " |"]
+    lines += ["", "## Package versions", "", "| release | " + " | ".join(names) + " |"]
     lines += ["|---|" + "---|" * len(names)]
     for release in releases:
         packages = data["packages"][release]

@@ -173,3 +173,14 @@ def test_a_project_pinning_old_torch_gets_the_old_gates_without_a_flag(tmp_path)
     assert "EXP201" in pinned.stdout, pinned.stdout + pinned.stderr
     flagged = subprocess.run([*run, "--torch-version", "2.7"], cwd=tmp_path, capture_output=True, text=True)
     assert "EXP201" not in flagged.stdout, flagged.stdout
+
+
+def test_the_blip_style_decoder_with_its_own_tokenizer_is_reported_for_torch_2_5(tmp_path):
+    from export_lint.rules.exp201_frozen_storage_mutation import _OWN_TOKENIZER
+
+    (tmp_path / "decoder.py").write_text(_OWN_TOKENIZER.format(write=""), encoding="utf-8")
+    run = [sys.executable, "-m", "export_lint", "check", "--select", "EXP201", "decoder.py"]
+    old = subprocess.run([*run, "--torch-version", "2.5"], cwd=tmp_path, capture_output=True, text=True)
+    assert "EXP201" in old.stdout and "input_ids" in old.stdout, old.stdout + old.stderr
+    new = subprocess.run([*run, "--torch-version", "2.6"], cwd=tmp_path, capture_output=True, text=True)
+    assert "EXP201" not in new.stdout, new.stdout

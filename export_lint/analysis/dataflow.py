@@ -21,6 +21,7 @@ import weakref
 import libcst as cst
 
 from export_lint import versions
+from export_lint.analysis import torch_facts
 from export_lint.analysis.semantic import SCOPE_TYPES, ClassInfo, SemanticModel, dotted_name, file_cache
 from export_lint.traversal import TRIVIA_TYPES, children, descendants, walk
 
@@ -58,100 +59,6 @@ _TENSOR_ANNOTATIONS = frozenset(
     }
 )
 
-#: Tensor methods that return a tensor of the same data-shapedness as the receiver.
-_TENSOR_METHODS = frozenset(
-    [
-        "abs",
-        "add",
-        "addmm",
-        "all",
-        "amax",
-        "amin",
-        "any",
-        "argmax",
-        "argmin",
-        "baddbmm",
-        "bmm",
-        "byte",
-        "ceil",
-        "clamp",
-        "clamp_max",
-        "clamp_min",
-        "clip",
-        "clone",
-        "contiguous",
-        "cos",
-        "count_nonzero",
-        "cpu",
-        "cuda",
-        "cumprod",
-        "cumsum",
-        "detach",
-        "diff",
-        "div",
-        "double",
-        "exp",
-        "expand",
-        "expand_as",
-        "flatten",
-        "flip",
-        "float",
-        "floor",
-        "fmod",
-        "gather",
-        "half",
-        "int",
-        "isfinite",
-        "isinf",
-        "isnan",
-        "log",
-        "log_softmax",
-        "logical_not",
-        "logsumexp",
-        "long",
-        "masked_fill",
-        "matmul",
-        "max",
-        "mean",
-        "min",
-        "mm",
-        "mul",
-        "nan_to_num",
-        "neg",
-        "norm",
-        "permute",
-        "pow",
-        "prod",
-        "reciprocal",
-        "relu",
-        "remainder",
-        "repeat",
-        "reshape",
-        "round",
-        "rsqrt",
-        "sigmoid",
-        "sign",
-        "sin",
-        "softmax",
-        "sqrt",
-        "square",
-        "squeeze",
-        "std",
-        "sub",
-        "sum",
-        "t",
-        "tanh",
-        "to",
-        "transpose",
-        "tril",
-        "triu",
-        "type_as",
-        "unsqueeze",
-        "var",
-        "view",
-        "view_as",
-    ]
-)
 _BOOL_METHODS = frozenset(
     [
         "bool",
@@ -169,49 +76,11 @@ _BOOL_METHODS = frozenset(
         "logical_not",
     ]
 )
-_DATA_SHAPED_METHODS = frozenset({"nonzero", "argwhere", "masked_select", "unique"})
-_SCALAR_METHODS = frozenset({"item", "tolist"})
 _SIZE_METHODS = frozenset({"size", "numel", "nelement"})
 _TENSOR_ATTRIBUTES = frozenset({"T", "mT", "H", "mH", "real", "imag", "data"})
 
 _TORCH_NAMESPACES = ("torch.", "torch.nn.functional.", "torch.linalg.", "torch.special.", "torch.fft.")
-#: torch functions whose result is not a tensor (or not one tensor), whatever their arguments.
-_TORCH_NON_TENSOR = frozenset(
-    [
-        "is_tensor",
-        "is_floating_point",
-        "is_complex",
-        "is_nonzero",
-        "numel",
-        "Size",
-        "finfo",
-        "iinfo",
-        "get_default_dtype",
-        "is_grad_enabled",
-        "is_inference_mode_enabled",
-        "is_autocast_enabled",
-        "split",
-        "chunk",
-        "unbind",
-        "tensor_split",
-        "broadcast_tensors",
-        "meshgrid",
-        "sort",
-        "topk",
-        "max_pool2d_with_indices",
-        "cond",
-        "_assert",
-        "_check",
-        "_check_is_size",
-        "sym_int",
-        "sym_float",
-        "sym_max",
-        "sym_min",
-        "sym_not",
-        "broadcast_shapes",
-    ]
-)
-_TORCH_DATA_SHAPED = frozenset({"nonzero", "argwhere", "masked_select", "unique", "unique_consecutive"})
+#: torch functions returning a Python bool computed from tensor data.
 _TORCH_DATA_BOOL = frozenset({"equal", "allclose", "is_nonzero"})
 _TORCH_BOOL = frozenset({"eq", "ne", "gt", "ge", "lt", "le", "isnan", "isinf", "isfinite", "isin"})
 _TORCH_SKIP_NAMESPACES = ("torch.jit.", "torch.cuda.", "torch.compiler.", "torch._C.", "torch._dynamo.", "torch.fx.")
@@ -611,15 +480,15 @@ class FunctionFlow:
             if receiver not in TENSOR_KINDS:
                 return None
             method = func.attr.value
-            if method in _SCALAR_METHODS:
+            if method in torch_facts.data_reading_methods():
                 return Kind.DATA_SCALAR
             if method in _SIZE_METHODS:
                 return Kind.DATA_SCALAR if receiver is Kind.DATA_SHAPED_TENSOR else None
-            if method in _DATA_SHAPED_METHODS:
+            if method in torch_facts.data_shaped_names():
                 return Kind.DATA_SHAPED_TENSOR
             if method in _BOOL_METHODS and receiver is not Kind.DATA_SHAPED_TENSOR:
                 return Kind.BOOL_TENSOR
-            if method in _TENSOR_METHODS or method in _BOOL_METHODS:
+            if torch_facts.method_returns_tensor(method) or method in _BOOL_METHODS:
                 return Kind.DATA_SHAPED_TENSOR if receiver is Kind.DATA_SHAPED_TENSOR else Kind.TENSOR
             return None
         qualified = self.semantic.qualified_name(func)
@@ -642,9 +511,9 @@ class FunctionFlow:
             return None
         if last in _TORCH_DATA_BOOL:
             return Kind.DATA_SCALAR
-        if last in _TORCH_NON_TENSOR or not last[:1].islower():
+        if torch_facts.function_returns_tensor(qualified) is False or not last[:1].islower():
             return None
-        if last in _TORCH_DATA_SHAPED:
+        if last in torch_facts.data_shaped_names() and not _one_hot_with_classes(last, call):
             return Kind.DATA_SHAPED_TENSOR
         if last == "where" and len(call.args) == 1:
             return None  # a tuple of data-shaped tensors
@@ -671,6 +540,14 @@ class FunctionFlow:
                 return test
             return None
         return test if self.kind(test) in DATA_DEPENDENT_KINDS else None
+
+
+def _one_hot_with_classes(name: str, call: cst.Call) -> bool:
+    """``one_hot(x, num_classes)``: the shape is the given class count, not read from the data."""
+    return name == "one_hot" and (
+        sum(1 for arg in call.args if arg.keyword is None) > 1
+        or any(arg.keyword is not None and arg.keyword.value == "num_classes" for arg in call.args)
+    )
 
 
 def _mentions(node: cst.CSTNode | None, name: str) -> bool:

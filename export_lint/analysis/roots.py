@@ -15,6 +15,7 @@ import ast
 import dataclasses
 import fnmatch
 import functools
+import hashlib
 import os
 from collections.abc import Iterable, Iterator
 
@@ -55,6 +56,8 @@ class Reach:
     project: str
     roots: tuple[str, ...]
     files: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+    #: Whether some project file defines a ``forward`` (code ``all-modules`` would count as traced).
+    has_forwards: bool = False
 
     @functools.cached_property
     def _by_file(self) -> dict[str, dict[str, str]]:
@@ -63,6 +66,21 @@ class Reach:
     def for_file(self, path: str) -> dict[str, str]:
         """qualname -> root label of the functions of ``path`` export traces."""
         return self._by_file.get(os.path.realpath(path), {})
+
+
+#: The pseudo-dependency a cached result records for what export roots reach in its file.
+REACH_DEPENDENCY = "<export-roots>"
+
+
+def reach_digest(settings, path: str) -> str:
+    """What a file's cached result depends on of the export roots: ``all-modules``, the digest of
+    the functions the project's roots reach in it, or ``local`` (its own export calls only)."""
+    if settings.traced != "roots":
+        return "all-modules"
+    if settings.reach is None:
+        return "local"
+    entries = sorted(settings.reach.for_file(path).items())
+    return hashlib.sha256(repr(entries).encode()).hexdigest()[:32]
 
 
 # -- scopes -------------------------------------------------------------------------------------
@@ -569,8 +587,10 @@ def compute_reach(index: ProjectIndex, patterns: Iterable[str] = ()) -> Reach:
     resolver = Resolver(index)
     reacher = _Reacher(resolver)
     labels: list[str] = []
+    has_forwards = False
     for path in sorted(set(index.files.values())):
         text = index.text(path)
+        has_forwards = has_forwards or (text is not None and "def forward" in text)
         if text is None or "torch" not in text or not may_export(text):
             continue
         file = resolver.file(path)
@@ -596,4 +616,4 @@ def compute_reach(index: ProjectIndex, patterns: Iterable[str] = ()) -> Reach:
     files = tuple(
         (path, tuple(sorted(entries.items()))) for path, entries in sorted(reacher.reached.items()) if entries
     )
-    return Reach(index.root, tuple(dict.fromkeys(labels)), files)
+    return Reach(index.root, tuple(dict.fromkeys(labels)), files, has_forwards)

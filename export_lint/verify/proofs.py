@@ -41,6 +41,7 @@ class Proof:
 
 def run_script(code: str, name: str = "<export-lint example>") -> Outcome:
     """Execute a script in a fresh namespace; report whether it raised and the first error line."""
+    _reset_dynamo()
     start = time.perf_counter()
     namespace = {"__name__": "__export_lint_example__"}
     try:
@@ -51,6 +52,19 @@ def run_script(code: str, name: str = "<export-lint example>") -> Outcome:
         first = traceback.format_exception_only(type(error), error)[-1].strip().splitlines()[0]
         return Outcome(True, first, time.perf_counter() - start)
     return Outcome(False, None, time.perf_counter() - start)
+
+
+def _reset_dynamo() -> None:
+    """Forget what TorchDynamo compiled for earlier scripts: every script is proven as if alone.
+
+    Without it, torch 2.6 and 2.7 (strict by default) give up on the ninth script exporting the same
+    ``torch.nn.Linear`` (``RecompileLimitExceeded: cache_size_limit reached``).
+    """
+    import sys
+
+    dynamo = sys.modules.get("torch._dynamo")
+    if dynamo is not None:
+        dynamo.reset()
 
 
 def installed_torch_affected(rule: type[Rule]) -> bool:

@@ -76,7 +76,7 @@ CASES: tuple[Case, ...] = (
         "BLIP-style captioner (transformers Blip, small config, tokenizer in forward)",
         "blip_caption",
         "export_captioner",
-        (Expectation("EXP201", FAILS, "<2.7", error=r"frozen storage"), Expectation("EXP202", BAKED)),
+        (Expectation("EXP201", FAILS, "<2.6", error=r"frozen storage"), Expectation("EXP202", BAKED)),
         ("transformers",),
         "a local Hugging Face BLIP captioning checkpoint folder (with its tokenizer)",
     ),

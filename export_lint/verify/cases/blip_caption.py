@@ -1,8 +1,8 @@
 """Image captioning with a BLIP-style decoder, exported for serving: the cookbook's third example.
 
 The hazard as users write it: ``forward`` takes the caption as a string, tokenizes it, and writes
-the BOS token into ``input_ids[:, 0]`` in place. Before PyTorch 2.7 the write raised ``cannot
-mutate tensors with frozen storage``; on every version the tokenized text becomes a constant of
+the BOS token into ``input_ids[:, 0]`` in place. Before PyTorch 2.6 the write raised ``cannot
+mutate tensors with frozen storage`` (docs/torch-versions.md); on every version the tokenized text becomes a constant of
 the exported graph, so the exported program ignores the caption it is called with.
 """
 
