@@ -280,7 +280,7 @@ def _decode_diagnostic(data: object) -> Diagnostic:
         _optional(data["fix"], _decode_fix),  # type: ignore[index, arg-type]
         _optional(data["noqa_row"], _integer),  # type: ignore[index, arg-type]
         internal,
-        _optional(data["cell"], _integer),  # type: ignore[index, arg-type]
+        cell=_optional(data["cell"], _integer),  # type: ignore[index, arg-type]
     )
 
 
