@@ -14,7 +14,7 @@ import functools
 import re
 
 #: Models above this many parameters are skipped (memory: one process under ~3 GiB on this machine).
-MAX_PARAMETERS = 60_000_000
+MAX_PARAMETERS = 100_000_000
 SIZE_WORDS = ("atto", "femto", "pico", "nano", "tiny", "mini", "micro", "xxs", "xs", "small", "s", "t", "b0")
 
 
@@ -102,6 +102,8 @@ def torchvision_model(name: str):
 
     def build():
         options = {"weights": None}
+        if kind in ("detection", "segmentation"):
+            options["weights_backbone"] = None  # the default downloads ImageNet weights
         if name in ("googlenet", "inception_v3"):
             options["init_weights"] = False
         return models.get_model(name, **options)

@@ -106,6 +106,13 @@ def short_path(path: str) -> str:
         return path
 
 
+def reason_of(error: str) -> str:
+    """Why a model was skipped: the factory's Skip reason, else the error without the target's name."""
+    if "Skip: " in error:
+        return error.split("Skip: ", 1)[1]
+    return error.split(": ", 1)[-1] if ": " in error else error
+
+
 def record_of(source: str, name: str, data: dict, wall: float, version: str) -> dict:
     error = data.get("error")
     exports = data.get("exports", [])
@@ -129,9 +136,7 @@ def record_of(source: str, name: str, data: dict, wall: float, version: str) -> 
         status = "diverged"
     else:
         status = "exported"
-    reason = None
-    if error:
-        reason = error.split("the factory raised Skip: ", 1)[-1] if "Skip: " in error else error.split(": ", 1)[-1]
+    reason = reason_of(error) if error else None
     static = {path: [[item["row"], item["code"]] for item in items] for path, items in data.get("static", {}).items()}
     return {
         "source": source,
@@ -149,10 +154,21 @@ def record_of(source: str, name: str, data: dict, wall: float, version: str) -> 
     }
 
 
+def round_robin(models: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """One model of each source in turn, so that a run stopped early is still spread over the sources."""
+    queues = {source: [m for m in models if m[0] == source] for source in SOURCES}
+    ordered = []
+    while any(queues.values()):
+        for queue in queues.values():
+            if queue:
+                ordered.append(queue.pop(0))
+    return ordered
+
+
 def run(models: list[tuple[str, str]], cache: Path, timeout: float) -> None:
     done = {(r["source"], r["name"]) for r in read_cache(cache)}
     version = commit()
-    todo = [model for model in models if model not in done]
+    todo = [model for model in round_robin(models) if model not in done]
     print(f"{len(models)} models, {len(models) - len(todo)} cached, {len(todo)} to run", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="export-lint-recall-") as folder:
         for index, (source, name) in enumerate(todo, start=1):
@@ -206,6 +222,8 @@ def report(records: list[dict], models: dict[str, list[str]] | None, sample_size
             if finding["code"] in DIVERGENCE:
                 continue
             key = (finding["path"], finding["line"])
+            if finding["path"] == "<unknown>":  # no frame (recorded before forward was the fallback)
+                key = (f"<no frame: {record['source']}:{record['name']}>", 0)
             site = sites.setdefault(key, {"hit": False, "codes": set(), "messages": [], "models": []})
             site["hit"] = site["hit"] or _static_near(record, *key)
             site["codes"].add(finding["code"])
@@ -277,7 +295,9 @@ def report(records: list[dict], models: dict[str, list[str]] | None, sample_size
         hit = "yes" if site["hit"] else "no"
         lines.append(f"| `{short_path(path)}:{line}` | {','.join(sorted(site['codes']))} | {hit} | {models_text} |")
     lines.append("\n## Skipped (why)\n")
-    reasons = collections.Counter(_normalized(r["reason"] or "?") for r in records if r["status"] == "skipped")
+    reasons = collections.Counter(
+        _normalized(reason_of(r["reason"] or "?")) for r in records if r["status"] == "skipped"
+    )
     lines.append("| reason | models |")
     lines.append("|---|---|")
     for reason, count in reasons.most_common():

@@ -65,7 +65,8 @@ def fix_results(args: argparse.Namespace, resolver: SettingsResolver, results: l
             run.failed = True
     if args.diff:
         for outcome in outcomes:
-            sys.stdout.write(outcome.diff)
+            if not args.silent:
+                sys.stdout.write(outcome.diff)
         run.applied = sum(outcome.applied for outcome in outcomes)
         if not (args.quiet or args.silent):
             print(f"Would fix {_plural(run.applied, 'error')}.", file=sys.stderr)

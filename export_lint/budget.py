@@ -1,7 +1,9 @@
 """The per-file budget: how long (and how much memory) one file's analysis may take, and what was
 running when it ran out.
 
-A worker arms ``deadline`` around each file: at the budget, ``SIGALRM`` interrupts Python code and
+The budget counts the worker's CPU seconds, so that a loaded machine (a shared CI runner) does not
+cut off a normal file; the wall clock allows ``WALL_FACTOR`` times as much. A worker arms
+``deadline`` around each file: at the budget, ``SIGPROF`` interrupts Python code and
 ``FileTimeout`` names the rule (found on the interrupted stack) or phase. Code that never returns
 to Python (a native parser, one regex match) cannot be interrupted; the parent kills that worker a
 little later and reads the phase from memory the worker shares with it (``enter``).
@@ -25,6 +27,8 @@ DEFAULT_FILE_TIMEOUT = 30.0
 #: reported, not allowed to push the machine into swap.
 MEMORY_BUDGET = 3 * 2**30
 PHASE_SIZE = 96
+#: However loaded the machine, a file is given up after this many times its budget on the clock.
+WALL_FACTOR = 4
 
 _phase = "starting"
 _shared: ctypes.Array | None = None
@@ -70,7 +74,8 @@ def _running(frame: FrameType | None) -> str:
 
 @contextlib.contextmanager
 def deadline(seconds: float | None) -> Iterator[None]:
-    """Raise ``FileTimeout`` in this (main) thread after ``seconds`` (no-op without SIGALRM)."""
+    """Raise ``FileTimeout`` in this (main) thread after ``seconds`` of this process's CPU time
+    (no-op without ``setitimer``)."""
     if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -78,13 +83,23 @@ def deadline(seconds: float | None) -> Iterator[None]:
     def expire(signum: int, frame: FrameType | None) -> None:
         raise FileTimeout(_running(frame))
 
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    previous = signal.signal(signal.SIGPROF, expire)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """A process's user + system CPU seconds (Linux ``/proc``; None elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def describe(phase: str) -> str:

@@ -206,7 +206,7 @@ def _encode_location(location: Location | None) -> list[int] | None:
 #: The fields the codec writes, per class (a test fails when a class gains one the cache would drop).
 CODEC_FIELDS = {
     "FileResult": {"path", "diagnostics", "source_lines", "encoding"},
-    "Diagnostic": {"code", "name", "message", "path", "start", "end", "fix", "noqa_row", "internal_error"},
+    "Diagnostic": {"code", "name", "message", "path", "start", "end", "fix", "noqa_row", "internal_error", "cell"},
     "Fix": {"message", "edits", "applicability"},
     "Edit": {"start", "end", "content", "location", "end_location", "claim"},
     "Location": {"row", "column"},
@@ -234,6 +234,7 @@ def _encode_diagnostic(diagnostic: Diagnostic) -> dict:
         "end": _encode_location(diagnostic.end),
         "noqa_row": diagnostic.noqa_row,
         "internal_error": diagnostic.internal_error,
+        "cell": diagnostic.cell,
         "fix": None
         if fix is None
         else {
@@ -262,7 +263,7 @@ def decode_result(data: object) -> FileResult:
     )
 
 
-_DIAGNOSTIC_KEYS = {"code", "name", "message", "path", "start", "end", "noqa_row", "internal_error", "fix"}
+_DIAGNOSTIC_KEYS = {"code", "name", "message", "path", "start", "end", "noqa_row", "internal_error", "fix", "cell"}
 
 
 def _decode_diagnostic(data: object) -> Diagnostic:
@@ -279,6 +280,7 @@ def _decode_diagnostic(data: object) -> Diagnostic:
         _optional(data["fix"], _decode_fix),  # type: ignore[index, arg-type]
         _optional(data["noqa_row"], _integer),  # type: ignore[index, arg-type]
         internal,
+        cell=_optional(data["cell"], _integer),  # type: ignore[index, arg-type]
     )
 
 

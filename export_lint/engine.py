@@ -405,7 +405,7 @@ def lint_source(
         except (SyntaxError, UnicodeDecodeError, LookupError) as error:
             reason = error.reason if isinstance(error, UnicodeDecodeError) else str(error)
             return FileResult(path, [file_error(path, "syntax-error", f"cannot decode file: {reason}")])
-    if path.endswith(".ipynb"):
+    if path.endswith(".ipynb") and source.lstrip().startswith("{"):  # the notebook's JSON, not one cell's code
         from export_lint.notebook import lint_notebook
 
         return lint_notebook(source, path, settings, rules)

@@ -22,8 +22,9 @@ from export_lint.diagnostics import Diagnostic, FileResult, Location, file_error
 SUFFIX = ".ipynb"
 _CELL_MARKER = "# export-lint-cell: {number}"
 _CELL_MARKER_LINE = re.compile(r"^# export-lint-cell: (\d+)$")
-_MAGIC_PLACEHOLDER = re.compile(r"^(\s*)pass  # export-lint-magic: (\d+)$")
-_ASSIGNED_MAGIC = re.compile(r"^\s*[\w.\[\]'\", ]+\s*=\s*[!%]")
+_MAGIC_PLACEHOLDER = re.compile(r"^([ \t]*)pass  # export-lint-magic: (\d+)$")
+#: ``x = !ls``, ``a, b = %sx ls``: targets separated by commas only, so no two quantifiers share a character.
+_ASSIGNED_MAGIC = re.compile(r"^[ \t]*[\w.\[\]'\"]+(?:,[ \t]*[\w.\[\]'\"]+)*[ \t]*=[ \t]*[!%]")
 
 
 def is_notebook(path: str) -> bool:

@@ -77,7 +77,7 @@ def lint_failure(path: str, reason: str) -> FileResult:
 
 def lint_timeout(path: str, seconds: float, phase: str) -> FileResult:
     """The result for a file whose analysis ran out of its budget: one EXP000 timeout."""
-    message = f"analysis took over {seconds:g} s (--file-timeout) {budget.describe(phase)}; file skipped"
+    message = f"analysis took over {seconds:g} s of CPU (--file-timeout) {budget.describe(phase)}; file skipped"
     return FileResult(path, [file_error(path, "timeout", message)])
 
 
@@ -231,11 +231,20 @@ class _Slot:
         child.close()
         self.index: int | None = None
         self.started = 0.0
+        self.cpu_at_start: float | None = None
 
     def send(self, index: int, path: str, timeout: float | None = None) -> None:
         self.index, self.started = index, time.monotonic()
+        self.cpu_at_start = budget.cpu_seconds(self.process.pid)
         self.phase.value = b"waiting for the worker"
         self.connection.send((index, path, timeout))
+
+    def over_budget(self, timeout: float, grace: float, now: float) -> bool:
+        """Past the budget in CPU seconds (plus ``grace``), or ``WALL_FACTOR`` times it on the clock."""
+        if now - self.started > timeout * budget.WALL_FACTOR + grace:
+            return True
+        used = budget.cpu_seconds(self.process.pid)
+        return used is not None and self.cpu_at_start is not None and used - self.cpu_at_start > timeout + grace
 
     def current_phase(self) -> str:
         return self.phase.value.decode("utf-8", "replace") or "starting"
@@ -358,7 +367,7 @@ def run_parallel(
             if timeout is not None:
                 now = time.monotonic()
                 for position, slot in enumerate(slots):
-                    if slot.index is not None and now - slot.started > timeout + grace:
+                    if slot.index is not None and slot.over_budget(timeout, grace, now):
                         index = slot.index
                         results[index] = on_timeout(paths[index], timeout, slot.current_phase())
                         slot = replace(position, slot)

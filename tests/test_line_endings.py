@@ -65,7 +65,7 @@ def test_odd_characters_in_a_comment_change_no_position_and_no_fix(odd):
         )
 
 
-#: The 159-byte file that ``fix --apply`` once cut to 0 bytes (it printed "Fixed 2 errors").
+#: EXP007's second example with `\r` endings (145 bytes): `fix --apply` once cut it to 0 bytes.
 CR_ONLY = (
     b"from torch import nn, randn\rfrom torch.export import export_for_training as capture\r\r"
     b"ep = capture(nn.Linear(3, 3), (randn(2, 3),), strict=False)\r"

@@ -48,6 +48,8 @@ def test_check_diff_prints_the_fix_and_changes_nothing(tmp_path):
     assert "+torch.export.export(ExportWrapper(f), (torch.ones(1),))" in result.stdout
     assert "Would fix 1 error." in result.stderr
     assert (tmp_path / "a.py").read_text() == HAZARD
+    silent = run("check", "--diff", "-s", "--select", "EXP001", cwd=tmp_path)
+    assert (silent.returncode, silent.stdout, silent.stderr) == (1, "", "")
 
 
 def test_check_fix_only_reports_nothing_that_remains_and_exits_zero(tmp_path):

@@ -296,7 +296,8 @@ def test_a_file_over_the_time_budget_gets_a_diagnostic_and_the_server_lives_on(l
         uri = lsp.open("huge.py", _slow_file())
         [diagnostic] = await lsp.diagnostics(uri)
         assert diagnostic.code == "EXP000" and "took over 1 s" in diagnostic.message
-        uri = lsp.open("small.py", _slow_file(1))
+        exported = _slow_file(1) + "\n\ntorch.export.export(Block0(), (torch.randn(2, 4),))\n"  # EXP301
+        uri = lsp.open("small.py", exported)
         assert await lsp.diagnostics(uri) != [], "a fresh worker lints the next file"
 
     limited.call(scenario(limited.session))
@@ -382,7 +383,7 @@ def test_open_shares_the_results_cache_with_check(shared: Shared) -> None:
 
     shared.call(scenario(shared.session))
     stored = sorted(path.name for path in cache.glob("*.json"))
-    assert len(stored) == 1, "the server stored the file's result in check's cache"
+    assert len(stored) == 1, f"the server stored the file's result in check's cache: {stored}"
     check = subprocess.run(
         [sys.executable, "-m", "export_lint", "check", "predictor.py"], cwd=project, capture_output=True, text=True
     )
@@ -472,3 +473,25 @@ def test_multi_root_each_file_gets_its_folder_s_settings(tmp_path: Path, monkeyp
     assert second.project_root == str(configured) and second.ignore == ("EXP001",)
     assert first.torch_version == second.torch_version == "2.5"
     assert resolver.in_workspace(str(plain / "pkg" / "model.py")) and not resolver.in_workspace(str(tmp_path / "x.py"))
+
+
+def test_a_model_file_exported_from_another_file_is_linted_as_traced_as_check_does(shared: Shared) -> None:
+    project = shared.session.folder / "two-files"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[tool.export-lint]\n", encoding="utf-8")
+    model = "import torch\n\n\nclass Model(torch.nn.Module):\n    def forward(self, x):\n        if x.sum() > 0:\n            return x * 2\n        return x\n"
+    (project / "export_model.py").write_text(
+        "import torch\n\nfrom model import Model\n\ntorch.export.export(Model(), (torch.randn(2),))\n", encoding="utf-8"
+    )
+
+    async def scenario(lsp: Session) -> None:
+        uri = lsp.open("two-files/model.py", model)
+        [diagnostic] = await lsp.diagnostics(uri)
+        assert diagnostic.code == "EXP301", "reached from export_model.py's root"
+        [root] = diagnostic.related_information
+        assert root.location.uri == from_fs_path(str(project / "export_model.py"))
+        assert root.location.range.start.line == 4 and "export of Model" in root.message
+        lsp.change(uri, model.replace("if x.sum() > 0:", "if x.shape[0] > 0:"))
+        assert await lsp.diagnostics(uri) == []
+
+    shared.call(scenario(shared.session))

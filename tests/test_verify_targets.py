@@ -217,3 +217,11 @@ def test_fix_shows_then_applies_draft_exports_check_and_the_file_reverifies(tmp_
 def test_targets_do_not_mix_with_the_reference_cases(in_fixtures, capsys):
     assert _verify("gate.py:make", "--model", "mvit") == 2
     assert "cannot be combined with --rules, --model or --weights" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@needs_torch
+def test_a_script_whose_exported_program_fails_when_called_gets_a_finding_at_the_call(in_fixtures, capsys):
+    assert _verify("--script", "calls_other_size.py", "--output-format", "concise") == 1
+    out = capsys.readouterr().out
+    assert "calls_other_size.py:12:" in out and "EXP101 the exported program fails when the script calls it" in out

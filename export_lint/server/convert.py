@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 from lsprotocol import types
+from pygls.uris import from_fs_path
 
 from export_lint.diagnostics import DOCS_URL, Diagnostic, Edit, LineIndex
 from export_lint.server.positions import PositionMap
 
 SOURCE = "export-lint"
+#: How the engine names the export call that makes a finding's code traced (rule.RuleContext.report):
+#: "... (reached from export of Model at export_model.py:5)".
+_REACHED_FROM = " (reached from export of "
 
 
 class DocumentText:
@@ -54,7 +60,27 @@ def severity(diagnostic: Diagnostic) -> types.DiagnosticSeverity:
     return types.DiagnosticSeverity.Warning
 
 
-def to_lsp(diagnostic: Diagnostic, document: DocumentText) -> types.Diagnostic:
+def related(diagnostic: Diagnostic, project_root: str | None) -> list[types.DiagnosticRelatedInformation] | None:
+    """The export call that makes the finding's code traced, where the engine names it."""
+    message = diagnostic.message
+    start = message.rfind(_REACHED_FROM)  # string search, not a regex: linear on any message
+    if start == -1 or not message.endswith(")"):
+        return None
+    label, _, place = message[start + len(" (reached from ") : -1].rpartition(" at ")
+    file, _, line = place.rpartition(":")
+    if not label or not file or not line.isdigit():
+        return None
+    base = project_root if project_root and project_root != "." else os.path.dirname(os.path.abspath(diagnostic.path))
+    path = file if os.path.isabs(file) else os.path.join(base, file)
+    uri = from_fs_path(os.path.abspath(path))
+    if uri is None:
+        return None
+    start = types.Position(line=max(int(line) - 1, 0), character=0)
+    location = types.Location(uri=uri, range=types.Range(start=start, end=start))
+    return [types.DiagnosticRelatedInformation(location=location, message=f"traced because of the {label}")]
+
+
+def to_lsp(diagnostic: Diagnostic, document: DocumentText, project_root: str | None = None) -> types.Diagnostic:
     url = diagnostic.url
     return types.Diagnostic(
         range=document.range(diagnostic),
@@ -64,6 +90,7 @@ def to_lsp(diagnostic: Diagnostic, document: DocumentText) -> types.Diagnostic:
         code_description=types.CodeDescription(href=url) if url else None,
         source=SOURCE,
         tags=[types.DiagnosticTag.Unnecessary] if diagnostic.code == "EXP900" else None,
+        related_information=related(diagnostic, project_root),
         data={"name": diagnostic.name, "fix": diagnostic.fix.applicability.value if diagnostic.fix else None},
     )
 

@@ -124,10 +124,11 @@ class ExportLintServer(LanguageServer):
             if uri not in self.open_documents:
                 return None
             linted = Linted(version, DocumentText(text, self.encoding()), path, settings, diagnostics)
+            root = settings.project_root if settings is not None else None
             self.linted[uri] = linted
             self.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(
-                    uri=uri, version=version, diagnostics=[to_lsp(d, linted.document) for d in diagnostics]
+                    uri=uri, version=version, diagnostics=[to_lsp(d, linted.document, root) for d in diagnostics]
                 )
             )
             return linted
@@ -389,6 +390,7 @@ def build_server() -> ExportLintServer:
         if _is_config(uri):
             await ls.relint_all()
         elif uri in ls.open_documents:
+            await asyncio.to_thread(ls.worker.forget)  # what this file's export roots reach may have changed
             await ls.lint(uri, from_disk=True)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -430,6 +432,7 @@ def build_server() -> ExportLintServer:
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     async def did_change_watched_files(ls: ExportLintServer, params: types.DidChangeWatchedFilesParams) -> None:
         if any(_is_config(change.uri) for change in params.changes):
+            await asyncio.to_thread(ls.worker.forget)
             await ls.relint_all()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)

@@ -50,14 +50,76 @@ def _preloaded_modules() -> list[str]:
     return ["export_lint.engine", "export_lint.fixer", "export_lint.cache", "export_lint.runner", *rules]
 
 
+@dataclass
+class _Project:
+    """What a project's export roots reach, with the index it was computed on, kept across edits."""
+
+    index: object  # analysis.index.ProjectIndex
+    reach: object  # analysis.roots.Reach
+    #: real path -> the export-related lines of the text the reach was computed with
+    signatures: dict[str, tuple[str, ...]]
+
+
+_projects: dict[tuple[str, tuple[str, ...]], _Project] = {}
+
+
+def _export_lines(text: str) -> tuple[str, ...]:
+    return tuple(line.strip() for line in text.splitlines() if "export" in line)
+
+
+def _with_reach(settings: Settings, path: str, text: str) -> Settings:
+    """``settings`` carrying what the project's export roots reach, as ``check`` computes it.
+
+    The project index and reach are built once per project and kept: an edit recomputes the reach
+    (on the warm index, the edited text swapped in) only when the file's export-related lines
+    change; a save anywhere (``forget``) starts afresh. A file outside the index keeps its own
+    export calls as its roots (``reach`` None)."""
+    if getattr(settings, "traced", "roots") != "roots" or getattr(settings, "reach", "absent") is not None:
+        return settings
+    import dataclasses
+
+    from export_lint.analysis.index import ProjectIndex
+    from export_lint.analysis.roots import compute_reach
+
+    root = settings.project_root if settings.project_root not in ("", ".") else os.path.dirname(os.path.abspath(path))
+    key = (os.path.realpath(root), tuple(settings.export_roots))
+    real = os.path.realpath(path)
+    signature = _export_lines(text)
+    project = _projects.get(key)
+    if project is None:
+        index = ProjectIndex(root, texts={path: text})
+        project = _Project(index, compute_reach(index, settings.export_roots), {real: signature})
+        _projects[key] = project
+    index = project.index
+    if real not in index.module_of:  # type: ignore[attr-defined]
+        return settings
+    known = project.signatures.get(real)
+    if known is None:
+        known = project.signatures[real] = _export_lines(index.text(real) or "")  # type: ignore[attr-defined]
+    if known != signature:
+        index.texts[real] = text  # type: ignore[attr-defined]
+        index._facts.pop(real, None)  # type: ignore[attr-defined]
+        project.reach = compute_reach(index, settings.export_roots)  # type: ignore[arg-type]
+        project.signatures[real] = signature
+    return dataclasses.replace(settings, reach=project.reach)
+
+
+def _forget() -> None:
+    _projects.clear()
+
+
 def _lint(text: str, path: str, settings: Settings, from_disk: bool) -> list[Diagnostic]:
-    from export_lint.engine import lint_source
+    """Diagnostics of Python ``text`` linted as ``path`` (a notebook's joined cells too: ``lint_text``,
+    unlike ``lint_source``, never reads a ``.ipynb`` name as notebook JSON)."""
+    from export_lint.engine import lint_text
+
+    settings = _with_reach(settings, path, text)
 
     if from_disk:
         cached = _lint_through_cache(text, path, settings)
         if cached is not None:
             return cached
-    return lint_source(text, path, settings).diagnostics
+    return lint_text(text, path, settings)
 
 
 def _lint_through_cache(text: str, path: str, settings: Settings) -> list[Diagnostic] | None:
@@ -77,9 +139,10 @@ def _lint_through_cache(text: str, path: str, settings: Settings) -> list[Diagno
     hit = store.get(path, content_hash(data))
     if isinstance(hit, FileResult):
         return hit.diagnostics
-    result, digest, dependencies, stat, resolutions = _cached_lint(path, settings)
+    # what ``lint_files`` stores after the result and hash: passed on as it comes (its shape grows)
+    result, digest, *stored = _cached_lint(path, settings)
     if digest is not None and not any(d.internal_error for d in result.diagnostics):
-        store.put(path, digest, dependencies, result, stat, resolutions)
+        store.put(path, digest, *stored[:1], result, *stored[1:])
         store.save()
     return result.diagnostics
 
@@ -87,10 +150,11 @@ def _lint_through_cache(text: str, path: str, settings: Settings) -> list[Diagno
 def _fix(text: str, path: str, settings: Settings, unsafe: bool) -> str:
     from export_lint.fixer import fix_text
 
+    settings = _with_reach(settings, path, text)
     return fix_text(text, path, settings, unsafe=unsafe).text
 
 
-_HANDLERS = {"lint": _lint, "fix": _fix}
+_HANDLERS = {"lint": _lint, "fix": _fix, "forget": _forget}
 
 
 def _serve(connection: Connection) -> None:
@@ -207,6 +271,10 @@ class LintWorker:
         results cache ``check`` uses."""
         value = self._call("lint", text, path, settings, from_disk)
         return [value.diagnostic(path)] if isinstance(value, Failure) else value  # type: ignore[return-value]
+
+    def forget(self) -> None:
+        """Files changed on disk: the projects' indexes and reaches are rebuilt on the next lint."""
+        self._call("forget")
 
     def fix(self, text: str, path: str, settings: Settings, unsafe: bool = False) -> str | Failure:
         """``text`` with every applicable fix applied (re-linted to a fixpoint, as ``fix`` does)."""

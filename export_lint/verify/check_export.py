@@ -281,6 +281,7 @@ def check_export(
     compare: bool = True,
 ) -> ExportCheck:
     """Run ``request`` through torch.export as asked (``strict`` overrides), then draft_export or eager."""
+    anchor = anchor or forward_frame(request.model)  # a failure with no frame of its own: the model's forward
     mode_strict = strict if strict is not None else request.strict
     if mode_strict is None:
         mode_strict = default_strict()

@@ -25,7 +25,8 @@ from export_lint.verify.targets import ExportRequest
 class ScriptRun:
     exit_code: int = 0
     error: str | None = None  # the script's uncaught exception, if any
-    checks: list = dataclasses.field(default_factory=list)
+    #: The script's uncaught exception when an exported program raised it (called after export).
+    program_error: BaseException | None = None
 
 
 def caller_frame() -> Frame | None:
@@ -84,6 +85,16 @@ def intercepting(on_export: Callable[[str, ExportRequest, Frame | None], checkin
         torch.export.export, torch.export.draft_export, torch._dynamo.export = saved
 
 
+def raised_by_exported_program(error: BaseException) -> bool:
+    """Whether the exception came out of calling an ExportedProgram's module (a guard, an input check)."""
+    marks = (
+        os.path.join("torch", "fx", "graph_module.py"),
+        os.path.join("torch", "export", "_unlift.py"),
+        os.path.join("torch", "_export", ""),
+    )
+    return any(any(mark in frame.filename for mark in marks) for frame in traceback.extract_tb(error.__traceback__))
+
+
 def _strict(strict: bool | None) -> dict:
     return {} if strict is None else {"strict": strict}
 
@@ -105,6 +116,8 @@ def run_script(path: str, argv: list[str], on_export) -> ScriptRun:
     except Exception as error:
         outcome.exit_code = 1
         outcome.error = "".join(traceback.format_exception_only(type(error), error)).strip().splitlines()[0]
+        if raised_by_exported_program(error):
+            outcome.program_error = error
         traceback.print_exc()
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -70,6 +71,20 @@ def run_factory(spec_text: str, session: _Session) -> None:
     session.check(spec_text, request, anchor, extra)
 
 
+def program_call_check(path: str, error: BaseException):
+    """The script called an exported program and it raised: a finding at the script's line of the call."""
+    from export_lint.verify.check_export import ExportCheck, from_error, short_error
+    from export_lint.verify.recorder import first_line
+
+    finding = from_error(error, None)
+    text = first_line(error)
+    specialized = re.search(r"Guard failed|Expected input at .*shape|expected .* to be equal to", text)
+    finding.code = "EXP101" if specialized else "EXP603"
+    finding.message = f"the exported program fails when the script calls it: {short_error(text)}"
+    check = ExportCheck(f"{path}: calling an exported program", "-", "fails on call", text, [finding])
+    return check
+
+
 def run_script_target(path: str, argv: list[str], session: _Session) -> dict[str, Any]:
     from export_lint.verify.intercept import run_script
 
@@ -89,6 +104,9 @@ def run_script_target(path: str, argv: list[str], session: _Session) -> dict[str
     outcome = run_script(path, argv, on_export)
     if failures:
         raise failures[0]
+    reraised = any(check.raised is outcome.program_error for check in session.checks)
+    if outcome.program_error is not None and session.checks and not reraised:
+        session.checks.append(program_call_check(path, outcome.program_error))
     if not session.checks:
         if outcome.exit_code != 0:
             detail = f" ({outcome.error})" if outcome.error else ""
