@@ -22,7 +22,7 @@ DATA = json.loads(MATRIX.read_text(encoding="utf-8"))
 RERUN = "rerun scripts/torch_matrix.py"
 #: Releases whose matrix run had not finished when this was committed (docs/torch-versions.md
 #: says what is missing): skipped here until a rerun completes them. Keep this empty.
-UNFINISHED: set[str] = {"2.4.1", "2.6.0", "2.7.1", "2.10.0", "2.11.0", "2.12.1", "2.13.0", "2.14.1", "2.15.0"}
+UNFINISHED: set[str] = set()
 RELEASES = [release for release in versions.KNOWN_RELEASES if release not in UNFINISHED]
 
 
