@@ -78,6 +78,21 @@ def _is_magic(line: str) -> bool:
     return stripped.startswith(("%", "!")) or stripped.endswith("?") or _ASSIGNED_MAGIC.match(line) is not None
 
 
+def magic_indents(lines: list[str]) -> list[str | None]:
+    """Per line of a code cell: the indent of the IPython line it belongs to (a line magic, shell
+    escape or help line, with the lines it continues onto with a trailing ``\\``, as IPython joins
+    them), or None for a Python line."""
+    indents: list[str | None] = []
+    continued: str | None = None
+    for line in lines:
+        indent = continued
+        if indent is None and _is_magic(line):
+            indent = line[: len(line) - len(line.lstrip())]
+        indents.append(indent)
+        continued = indent if indent is not None and line.rstrip().endswith("\\") else None
+    return indents
+
+
 def read_notebook(text: str) -> Notebook:
     """The joined Python text of a notebook's code cells. Raises NotebookError."""
     nbformat = _nbformat()
@@ -106,10 +121,9 @@ def read_notebook(text: str) -> Notebook:
         ends_with_newline = source.endswith("\n")
         if ends_with_newline:
             cell_lines.pop()
-        for line in cell_lines:
-            if _is_magic(line):
-                indent = line[: len(line) - len(line.lstrip())]
-                lines.append(f"{indent}pass  # export-lint-magic: {len(magics)}")
+        for line, magic_indent in zip(cell_lines, magic_indents(cell_lines), strict=True):
+            if magic_indent is not None:
+                lines.append(f"{magic_indent}pass  # export-lint-magic: {len(magics)}")
                 magics.append(line)
             else:
                 lines.append(line)

@@ -50,6 +50,15 @@ def test_magics_and_shell_escapes_are_skipped_not_syntax_errors(tmp_path):
     assert (result.returncode, result.stdout) == (0, "All checks passed! (1 file analysed)\n"), result.stdout
 
 
+def test_a_shell_escape_continued_with_a_backslash_is_skipped_whole(tmp_path):
+    """Failed before: the continuation lines of `!pip install a \\` were linted as Python (EXP000 on
+    NVIDIA/Model-Optimizer's example notebooks)."""
+    cell = "import torch\n!pip install a \\\n    b \\\n  c\nx = torch.ones(1)\n%time y = \\\n  x\n"
+    write(tmp_path, {"cont.ipynb": notebook(("code", cell))})
+    result = run("check", "--output-format", "concise", "cont.ipynb", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "All checks passed! (1 file analysed)\n"), result.stdout
+
+
 def test_check_fix_writes_the_cells_back_and_keeps_everything_else(tmp_path):
     write(tmp_path, {"demo.ipynb": DEMO})
     result = run("check", "--fix", "--select", "EXP001", "demo.ipynb", cwd=tmp_path)
@@ -121,3 +130,19 @@ def test_check_fix_on_stdin_with_a_notebook_name_prints_the_fixed_notebook(tmp_p
     fixed = json.loads(result.stdout)
     assert "ExportWrapper(f)" in "".join(fixed["cells"][3]["source"])
     assert fixed["cells"][1] == json.loads(DEMO)["cells"][1]
+
+
+def test_the_editor_server_comments_out_the_same_ipython_lines():
+    """The server joins cells keeping columns: continued shell lines and a cell magic's body are
+    comments there too, so the joined text compiles (it did not before)."""
+    pytest.importorskip("lsprotocol")
+    from export_lint.server.notebooks import Cell, JoinedCells
+
+    cells = [
+        Cell("c1", "import torch\n!pip install a \\\n    b\nx = torch.ones(1)"),
+        Cell("c2", "%%bash\necho one\nls -la"),
+        Cell("c3", "y = x + 1\ny?"),
+    ]
+    joined = JoinedCells(cells)
+    compile(joined.text, "nb.ipynb", "exec")
+    assert len(joined.text) == sum(len(cell.text) + 1 for cell in cells)  # columns and offsets kept

@@ -215,7 +215,6 @@ AUDITED = {
     # character classes only
     "export_lint/display.py": {r"[\x00-\x1f\x7f-\x9f\u2028\u2029]"},
     "export_lint/report/junit.py": {"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"},
-    "export_lint/server/notebooks.py": {r"^([ \t]*)[%!]"},  # anchored at line starts
     # literal markers, and magic assignments whose targets are separated by commas only
     "export_lint/notebook.py": {
         r"^# export-lint-cell: (\d+)$",

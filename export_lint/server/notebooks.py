@@ -10,11 +10,22 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import re
 
 from export_lint.diagnostics import Diagnostic, Edit, LineIndex
+from export_lint.notebook import magic_indents
 
-_MAGIC = re.compile(r"^([ \t]*)[%!]", re.MULTILINE)
+
+def _comment_out_ipython(text: str) -> str:
+    """The cell with each IPython line (a cell magic's whole cell; a line magic, shell escape or help
+    line with its ``\\``-continued lines) turned into a comment of the same length."""
+    lines = text.split("\n")
+    whole_cell = text.lstrip().startswith("%%")
+    for number, indent in enumerate([""] * len(lines) if whole_cell else magic_indents(lines)):
+        line = lines[number]
+        content = len(line) - len(line.lstrip())
+        if indent is not None and content < len(line):
+            lines[number] = line[:content] + "#" + line[content + 1 :]
+    return "\n".join(lines)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +43,7 @@ class JoinedCells:
         parts: list[str] = []
         offset = 0
         for cell in cells:
-            text = _MAGIC.sub(lambda match: match.group(1) + "#", cell.text)
+            text = _comment_out_ipython(cell.text)
             if not text.endswith("\n"):
                 text += "\n"
             self.starts.append(offset)
