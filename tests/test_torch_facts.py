@@ -6,16 +6,17 @@ import subprocess
 import sys
 
 import pytest
-from golden import ROOT, lint, load_script
+from golden import ROOT, lint
 
 from export_lint.analysis import torch_facts
 
 
 def test_table_is_current_for_the_installed_torch():
     pytest.importorskip("torch")
-    generator = load_script("gen_torch_facts")
-    fresh = generator.render(generator.generate())
-    assert torch_facts.TABLE.read_text(encoding="utf-8") == fresh, "run: python scripts/gen_torch_facts.py"
+    # A fresh process: a worker that already ran torch.export has registered more ops than torch starts with.
+    command = [sys.executable, str(ROOT / "scripts" / "gen_torch_facts.py"), "--check"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, "run: python scripts/gen_torch_facts.py\n" + done.stdout + done.stderr
 
 
 def test_facts_come_from_torch_not_from_a_list():
