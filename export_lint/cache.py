@@ -36,6 +36,7 @@ from pathlib import Path
 from export_lint.config import Settings
 from export_lint.diagnostics import Applicability, Diagnostic, Edit, FileResult, Fix, Location
 from export_lint.source import read_source_file
+from export_lint.versions import dist_info_folders
 
 CACHE_DIR_NAME = ".export_lint_cache"
 CACHEDIR_TAG = (
@@ -88,21 +89,14 @@ def _environment_fingerprint() -> str:
     found from folder names in about a millisecond; a reinstall moves the mtime."""
     parts = [sys.version, sys.implementation.name]
     wanted = {name.lower(): None for name in ENVIRONMENT_DISTRIBUTIONS}
-    for entry in sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        for name in names:
-            if not name.endswith(".dist-info"):
-                continue
-            distribution = name[: -len(".dist-info")].rsplit("-", 1)[0].lower().replace("_", "-")
-            if distribution in wanted and wanted[distribution] is None:
-                try:
-                    mtime = os.stat(os.path.join(entry or ".", name)).st_mtime_ns
-                except OSError:
-                    mtime = 0
-                wanted[distribution] = f"{name}:{mtime}"
+    for folder, name in dist_info_folders():
+        distribution = name[: -len(".dist-info")].rsplit("-", 1)[0].lower().replace("_", "-")
+        if distribution in wanted and wanted[distribution] is None:
+            try:
+                mtime = os.stat(os.path.join(folder, name)).st_mtime_ns
+            except OSError:
+                mtime = 0
+            wanted[distribution] = f"{name}:{mtime}"
     parts += [f"{name}={found}" for name, found in wanted.items()]
     return "\n".join(parts)
 
