@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.slow]
 torch_version = versions.installed_torch_version()
 if torch_version is None:  # pragma: no cover
     pytest.skip("needs torch", allow_module_level=True)
-AT_LEAST_2_7 = versions.matches(versions.parse_version(torch_version), ">=2.7")
+AT_LEAST_2_6 = versions.matches(versions.parse_version(torch_version), ">=2.6")
 
 
 def verify(tmp_path, *argv: str) -> tuple[subprocess.CompletedProcess, dict]:
@@ -64,11 +64,11 @@ def test_whisper_cache_output_fails_and_the_registration_fix_holds(tmp_path):
     assert "register_cache_pytrees_for_model(model)" in case["fix_diff"]
 
 
-def test_blip_tokenizer_in_forward_is_baked_and_frozen_storage_is_gone_since_2_7(tmp_path):
+def test_blip_tokenizer_in_forward_is_baked_and_frozen_storage_is_gone_since_2_6(tmp_path):
     case = run_model(tmp_path, "blip")
     assert "EXP202" in case["found_codes"]
-    assert ("EXP201" in case["expected_codes"]) is not AT_LEAST_2_7
-    if AT_LEAST_2_7:  # the cookbook's error is gone: the original exports, and verify says so
+    assert ("EXP201" in case["expected_codes"]) is not AT_LEAST_2_6
+    if AT_LEAST_2_6:  # the cookbook's error is gone: the original exports, and verify says so
         assert case["original"]["status"] == "exports"
     (claim,) = case["claims"]
     assert claim["code"] == "EXP202" and claim["holds"]
