@@ -19,28 +19,12 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
+from export_lint.budget import WALL_FACTOR, cpu_seconds
 from export_lint.config import Settings
 from export_lint.diagnostics import Diagnostic, FileResult, file_error
 
 #: CPU seconds one lint or fix may take before its worker is killed (``fileTimeout`` overrides it).
 DEFAULT_BUDGET = 10.0
-#: However loaded the machine, a request is given up after this many times the budget on the clock.
-WALL_FACTOR = 4
-
-
-def _cpu_seconds(pid: int | None) -> float | None:
-    """The CPU time a process has used (Linux's /proc); None where it cannot be read."""
-    if pid is None:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            fields = handle.read().rsplit(b")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def _preloaded_modules() -> list[str]:
@@ -253,13 +237,13 @@ class LintWorker:
         (at most ``WALL_FACTOR`` times as long on the clock): on a loaded machine a file is not
         cut off for the time other processes took."""
         pid = self._process.pid if self._process is not None else None
-        spent_before = _cpu_seconds(pid)
+        spent_before = None if pid is None else cpu_seconds(pid)
         started = time.monotonic()
         while True:
             if connection.poll(min(self.budget, 0.25)):
                 return True
             waited = time.monotonic() - started
-            spent = _cpu_seconds(pid)
+            spent = None if pid is None else cpu_seconds(pid)
             used = waited if spent is None or spent_before is None else spent - spent_before
             if used >= self.budget or waited >= self.budget * WALL_FACTOR:
                 return False
