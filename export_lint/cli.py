@@ -84,9 +84,9 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     files.add_argument(
         "--file-timeout",
         type=_seconds,
-        default=30.0,
         metavar="SECONDS",
-        help="analysis budget per file: one over it gets an EXP000 timeout and the run goes on (0: none; default: 30)",
+        help="analysis budget per file: one over it gets an EXP000 timeout and the run goes on "
+        "(0: none; default: file-timeout in the config, else 30)",
     )
 
 
@@ -164,6 +164,7 @@ def _resolver(args: argparse.Namespace):
             "torch_version": args.torch_version,
             "traced": getattr(args, "traced", None),
             "export_roots": tuple(args.export_roots) if getattr(args, "export_roots", None) else None,
+            "file_timeout": getattr(args, "file_timeout", None),
         }
         # Each config's settings carry what its project's export roots reach (not for stdin, nor
         # for --show-settings / --show-files, which lint nothing).
@@ -209,7 +210,7 @@ def _lint_groups(args: argparse.Namespace, files: list[str], settings, warm: lis
             report,
             cache=not args.no_cache,
             started=started if started else None,
-            timeout=args.file_timeout or None,
+            timeout=group_settings.file_timeout or None,
         )
     return results
 
