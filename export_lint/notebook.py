@@ -157,7 +157,20 @@ def lint_notebook(text: str, path: str, settings: Settings, rules=None) -> FileR
     if not notebook.text:
         return FileResult(path, [])
     diagnostics = [_to_cell(d, notebook) for d in lint_text(notebook.text, path, settings, rules)]
-    return FileResult(path, diagnostics)  # no code frames: rows repeat from cell to cell
+    return FileResult(path, diagnostics, cell_lines=_cell_lines(notebook, diagnostics))
+
+
+def _cell_lines(notebook: Notebook, diagnostics: list[Diagnostic]) -> dict[int, dict[int, str]]:
+    """Each flagged cell's lines around its diagnostics (the cell's own text: magics as written)."""
+    from export_lint.engine import source_lines_for
+
+    by_number = {cell.number: cell for cell in notebook.cells}
+    lines: dict[int, dict[int, str]] = {}
+    for d in diagnostics:
+        cell = by_number.get(d.cell) if d.cell is not None else None
+        if cell is not None:
+            lines.setdefault(cell.number, {}).update(source_lines_for(cell.source, [d]))
+    return lines
 
 
 def _cell_sources(notebook: Notebook, fixed: str) -> dict[int, str] | None:
