@@ -226,6 +226,36 @@ def notebook_with_sources(notebook: Notebook, sources: dict[int, str]) -> str:
     return text + "\n" if notebook.raw_text.endswith("\n") else text
 
 
+def add_noqa_to_cells(text: str, codes_by_cell: dict[int, dict[int, list[str]]]) -> tuple[str, int]:
+    """``check --add-noqa`` on a notebook: ``# noqa: CODE`` on each (cell number, cell row), in the
+    cells' own sources (IPython lines never get one). The new JSON and the number of lines changed.
+    Raises NotebookError when the notebook cannot be read or the result does not validate."""
+    from export_lint.suppression import add_noqa
+
+    notebook = read_notebook(text)
+    changed: dict[int, str] = {}
+    count = 0
+    for cell in notebook.cells:
+        wanted = codes_by_cell.get(cell.number)
+        if not wanted:
+            continue
+        ipython = magic_indents(cell.source.split("\n"))
+        rows = {row: codes for row, codes in wanted.items() if row <= len(ipython) and ipython[row - 1] is None}
+        source, added = add_noqa(cell.source, rows)
+        if added:
+            changed[cell.index] = source
+            count += added
+    if not changed:
+        return text, 0
+    new_text = notebook_with_sources(notebook, changed)
+    nbformat = _nbformat()
+    try:
+        nbformat.validate(nbformat.reads(new_text, as_version=nbformat.NO_CONVERT))
+    except Exception as error:  # nbformat raises several types
+        raise NotebookError(f"the notebook with noqa comments does not validate: {error}") from error
+    return new_text, count
+
+
 @dataclasses.dataclass
 class NotebookFix:
     text: str  # the new notebook JSON (the original when nothing changed)

@@ -45,10 +45,8 @@ def test_a_hazard_in_a_notebook_is_reported_at_its_cell(tmp_path):
 
 
 #: Two hazards: cell 3 row 1 sorts after cell 2 row 4 (cells first, then rows).
-TWO_CELLS = notebook(
-    ("code", "import torch\n\n\ntorch.export.export(lambda x: x, (torch.ones(1),))"),
-    ("code", "torch.export.export(lambda y: y, (torch.ones(1),))"),
-)
+TWO_CELLS_SECOND = ("code", "torch.export.export(lambda y: y, (torch.ones(1),))")
+TWO_CELLS = notebook(("code", "import torch\n\n\ntorch.export.export(lambda x: x, (torch.ones(1),))"), TWO_CELLS_SECOND)
 
 
 @pytest.mark.parametrize("cached", [False, True])
@@ -82,6 +80,24 @@ def test_file_line_formats_name_the_cell_instead_of_a_wrong_file_line(tmp_path):
         {"cell": 2, "cellLine": 1, "cellColumn": 21},
     ]
     assert all("region" not in r["locations"][0]["physicalLocation"] for r in results)
+
+
+def test_add_noqa_writes_the_comment_into_each_cell_and_silences_it(tmp_path):
+    source = notebook(
+        ("code", "import torch\n!ls\n\ntorch.export.export(lambda x: x, (torch.ones(1),))"), TWO_CELLS_SECOND
+    )
+    write(tmp_path, {"two.ipynb": source})
+    done = run("check", "--no-cache", "--select", "EXP001", "--add-noqa", "two.ipynb", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, "Added 2 noqa directives.\n"), done.stderr
+    written = json.loads((tmp_path / "two.ipynb").read_text())
+    sources = ["".join(cell["source"]) for cell in written["cells"]]
+    assert sources == [
+        "import torch\n!ls\n\ntorch.export.export(lambda x: x, (torch.ones(1),))  # noqa: EXP001",
+        "torch.export.export(lambda y: y, (torch.ones(1),))  # noqa: EXP001",
+    ]
+    assert written["cells"][0]["outputs"] == json.loads(source)["cells"][0]["outputs"]
+    again = run("check", "--no-cache", "--select", "EXP001", "two.ipynb", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout
 
 
 def test_magics_and_shell_escapes_are_skipped_not_syntax_errors(tmp_path):
