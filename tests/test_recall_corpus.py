@@ -44,7 +44,14 @@ def test_names_survive_the_identifier_encoding():
         assert encoded.isidentifier() and models.decode(encoded) == name
 
 
-def _result(findings=(), comparisons=(True,), error=None, static=None, executed=None):
+def _record(source, name, data, static=None):
+    """A cache row plus the static side ``recall_static`` would add (``[[row, code]]`` per file)."""
+    record = corpus.record_of(source, name, data, 1, "c")
+    record["static"] = {path: [[item["row"], item["code"]] for item in items] for path, items in (static or {}).items()}
+    return record
+
+
+def _result(findings=(), comparisons=(True,), error=None, executed=None):
     exports = []
     if error is None:
         exports.append(
@@ -57,7 +64,7 @@ def _result(findings=(), comparisons=(True,), error=None, static=None, executed=
                 "executed": executed or {},
             }
         )
-    return {"error": error, "exports": exports, "static": static or {}, "torch": "2.14.1"}
+    return {"error": error, "exports": exports, "torch": "2.14.1"}
 
 
 def test_records_say_exported_failed_diverged_or_skipped_and_why():
@@ -73,28 +80,28 @@ def test_records_say_exported_failed_diverged_or_skipped_and_why():
 
 def test_recall_counts_static_findings_within_three_lines_and_false_alarms_on_clean_executed_lines():
     records = [
-        corpus.record_of(
+        _record(
             "timm",
             "hit",
-            _result(
-                [("/lib/a.py", 10, "EXP301", "data-dependent `u0`"), ("/lib/a.py", 50, "EXP601", "odd thing")],
-                static={"/lib/a.py": [{"row": 13, "code": "EXP301"}]},
-            ),
-            1,
-            "c",
+            _result([("/lib/a.py", 10, "EXP301", "data-dependent `u0`"), ("/lib/a.py", 50, "EXP601", "odd thing")]),
+            static={"/lib/a.py": [{"row": 13, "code": "EXP301"}]},
         ),
-        corpus.record_of(
+        _record(
             "timm",
             "clean",
-            _result(
-                static={"/lib/b.py": [{"row": 5, "code": "EXP303"}, {"row": 9, "code": "EXP301"}]},
-                executed={"/lib/b.py": [5]},
-            ),
-            1,
-            "c",
+            _result(executed={"/lib/b.py": [4, 5, 6]}),
+            static={"/lib/b.py": [{"row": 5, "code": "EXP303"}, {"row": 9, "code": "EXP301"}]},
         ),
     ]
+    assert records[1]["executed"] == {"/lib/b.py": "4-6"}
     text = corpus.report(records, MODELS, 2)
     assert "**Static recall**: 1/2 = 50%" in text
     assert "**False-alarm rate**: 1/2 = 50%" in text
     assert "| EXP601 | odd thing | 1 |" in text
+
+
+def test_executed_lines_are_stored_as_ranges_and_read_back():
+    lines = {1, 2, 3, 7, 9, 10}
+    assert corpus.line_ranges(lines) == "1-3,7,9-10"
+    assert corpus.parse_ranges(corpus.line_ranges(lines)) == lines
+    assert corpus.parse_ranges("") == set() and corpus.parse_ranges([4, 5]) == {4, 5}

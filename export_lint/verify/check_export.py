@@ -12,7 +12,7 @@ import dataclasses
 import inspect
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from export_lint.verify import numerics, runtime_codes
@@ -126,14 +126,18 @@ def _indent_column(path: str, line: int) -> int:
 
 
 def forward_frame(model: Any) -> Frame | None:
-    """The ``def forward`` line of the model's class (where divergence and whole-model failures go)."""
+    """The ``def forward`` line of the model's class (where divergence and whole-model failures go);
+    a decorated ``forward`` is unwrapped, so the line is its ``def`` in the file that defines it."""
     function = getattr(type(model), "forward", None) or model
+    with contextlib.suppress(ValueError):  # a __wrapped__ cycle
+        function = inspect.unwrap(function)
     try:
         path = inspect.getsourcefile(function)
-        _, line = inspect.getsourcelines(function)
+        lines, line = inspect.getsourcelines(function)
     except (OSError, TypeError):
         return None
-    return Frame(path, line, "forward") if path else None
+    decorators = next((i for i, text in enumerate(lines) if not text.lstrip().startswith("@")), 0)
+    return Frame(path, line + decorators, "forward") if path else None
 
 
 def _finding(frame: Frame, code: str, message: str, category: str, torch_error: str | None = None) -> Finding:
@@ -279,8 +283,10 @@ def check_export(
     watch: Mapping[str, set[int]] | None = None,
     anchor: Frame | None = None,
     compare: bool = True,
+    every_line_of: Callable[[str], bool] | None = None,
 ) -> ExportCheck:
-    """Run ``request`` through torch.export as asked (``strict`` overrides), then draft_export or eager."""
+    """Run ``request`` through torch.export as asked (``strict`` overrides), then draft_export or eager.
+    ``watch`` lines (and every line of the files ``every_line_of`` accepts) are tracked non-strict."""
     anchor = anchor or forward_frame(request.model)  # a failure with no frame of its own: the model's forward
     mode_strict = strict if strict is not None else request.strict
     if mode_strict is None:
@@ -289,7 +295,7 @@ def check_export(
     if request.dynamic_shapes is not None:
         options["dynamic_shapes"] = request.dynamic_shapes
     check = ExportCheck(label, "strict" if mode_strict else "non-strict", "exports")
-    tracker = LineTracker({} if mode_strict else (watch or {}))
+    tracker = LineTracker({}) if mode_strict else LineTracker(watch or {}, every_line_of)
     with PeakMemory() as peak, quiet_torch_logs():
         started = time.perf_counter()
         try:

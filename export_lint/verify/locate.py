@@ -2,7 +2,9 @@
 
 User code is any file outside torch, the standard library, installed packages and export-lint.
 When a failure has no such frame (a model from a library), the innermost frame outside torch, the
-standard library and export-lint is taken, so a library's own line is reported.
+standard library and export-lint is taken, so a library's own line is reported. Frames inside a
+decorator's wrapper (``wrappers``) are passed over: the failure belongs to the code they wrap, or
+to the model's ``forward`` when no other frame is left.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import sys
 import sysconfig
 import traceback
 from collections.abc import Iterable, Sequence
+
+from export_lint.verify.wrappers import is_wrapper_frame
 
 _CASES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "verify", "cases")
 _DYNAMO_FRAME = re.compile(r'File "([^"]+)", line (\d+), in ([^\s]+)')
@@ -72,10 +76,11 @@ def is_user_code(path: str) -> bool:
 
 
 def culprit(frames: Sequence[Frame]) -> Frame | None:
-    """The innermost user frame, else the innermost frame outside torch and the standard library."""
+    """The innermost user frame, else the innermost frame outside torch and the standard library;
+    never a decorator's wrapper function."""
     for predicate in (is_user_code, lambda path: not is_framework(path)):
         for frame in reversed(frames):
-            if predicate(frame.path):
+            if predicate(frame.path) and not is_wrapper_frame(frame.path, frame.line):
                 return frame
     return None
 
