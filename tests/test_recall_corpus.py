@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -105,3 +106,40 @@ def test_executed_lines_are_stored_as_ranges_and_read_back():
     assert corpus.line_ranges(lines) == "1-3,7,9-10"
     assert corpus.parse_ranges(corpus.line_ranges(lines)) == lines
     assert corpus.parse_ranges("") == set() and corpus.parse_ranges([4, 5]) == {4, 5}
+
+
+forked = _load("fork_runner")
+BAD = ROOT / "tests" / "fixtures" / "verify_targets" / "bad_targets.py"
+
+
+def _request(factory: str) -> dict:
+    return {"label": factory, "factory": f"{BAD}:{factory}", "select": None, "lint": False, "track_all": True}
+
+
+def test_a_forked_child_reports_a_failing_factory_and_is_killed_past_its_timeout():
+    data, _ = forked.run_forked(_request("raises"), timeout=60)
+    assert "the factory raised RuntimeError: no weights here" in data["error"]
+    data, wall = forked.run_forked(_request("hangs"), timeout=1.5)
+    assert data["error"].endswith("export did not finish within --timeout 1.5 s") and wall < 30
+
+
+def test_the_static_side_is_cached_by_the_rules_digest_and_relinted_when_it_changes(tmp_path):
+    static = _load("recall_static")
+    model = tmp_path / "model.py"
+    model.write_text(
+        "import torch\n\n\nclass M(torch.nn.Module):\n    def forward(self, x):\n        return x.item()\n"
+    )
+    record = {
+        "source": "timm",
+        "name": "m",
+        "model_files": [str(model)],
+        "roots": [{"path": str(model), "qualname": "M", "module": "model"}],
+    }
+    cache = tmp_path / "static.jsonl"
+    first = static.relint([record], cache, say=lambda _: None)
+    assert first[("timm", "m")] and len(cache.read_text().splitlines()) == 1
+    assert static.relint([record], cache, say=lambda _: None) == first
+    assert len(cache.read_text().splitlines()) == 1  # nothing re-linted: the rules did not change
+    rows = [json.loads(line) for line in cache.read_text().splitlines()]
+    assert rows[0]["rules"] == static.rules_digest()
+    assert static.read_static(cache, "another digest") == {}
