@@ -141,10 +141,15 @@ def make_room(root: Path, keep: int, min_free: float, protect: set[Path]) -> Non
         shutil.rmtree(venvs[0], ignore_errors=True)
 
 
-def pip(python: Path, *args: str, log_file) -> int:
+def _pip_env() -> dict[str, str]:
     env = {**os.environ, "PIP_CONFIG_FILE": "/dev/null", "PIP_CONSTRAINT": "", "PIP_NO_CACHE_DIR": "1"}
     env["SAM2_BUILD_CUDA"] = "0"
     env["PIP_FIND_LINKS"] = ""  # not the machine's local CPU-only wheel: torchvision from PyPI needs the CUDA torch
+    return env
+
+
+def pip(python: Path, *args: str, log_file) -> int:
+    env = _pip_env()
     cmd = ["nice", "-n", "10", str(python), "-m", "pip", "install", "--no-cache-dir", "--no-compile", "-q", *args]
     log_file.write(f"$ {' '.join(cmd)}\n")
     log_file.flush()
@@ -200,7 +205,22 @@ def ensure_venv(version: str, args) -> Path:
         # sam2 is an sdist that builds against the installed torch (no CUDA extension, no isolation)
         if pip(python, "--no-build-isolation", "-c", str(constraints), *EXTRAS, log_file=log_file):
             log(f"torch {version}: {' '.join(EXTRAS)} did not install (see {venv / 'build.log'})")
+        drop_broken(python, log_file)
     return _ready(venv, python, started)
+
+
+def drop_broken(python: Path, log_file) -> None:
+    """Uninstall the extras ``pip check`` finds broken: a venv cloned from a newer one keeps its
+    sam2, which needs torch >= 2.5.1, when pip cannot install sam2 for this torch."""
+    report = subprocess.run(
+        [str(python), "-m", "pip", "check"], capture_output=True, text=True, cwd="/tmp", env=_pip_env()
+    ).stdout
+    extras = {extra.split(">")[0].split("=")[0].split("<")[0] for extra in EXTRAS}
+    broken = sorted({line.split(" ")[0].lower() for line in report.splitlines() if line.strip()} & extras)
+    if broken:
+        log_file.write(f"pip check: {report}\nuninstalling {' '.join(broken)}\n")
+        cmd = [str(python), "-m", "pip", "uninstall", "-y", "-q", *broken]
+        subprocess.run(cmd, env=_pip_env(), stdout=log_file, stderr=subprocess.STDOUT, cwd="/tmp")
 
 
 def _clone_source(root: Path, protect: Path) -> Path | None:
