@@ -32,7 +32,9 @@ def test_the_culprit_is_the_code_a_wrapper_wraps_never_the_wrapper(tmp_path):
     wrapper = Frame(WRAPPING, _line_of(WRAPPING, "output = func(self"), "wrapper")
     outer = Frame(str(model), 3, "forward")
     assert culprit([outer, wrapper]) == outer
-    assert culprit([wrapper]) is None  # nothing else: the caller falls back to the model's forward
+    assert culprit([wrapper]) is None
+    forward = Frame(str(model), 2, "forward")
+    assert culprit([wrapper], wrapped=forward) == forward  # only a wrapper: the forward it wraps
 
 
 def test_a_decorated_forward_is_reported_in_the_file_that_defines_it():

@@ -145,10 +145,11 @@ def _finding(frame: Frame, code: str, message: str, category: str, torch_error: 
     return Finding(frame.path, frame.line, column, code, message, category, frame.end_column, torch_error)
 
 
-def from_error(error: BaseException, anchor: Frame | None) -> Finding:
-    """The finding for an exception torch.export raised."""
+def from_error(error: BaseException, anchor: Frame | None, forward: Frame | None = None) -> Finding:
+    """The finding for an exception torch.export raised (``forward``: where a failure in a
+    decorator wrapping the model's forward goes)."""
     error_type = type(error).__name__
-    frame = error_frame(error) or anchor or Frame("<unknown>", 1)
+    frame = error_frame(error, forward) or anchor or Frame("<unknown>", 1)
     category = runtime_codes.category_of(error_type, str(error))
     code = runtime_codes.code_for(category, _source_line(frame.path, frame.line), error_type, str(error))
     if code == "EXP001" and anchor is not None:
@@ -173,7 +174,7 @@ def _filenames(report) -> dict:
     return names
 
 
-def from_draft(report, anchor: Frame | None) -> list[Finding]:
+def from_draft(report, anchor: Frame | None, forward: Frame | None = None) -> list[Finding]:
     """One finding per failure in draft_export's report."""
     from export_lint.verify.suggestions import check_insertion
 
@@ -182,7 +183,8 @@ def from_draft(report, anchor: Frame | None) -> list[Finding]:
     for failure in report.failures:
         kind = str(failure.failure_type)
         data = failure.data
-        frame = culprit(stack_frames(data.get("user_stack") or [], filenames)) or anchor or Frame("<unknown>", 1)
+        stack = stack_frames(data.get("user_stack") or [], filenames)
+        frame = culprit(stack, forward) or anchor or Frame("<unknown>", 1)
         line = _source_line(frame.path, frame.line)
         if kind == "DATA_DEPENDENT_ERROR":
             category = runtime_codes.DATA_DEPENDENT
@@ -287,7 +289,8 @@ def check_export(
 ) -> ExportCheck:
     """Run ``request`` through torch.export as asked (``strict`` overrides), then draft_export or eager.
     ``watch`` lines (and every line of the files ``every_line_of`` accepts) are tracked non-strict."""
-    anchor = anchor or forward_frame(request.model)  # a failure with no frame of its own: the model's forward
+    forward = forward_frame(request.model)
+    anchor = anchor or forward  # a failure with no frame of its own: the model's forward
     mode_strict = strict if strict is not None else request.strict
     if mode_strict is None:
         mode_strict = default_strict()
@@ -308,12 +311,12 @@ def check_export(
         check.seconds["export"] = time.perf_counter() - started
         if check.raised is not None:
             check.status, check.error = "fails", first_line(check.raised)
-            first = from_error(check.raised, anchor)
+            first = from_error(check.raised, anchor, forward)
             started = time.perf_counter()
             try:
                 with tracker:
                     draft = real("draft_export")(request.model, request.args, request.kwargs, **options)
-                drafted = from_draft(draft._report, anchor)
+                drafted = from_draft(draft._report, anchor, forward)
             except Exception:
                 drafted = []
             check.seconds["draft_export"] = time.perf_counter() - started
