@@ -75,7 +75,13 @@ def fix_results(args: argparse.Namespace, resolver: SettingsResolver, results: l
     written = {outcome.path for outcome in outcomes if outcome.written}
     rechecked = {}
     for settings, group in groups:
-        again = lint_files([path for path in group if path in written], settings, args.jobs, cache=not args.no_cache)
+        again = lint_files(
+            [path for path in group if path in written],
+            settings,
+            args.jobs,
+            cache=not args.no_cache,
+            timeout=settings.file_timeout or None,
+        )
         rechecked.update((result.path, result) for result in again)
     before = {result.path: result for result in results}
     for outcome in outcomes:

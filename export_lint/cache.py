@@ -47,7 +47,7 @@ CACHEDIR_TAG = (
 GITIGNORE = "# Created by export-lint automatically.\n*\n"
 #: Older run keys (other settings, older versions) beyond this many are deleted on save.
 KEEP_RUN_KEYS = 8
-SCHEMA = 2
+SCHEMA = 3
 _MAGIC = "export-lint-cache"
 _SUFFIX = ".json"
 _KEY_LENGTH = 32  # hex characters of a run key, the name of its file
@@ -199,7 +199,7 @@ def _encode_location(location: Location | None) -> list[int] | None:
 
 #: The fields the codec writes, per class (a test fails when a class gains one the cache would drop).
 CODEC_FIELDS = {
-    "FileResult": {"path", "diagnostics", "source_lines", "encoding"},
+    "FileResult": {"path", "diagnostics", "source_lines", "encoding", "cell_lines"},
     "Diagnostic": {"code", "name", "message", "path", "start", "end", "fix", "noqa_row", "internal_error", "cell"},
     "Fix": {"message", "edits", "applicability"},
     "Edit": {"start", "end", "content", "location", "end_location", "claim"},
@@ -212,7 +212,8 @@ def encode_result(result: FileResult) -> dict:
     return {
         "path": result.path,
         "encoding": result.encoding,
-        "source_lines": [[row, line] for row, line in sorted(result.source_lines.items())],
+        "source_lines": _encode_lines(result.source_lines),
+        "cell_lines": [[cell, _encode_lines(lines)] for cell, lines in sorted(result.cell_lines.items())],
         "diagnostics": [_encode_diagnostic(diagnostic) for diagnostic in result.diagnostics],
     }
 
@@ -242,18 +243,28 @@ def _encode_diagnostic(diagnostic: Diagnostic) -> dict:
     }
 
 
+def _encode_lines(lines: dict[int, str]) -> list[list]:
+    return [[row, line] for row, line in sorted(lines.items())]
+
+
+def _decode_lines(lines: object) -> dict[int, str]:
+    _require(type(lines) is list and all(type(pair) is list and len(pair) == 2 for pair in lines))  # type: ignore[union-attr]
+    return {_integer(row): _string(line) for row, line in lines}  # type: ignore[union-attr]
+
+
 def decode_result(data: object) -> FileResult:
     """The ``FileResult`` that ``encode_result`` wrote; ``Malformed`` for anything else."""
-    _require(type(data) is dict and set(data) == {"path", "encoding", "source_lines", "diagnostics"})
-    lines = data["source_lines"]  # type: ignore[index]
-    _require(type(lines) is list and all(type(pair) is list and len(pair) == 2 for pair in lines))
+    _require(type(data) is dict and set(data) == {"path", "encoding", "source_lines", "cell_lines", "diagnostics"})
+    cells = data["cell_lines"]  # type: ignore[index]
+    _require(type(cells) is list and all(type(pair) is list and len(pair) == 2 for pair in cells))
     diagnostics = data["diagnostics"]  # type: ignore[index]
     _require(type(diagnostics) is list)
     return FileResult(
         _string(data["path"]),  # type: ignore[index]
         [_decode_diagnostic(item) for item in diagnostics],
-        {_integer(row): _string(line) for row, line in lines},
+        _decode_lines(data["source_lines"]),  # type: ignore[index]
         _string(data["encoding"]),  # type: ignore[index]
+        {_integer(cell): _decode_lines(lines) for cell, lines in cells},
     )
 
 

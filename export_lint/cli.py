@@ -84,9 +84,9 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     files.add_argument(
         "--file-timeout",
         type=_seconds,
-        default=30.0,
         metavar="SECONDS",
-        help="analysis budget per file: one over it gets an EXP000 timeout and the run goes on (0: none; default: 30)",
+        help="analysis budget per file: one over it gets an EXP000 timeout and the run goes on "
+        "(0: none; default: file-timeout in the config, else 30)",
     )
 
 
@@ -164,6 +164,7 @@ def _resolver(args: argparse.Namespace):
             "torch_version": args.torch_version,
             "traced": getattr(args, "traced", None),
             "export_roots": tuple(args.export_roots) if getattr(args, "export_roots", None) else None,
+            "file_timeout": getattr(args, "file_timeout", None),
         }
         # Each config's settings carry what its project's export roots reach (not for stdin, nor
         # for --show-settings / --show-files, which lint nothing).
@@ -209,7 +210,7 @@ def _lint_groups(args: argparse.Namespace, files: list[str], settings, warm: lis
             report,
             cache=not args.no_cache,
             started=started if started else None,
-            timeout=args.file_timeout or None,
+            timeout=group_settings.file_timeout or None,
         )
     return results
 
@@ -462,6 +463,7 @@ def run_check(args: argparse.Namespace) -> int:
 def _add_noqa(results: list, from_stdin: bool) -> int:
     """``check --add-noqa``: silence every reported diagnostic in place; exit 0 unless a file failed."""
     from export_lint.file_write import ConcurrentModification, content_hash, describe_write_error, write_atomic
+    from export_lint.notebook import NotebookError
     from export_lint.source import decode_source, read_source_file
     from export_lint.suppression import add_noqa
 
@@ -470,12 +472,8 @@ def _add_noqa(results: list, from_stdin: bool) -> int:
         return EXIT_ERROR
     added, failed = 0, False
     for result in results:
-        if result.path.endswith(".ipynb") and result.diagnostics:
-            print(
-                f"warning: {result.path}: --add-noqa leaves notebooks alone; add `# noqa` in the cells", file=sys.stderr
-            )
-            continue
-        rows: dict[int, list[str]] = collections.defaultdict(list)
+        # Rows by cell (None outside a notebook).
+        rows: dict[int | None, dict[int, list[str]]] = collections.defaultdict(lambda: collections.defaultdict(list))
         for d in result.diagnostics:
             if d.code == "EXP900":
                 continue  # a stale noqa is fixed by removing it, never silenced by another one
@@ -483,17 +481,22 @@ def _add_noqa(results: list, from_stdin: bool) -> int:
                 failed = True
                 print(f"error: {display_path(d.path)}:{d.start.row}:{d.start.column}: {d.message}", file=sys.stderr)
                 continue
-            rows[d.noqa_row].append(d.code)
+            rows[d.cell][d.noqa_row].append(d.code)
         if not rows:
             continue
         try:
             data = read_source_file(result.path)
             text, encoding = decode_source(data)
-            new_text, count = add_noqa(text, rows)
+            if result.path.endswith(".ipynb"):
+                from export_lint.notebook import add_noqa_to_cells
+
+                new_text, count = add_noqa_to_cells(text, {cell: by_row for cell, by_row in rows.items() if cell})
+            else:
+                new_text, count = add_noqa(text, rows[None])
             if count:
                 write_atomic(result.path, new_text, encoding, expected_hash=content_hash(data))
                 added += count
-        except (OSError, ConcurrentModification, UnicodeError) as error:
+        except (OSError, ConcurrentModification, UnicodeError, NotebookError) as error:
             failed = True
             print(
                 f"error: {display_path(result.path)}: cannot add noqa comments: {describe_write_error(error)}",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from export_lint import torch_pins, versions
+from export_lint.budget import DEFAULT_FILE_TIMEOUT
 from export_lint.source import MAX_SOURCE_BYTES
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ KNOWN_KEYS = frozenset(
         "traced",
         "export-roots",
         "max-file-size",
+        "file-timeout",
     }
 )
 
@@ -94,6 +96,8 @@ class Settings:
     reach: Reach | None = None
     #: Files larger than this many bytes are not read (an EXP000 io-error names the cap).
     max_file_size: int = MAX_SOURCE_BYTES
+    #: CPU seconds one file's analysis may take (``--file-timeout``); 0: no budget.
+    file_timeout: float = DEFAULT_FILE_TIMEOUT
 
     def enabled_codes(self, all_codes: Iterable[str], preview_codes: Iterable[str] = ()) -> frozenset[str]:
         """The rule codes that run, from select / extend-select / ignore (ignore wins over select)."""
@@ -140,7 +144,8 @@ class Settings:
     def cache_key(self) -> str:
         # What roots reach is checked per file (``analysis.roots.reach_digest``), not per run: a
         # new export script leaves the other files' results cached.
-        return repr(dataclasses.astuple(dataclasses.replace(self, reach=None)))
+        # The budget decides only whether a file finishes; a finished result is the same.
+        return repr(dataclasses.astuple(dataclasses.replace(self, reach=None, file_timeout=0.0)))
 
 
 def relative_posix(path: str, root: str) -> str:
@@ -264,6 +269,13 @@ def _table_values(table: dict, source: str) -> dict[str, object]:
         if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
             raise ConfigError(f"{source}: `max-file-size` must be a positive number of bytes, such as 16_777_216")
         values["max_file_size"] = size
+    if "file-timeout" in table:
+        seconds = table["file-timeout"]
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < float("inf"):
+            raise ConfigError(
+                f"{source}: `file-timeout` must be a number of CPU seconds >= 0 (0: no budget), such as 60"
+            )
+        values["file_timeout"] = float(seconds)
     if "torch-version" in table:
         values["torch_version"] = _torch_version_value(table["torch-version"], source)
         values["torch_version_source"] = f"{source} [tool.export-lint] torch-version"

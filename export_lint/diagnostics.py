@@ -101,8 +101,15 @@ class Diagnostic:
     def fixable(self) -> bool:
         return self.fix is not None and self.fix.applicability is not Applicability.DISPLAY_ONLY
 
-    def sort_key(self) -> tuple[str, int, int, str]:
-        return (self.path, self.start.row, self.start.column, self.code)
+    @property
+    def cell_location(self) -> str:
+        """``cell 3, line 4, col 21`` in a notebook (for formats whose rows are the file's), else ``""``."""
+        if self.cell is None:
+            return ""
+        return f"cell {self.cell}, line {self.start.row}, col {self.start.column}"
+
+    def sort_key(self) -> tuple[str, int, int, int, str]:
+        return (self.path, self.cell or 0, self.start.row, self.start.column, self.code)
 
 
 @dataclass
@@ -149,6 +156,15 @@ class FileResult:
     #: Source lines around each diagnostic, by 1-based row, for code frames.
     source_lines: dict[int, str] = field(default_factory=dict)
     encoding: str = "utf-8"
+    #: In a notebook (where rows repeat from cell to cell): the lines around each diagnostic, by
+    #: cell number, then by the cell's 1-based row; ``source_lines`` is then empty.
+    cell_lines: dict[int, dict[int, str]] = field(default_factory=dict)
+
+    def frame_lines(self, diagnostic: Diagnostic) -> dict[int, str]:
+        """The lines a code frame under ``diagnostic`` shows, by row."""
+        if diagnostic.cell is not None:
+            return self.cell_lines.get(diagnostic.cell, {})
+        return self.source_lines
 
     @property
     def internal_errors(self) -> list[Diagnostic]:

@@ -112,9 +112,11 @@ class _Dispatcher:
         """
         stack, scopes = self.semantic.stack, self.semantic.scope_stack
         traced: set[int] | frozenset[int] = frozenset()
+        holders: set[int] | frozenset[int] = frozenset()
         if prune_untraced:
             try:
                 traced = self.semantic.traced_functions()
+                holders = self.semantic.traced_holders
             except RecursionError:
                 raise
             except Exception:  # let the rules meet (and report) whatever fails here
@@ -140,7 +142,7 @@ class _Dispatcher:
                 continue
             if prune_untraced and not inside:
                 if kind is cst.FunctionDef:
-                    if id(node) not in traced:
+                    if id(node) not in traced and id(node) not in holders:
                         continue
                 elif kind not in containers:
                     continue

@@ -157,7 +157,20 @@ def lint_notebook(text: str, path: str, settings: Settings, rules=None) -> FileR
     if not notebook.text:
         return FileResult(path, [])
     diagnostics = [_to_cell(d, notebook) for d in lint_text(notebook.text, path, settings, rules)]
-    return FileResult(path, diagnostics)  # no code frames: rows repeat from cell to cell
+    return FileResult(path, diagnostics, cell_lines=_cell_lines(notebook, diagnostics))
+
+
+def _cell_lines(notebook: Notebook, diagnostics: list[Diagnostic]) -> dict[int, dict[int, str]]:
+    """Each flagged cell's lines around its diagnostics (the cell's own text: magics as written)."""
+    from export_lint.engine import source_lines_for
+
+    by_number = {cell.number: cell for cell in notebook.cells}
+    lines: dict[int, dict[int, str]] = {}
+    for d in diagnostics:
+        cell = by_number.get(d.cell) if d.cell is not None else None
+        if cell is not None:
+            lines.setdefault(cell.number, {}).update(source_lines_for(cell.source, [d]))
+    return lines
 
 
 def _cell_sources(notebook: Notebook, fixed: str) -> dict[int, str] | None:
@@ -211,6 +224,36 @@ def notebook_with_sources(notebook: Notebook, sources: dict[int, str]) -> str:
             cell["source"] = source
     text = json.dumps(raw, indent=_indent(notebook.raw_text), ensure_ascii=False)
     return text + "\n" if notebook.raw_text.endswith("\n") else text
+
+
+def add_noqa_to_cells(text: str, codes_by_cell: dict[int, dict[int, list[str]]]) -> tuple[str, int]:
+    """``check --add-noqa`` on a notebook: ``# noqa: CODE`` on each (cell number, cell row), in the
+    cells' own sources (IPython lines never get one). The new JSON and the number of lines changed.
+    Raises NotebookError when the notebook cannot be read or the result does not validate."""
+    from export_lint.suppression import add_noqa
+
+    notebook = read_notebook(text)
+    changed: dict[int, str] = {}
+    count = 0
+    for cell in notebook.cells:
+        wanted = codes_by_cell.get(cell.number)
+        if not wanted:
+            continue
+        ipython = magic_indents(cell.source.split("\n"))
+        rows = {row: codes for row, codes in wanted.items() if row <= len(ipython) and ipython[row - 1] is None}
+        source, added = add_noqa(cell.source, rows)
+        if added:
+            changed[cell.index] = source
+            count += added
+    if not changed:
+        return text, 0
+    new_text = notebook_with_sources(notebook, changed)
+    nbformat = _nbformat()
+    try:
+        nbformat.validate(nbformat.reads(new_text, as_version=nbformat.NO_CONVERT))
+    except Exception as error:  # nbformat raises several types
+        raise NotebookError(f"the notebook with noqa comments does not validate: {error}") from error
+    return new_text, count
 
 
 @dataclasses.dataclass

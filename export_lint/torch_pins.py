@@ -1,7 +1,8 @@
 """The torch a project targets, read from its pins, as ruff reads ``requires-python``.
 
 Looked for in the project folder, first match wins: ``[project].dependencies`` then
-``[project].optional-dependencies`` of pyproject.toml, ``requirements*.txt`` / ``constraints*.txt``,
+``[project].optional-dependencies`` of pyproject.toml, pip requirement files (``requirements*.txt``,
+``requirements/*.txt``, ``reqs/*.pip``, ... see :data:`REQUIREMENT_LOCATIONS`) / ``constraints*.txt``,
 ``uv.lock`` / ``poetry.lock`` / ``pdm.lock``, ``environment.yml``. The target is the lowest torch
 the pins allow (``torch>=2.5,<2.7`` -> 2.5; a lock's locked version). Nothing here imports torch
 or executes anything from the project.
@@ -9,6 +10,8 @@ or executes anything from the project.
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import re
 import sys
 from pathlib import Path
@@ -148,16 +151,75 @@ def _from_pyproject(folder: Path) -> tuple[str, str] | None:
     return None
 
 
+#: Where pip requirement files are conventionally kept, read in this order (issue 14's
+#: ``requirements*.txt`` / ``constraints*.txt`` place): the first location whose files pin torch wins,
+#: and within it the lowest torch any of its files allows. ``folder/**`` searches at most two
+#: folders deep, never through links.
+REQUIREMENT_LOCATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("", ("requirements*.txt", "requirements*.in", "requirements*.pip")),
+    ("requirements", ("*.txt", "*.in", "*.pip")),
+    ("reqs", ("*.pip", "*.txt", "*.in")),
+    ("", ("constraints*.txt",)),
+)
+_NESTED_DEPTH = 2
+#: Files that pin what a documentation build needs, not the torch the code targets.
+_DOCS_PARTS = frozenset({"doc", "docs"})
+#: ``-r other.txt`` / ``-c other.txt`` include lines, followed this many files deep.
+_INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)(?:\s*=\s*|\s+)(?P<path>\S+)")
+_MAX_INCLUDES = 3
+
+
+def _requirement_files(folder: Path, subfolder: str, patterns: tuple[str, ...]) -> list[Path]:
+    base = folder / subfolder if subfolder else folder
+    if not base.is_dir() or base.is_symlink():
+        return []
+    found: list[Path] = []
+    for current, dirs, files in os.walk(base):  # os.walk does not follow links to folders
+        depth = len(Path(current).relative_to(base).parts)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if subfolder and depth < _NESTED_DEPTH else []
+        for name in sorted(files):
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns) and not _is_docs(name):
+                found.append(Path(current) / name)
+    return found
+
+
+def _is_docs(name: str) -> bool:
+    return bool(_DOCS_PARTS & set(re.split(r"[-_.]", name.lower())))
+
+
+def _pip_specs(path: Path, project: Path, depth: int = 0) -> list[str]:
+    """The torch specifiers of a pip requirement file and of the files it includes (``-r``/``-c``,
+    inside the project folder only)."""
+    try:
+        inside = path.resolve().is_relative_to(project.resolve())
+    except (OSError, RuntimeError):
+        inside = False
+    text = _read(path) if inside else None
+    if text is None:
+        return []
+    specs: list[str] = []
+    for line in text.splitlines():
+        include = _INCLUDE.match(line)
+        if include and depth < _MAX_INCLUDES:
+            specs += _pip_specs(path.parent / include.group("path"), project, depth + 1)
+            continue
+        spec = _requirement_spec(line)
+        if spec:
+            specs.append(spec)
+    return specs
+
+
 def _from_requirements(folder: Path) -> tuple[str, str] | None:
-    for pattern in ("requirements*.txt", "constraints*.txt"):
-        for path in sorted(folder.glob(pattern)):
-            text = _read(path)
-            if text is None:
-                continue
-            specs = [s for s in (_requirement_spec(line) for line in text.splitlines()) if s]
+    for subfolder, patterns in REQUIREMENT_LOCATIONS:
+        pinned: list[tuple[str, Path, list[str]]] = []
+        for path in _requirement_files(folder, subfolder, patterns):
+            specs = _pip_specs(path, folder)
             version = _lowest_of(specs)
             if version is not None:
-                return version, f"{path}: torch{', torch'.join(specs)}"
+                pinned.append((version, path, specs))
+        if pinned:
+            version, path, specs = min(pinned, key=lambda item: versions.parse_version(item[0]))
+            return version, f"{path}: torch{', torch'.join(specs)}"
     return None
 
 

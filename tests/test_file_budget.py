@@ -62,6 +62,27 @@ def test_the_budget_can_be_turned_off_and_is_validated(tmp_path):
     assert refused.returncode == 2 and "seconds" in refused.stderr
 
 
+def test_the_budget_comes_from_the_config_and_the_flag_overrides_it(tree):
+    (tree / "pyproject.toml").write_text("[tool.export-lint]\nfile-timeout = 0.5\n")
+    from_config = check(tree, "slow.py")
+    assert [d["code"] for d in json.loads(from_config.stdout)] == ["EXP000"], from_config.stderr
+    assert "0.5 s" in json.loads(from_config.stdout)[0]["message"]
+    overridden = check(tree, "--file-timeout", "0", "slow.py")
+    assert json.loads(overridden.stdout) == [], overridden.stderr
+
+
+@pytest.mark.parametrize("value", ["-1", '"30"', "true", "inf"])
+def test_a_bad_file_timeout_in_the_config_is_an_error(tmp_path, value):
+    (tmp_path / "pyproject.toml").write_text(f"[tool.export-lint]\nfile-timeout = {value}\n")
+    (tmp_path / "a.py").write_text(HAZARD)
+    refused = check(tmp_path, "a.py")
+    assert refused.returncode == 2 and "`file-timeout` must be a number of CPU seconds" in refused.stderr
+
+
+def test_the_budget_does_not_change_the_cache_key():
+    assert Settings(file_timeout=5.0).cache_key() == Settings().cache_key()
+
+
 class _Spinning(Rule):
     code = "EXP991"
     name = "spinning"

@@ -44,6 +44,62 @@ def test_a_hazard_in_a_notebook_is_reported_at_its_cell(tmp_path):
     assert [(d["cell"], d["location"], d["filename"]) for d in found] == [(4, {"row": 5, "column": 21}, "demo.ipynb")]
 
 
+#: Two hazards: cell 3 row 1 sorts after cell 2 row 4 (cells first, then rows).
+TWO_CELLS_SECOND = ("code", "torch.export.export(lambda y: y, (torch.ones(1),))")
+TWO_CELLS = notebook(("code", "import torch\n\n\ntorch.export.export(lambda x: x, (torch.ones(1),))"), TWO_CELLS_SECOND)
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_the_full_format_shows_each_cells_own_lines(tmp_path, cached):
+    write(tmp_path, {"two.ipynb": TWO_CELLS})
+    flags = [] if cached else ["--no-cache"]
+    if cached:
+        run("check", "--select", "EXP001", cwd=tmp_path)  # fills the cache; the second run reads it
+    out = run("check", *flags, "--select", "EXP001", "--output-format", "full", cwd=tmp_path).stdout
+    first, second = out.split("two.ipynb:cell 2:")
+    assert first.startswith("two.ipynb:cell 1:4:21: EXP001") and "4 | torch.export.export(lambda x: x," in first
+    assert second.startswith("1:21: EXP001") and "1 | torch.export.export(lambda y: y, (" in second
+    assert "lambda x" not in second
+
+
+def test_file_line_formats_name_the_cell_instead_of_a_wrong_file_line(tmp_path):
+    write(tmp_path, {"two.ipynb": TWO_CELLS})
+
+    def rendered(fmt: str) -> str:
+        return run("check", "--no-cache", "--select", "EXP001", "--output-format", fmt, cwd=tmp_path).stdout
+
+    github = rendered("github").splitlines()
+    assert [line.split("::")[1].split(",")[2:4] for line in github] == [["line=1", "col=1"]] * 2
+    assert "::cell 1, line 4, col 21: Export target `lambda x: x` is a lambda" in github[0]
+    assert "::cell 2, line 1, col 21: " in github[1]
+    junit = rendered("junit")
+    assert ">cell 1, line 4, col 21, " in junit and ">cell 2, line 1, col 21, " in junit and ' line="' not in junit
+    results = json.loads(rendered("sarif"))["runs"][0]["results"]
+    assert [r["properties"] for r in results] == [
+        {"cell": 1, "cellLine": 4, "cellColumn": 21},
+        {"cell": 2, "cellLine": 1, "cellColumn": 21},
+    ]
+    assert all("region" not in r["locations"][0]["physicalLocation"] for r in results)
+
+
+def test_add_noqa_writes_the_comment_into_each_cell_and_silences_it(tmp_path):
+    source = notebook(
+        ("code", "import torch\n!ls\n\ntorch.export.export(lambda x: x, (torch.ones(1),))"), TWO_CELLS_SECOND
+    )
+    write(tmp_path, {"two.ipynb": source})
+    done = run("check", "--no-cache", "--select", "EXP001", "--add-noqa", "two.ipynb", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, "Added 2 noqa directives.\n"), done.stderr
+    written = json.loads((tmp_path / "two.ipynb").read_text())
+    sources = ["".join(cell["source"]) for cell in written["cells"]]
+    assert sources == [
+        "import torch\n!ls\n\ntorch.export.export(lambda x: x, (torch.ones(1),))  # noqa: EXP001",
+        "torch.export.export(lambda y: y, (torch.ones(1),))  # noqa: EXP001",
+    ]
+    assert written["cells"][0]["outputs"] == json.loads(source)["cells"][0]["outputs"]
+    again = run("check", "--no-cache", "--select", "EXP001", "two.ipynb", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout
+
+
 def test_magics_and_shell_escapes_are_skipped_not_syntax_errors(tmp_path):
     write(tmp_path, {"magic.ipynb": notebook(("code", "import torch\n%time x = 1\n!ls\nfiles = !ls\ntorch.ones?"))})
     result = run("check", "--output-format", "concise", "magic.ipynb", cwd=tmp_path)

@@ -312,3 +312,70 @@ def test_roots_are_found_outside_the_files_linted(project):
     )
     rows = sorted(int(line.split(":")[1]) for line in result.stdout.splitlines() if " EXP301 " in line)
     assert rows == [7, 14], result.stdout + result.stderr
+
+
+def hazard_class(name: str, indent: str = "") -> str:
+    """A module class whose forward branches on tensor data (EXP301 at its ``if`` line)."""
+    lines = [
+        f"class {name}(nn.Module):",
+        "    def forward(self, x: torch.Tensor):",
+        "        if x.sum() > 0:",
+        "            return x",
+        "        return -x",
+    ]
+    return "\n".join(indent + line for line in lines) + "\n"
+
+
+def test_a_parameter_is_followed_to_call_sites_in_other_files(tmp_path):
+    # coremltools-style: a test helper exports its parameter; a base class's method passes its own
+    # parameter on; test files elsewhere call the method on self with the model (a class defined
+    # in the test). ai-edge-torch-style: a package function exports its parameter, called as pkg.convert(Net()).
+    header = "import torch\nfrom torch import nn\n"
+    write_project(
+        tmp_path,
+        {
+            "pyproject.toml": '[project]\nname = "x"\n',
+            "pkg/__init__.py": "from .conversion import convert\n",
+            "pkg/conversion.py": """
+                import torch
+
+                def convert(module, args=None):
+                    return torch.export.export(module, args)
+            """,
+            "pkg/testing_utils.py": """
+                import torch
+
+                def export_to_frontend(model, data):
+                    model.eval()
+                    return torch.export.export(model, (data,))
+
+                class BaseTest:
+                    def run_compare(self, data, model, frontend="export"):
+                        return export_to_frontend(model, data)
+
+                class OtherHelper:
+                    def run_compare(self, data, model):
+                        return None
+            """,
+            "tests/test_ops.py": header
+            + "from pkg.testing_utils import BaseTest, OtherHelper\n"
+            + hazard_class("Unrelated")
+            + "class TestAdd(BaseTest):\n    def test_add(self):\n"
+            + hazard_class("Net", " " * 8)
+            + "        self.run_compare(torch.randn(2), Net())\n"
+            + "        OtherHelper().run_compare(torch.randn(2), Unrelated())\n",
+            "examples/run.py": header
+            + "import pkg\n"
+            + hazard_class("Small")
+            + hazard_class("Local")
+            + "def convert(module):\n    return module\n"
+            + "pkg.convert(Small(), (torch.randn(2),))\nconvert(Local())\n",
+        },
+    )
+    found = reached(tmp_path)
+    assert found["tests/test_ops.py"] == {"TestAdd.test_add.Net.forward"}
+    assert found["examples/run.py"] == {"Small.forward"}  # Local goes to a same-named function that exports nothing
+    result = run_check(tmp_path)
+    assert "tests/test_ops.py:13:" in result.stdout and "examples/run.py:6:" in result.stdout, result.stdout
+    assert "reached from export of TestAdd.test_add.Net at pkg/testing_utils.py:6" in result.stdout
+    assert result.stdout.count(" EXP301 ") == 2, result.stdout

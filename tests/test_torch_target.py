@@ -184,3 +184,63 @@ def test_the_blip_style_decoder_with_its_own_tokenizer_is_reported_for_torch_2_5
     assert "EXP201" in old.stdout and "input_ids" in old.stdout, old.stdout + old.stderr
     new = subprocess.run([*run, "--torch-version", "2.6"], cwd=tmp_path, capture_output=True, text=True)
     assert "EXP201" not in new.stdout, new.stdout
+
+
+def test_pip_files_under_reqs_are_read_with_their_markers_and_docs_pins_skipped(tmp_path):
+    # coremltools keeps its pins in reqs/pytorch.pip (one per platform) and a docs build's in reqs/docs.pip.
+    (tmp_path / "reqs").mkdir()
+    write(tmp_path, "reqs/docs.pip", "sphinx\ntorch>=1.13.0\n")
+    write(
+        tmp_path,
+        "reqs/pytorch.pip",
+        """
+        torch==2.2.0; platform_machine != "arm64"
+        torch==2.8.0; platform_machine == "arm64"
+        """,
+    )
+    version, source = project_torch(tmp_path)
+    assert version == "2.2.0"
+    assert source.endswith("pytorch.pip: torch==2.2.0, torch==2.8.0")
+
+
+def test_nested_requirement_folders_and_includes(tmp_path):
+    (tmp_path / "requirements" / "pytorch").mkdir(parents=True)
+    write(tmp_path, "requirements/typing.txt", "torch==2.9.1\n")
+    write(tmp_path, "requirements/pytorch/base.txt", "numpy\ntorch >=2.5.0, <2.10.0\n")
+    assert project_torch(tmp_path)[0] == "2.5.0"  # the lowest any file of the folder allows
+    # A root requirements file comes first, and its -r includes are followed.
+    write(tmp_path, "requirements.txt", "-r requirements/pytorch/base.txt\n")
+    version, source = project_torch(tmp_path)
+    assert version == "2.5.0" and source.startswith(str(tmp_path / "requirements.txt"))
+
+
+def test_requirements_in_and_location_order(tmp_path):
+    (tmp_path / "reqs").mkdir()
+    write(tmp_path, "reqs/torch.pip", "torch==2.4.1\n")
+    assert project_torch(tmp_path)[0] == "2.4.1"
+    write(tmp_path, "requirements.in", "torch>=2.7\n")
+    assert project_torch(tmp_path)[0] == "2.7"  # root requirement files before reqs/
+    write(tmp_path, "pyproject.toml", '[project]\nname = "demo"\ndependencies = ["torch>=2.6"]\n')
+    assert project_torch(tmp_path)[0] == "2.6"  # pyproject.toml before any requirement file
+
+
+def test_an_include_outside_the_project_is_not_read(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("torch==2.4.1\n", encoding="utf-8")
+    project = tmp_path / "project"
+    project.mkdir()
+    write(project, "requirements.txt", "-r ../outside.txt\nnumpy\n")
+    assert project_torch(project) is None
+
+
+def test_the_pip_pins_set_the_target_of_check(tmp_path):
+    # EXP007 (export_for_training removed) holds from torch 2.11; a project pinning 2.8 in reqs/ is not told.
+    (tmp_path / "reqs").mkdir()
+    write(tmp_path, "reqs/pytorch.pip", "torch==2.8.0\n")
+    write(tmp_path, "export.py", "from torch.export import export_for_training\n")
+    run = [sys.executable, "-m", "export_lint", "check", "--select", "EXP007", "export.py"]
+    pinned = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True)
+    assert pinned.returncode == 0 and "EXP007" not in pinned.stdout, pinned.stdout + pinned.stderr
+    (tmp_path / "reqs" / "pytorch.pip").unlink()
+    unpinned = subprocess.run([*run, "--torch-version", "2.11"], cwd=tmp_path, capture_output=True, text=True)
+    assert "EXP007" in unpinned.stdout, unpinned.stdout + unpinned.stderr

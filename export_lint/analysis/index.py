@@ -17,6 +17,8 @@ _SKIPPED_DIRS = frozenset(
 )
 #: Files larger than this are not summarised (generated tables, vendored bundles).
 MAX_BYTES = 2_000_000
+#: Names whose callers are searched for in the whole project per run (each search reads every file).
+MAX_NAME_SEARCHES = 64
 
 
 @dataclasses.dataclass
@@ -162,6 +164,7 @@ class ProjectIndex:
         self.packages: set[str] = set()
         self._facts: dict[str, FileFacts | None] = {}
         self._hashes: dict[str, str] = {}
+        self._mentions: dict[str, list[str]] = {}
         bases = [self.root]
         if os.path.isdir(os.path.join(self.root, "src")):
             bases.insert(0, os.path.join(self.root, "src"))
@@ -214,6 +217,18 @@ class ProjectIndex:
             return None
         self._hashes[path] = hashlib.sha256(data).hexdigest()
         return data.decode("utf-8", errors="replace")
+
+    def files_mentioning(self, name: str) -> list[str]:
+        """The project files whose text contains ``name`` (a cheap superset of those calling it),
+        remembered per name for the run; at most ``MAX_NAME_SEARCHES`` names are searched."""
+        found = self._mentions.get(name)
+        if found is None:
+            if len(self._mentions) >= MAX_NAME_SEARCHES:
+                return []
+            found = self._mentions[name] = [
+                path for path in sorted(set(self.files.values())) if name in (self.text(path) or "")
+            ]
+        return found
 
     def facts(self, path: str) -> FileFacts | None:
         if path not in self._facts:

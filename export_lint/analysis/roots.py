@@ -183,6 +183,7 @@ class Resolver:
         self.index = index
         self._files: dict[str, _File | None] = {}
         self.function_nodes: dict[int, ast.AST] = {}
+        self._arguments_done: dict[tuple[int, object], set[_Class]] = {}
 
     def file(self, path: str) -> _File | None:
         if path not in self._files:
@@ -312,27 +313,73 @@ class Resolver:
         return set()
 
     def _arguments(self, file: _File, at: ast.AST, which: object, depth: int) -> set[_Class]:
-        """Instances passed for a parameter by the calls of its function in the same file."""
+        """Instances passed for a parameter by the calls of its function anywhere in the project:
+        ``f(model)`` where ``f`` resolves to the function, ``self.f(model)`` in its class or a
+        subclass, ``obj.f(model)`` where ``obj`` is an instance of one."""
         function = file.chain(at)[0]
         if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) or depth > _MAX_DEPTH:
             return set()
+        key = (id(function), which)
+        if key in self._arguments_done:
+            return self._arguments_done[key]
+        self._arguments_done[key] = set()  # a recursive call of the function adds nothing new
+        owner = file.parents.get(id(function))
+        owner_class = _Class(file.facts.path, file.qualname_of[id(owner)]) if id(owner) in file.qualname_of else None
+        params = [a.arg for a in (*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs)]
+        wanted = which if isinstance(which, str) else (params[which] if which < len(params) else None)
         found: set[_Class] = set()
-        for node in ast.walk(file.facts.tree):
-            if not isinstance(node, ast.Call) or dotted(node.func) not in {function.name, f"self.{function.name}"}:
+        for path in self.index.files_mentioning(function.name):
+            caller = self.file(path)
+            if caller is None:
                 continue
-            argument: ast.expr | None = None
-            if isinstance(which, int):
-                offset = 1 if isinstance(node.func, ast.Attribute) else 0
-                position = which - offset if _is_method(file, function) else which
-                if 0 <= position < len(node.args) and not isinstance(node.args[position], ast.Starred):
-                    argument = node.args[position]
-            params = [a.arg for a in (*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs)]
-            wanted = which if isinstance(which, str) else (params[which] if which < len(params) else None)
-            for keyword in node.keywords:
-                if keyword.arg == wanted:
-                    argument = keyword.value
-            if argument is not None:
-                found |= self.instances(file, argument, depth + 1)
+            for node in ast.walk(caller.facts.tree):
+                if not isinstance(node, ast.Call) or _last_name(node.func) != function.name:
+                    continue
+                bound = isinstance(node.func, ast.Attribute) and owner_class is not None
+                if not self._calls(caller, node, function, owner_class, depth):
+                    continue
+                argument: ast.expr | None = None
+                if isinstance(which, int):
+                    position = which - 1 if bound and _takes_self(function, owner) else which
+                    if 0 <= position < len(node.args) and not isinstance(node.args[position], ast.Starred):
+                        argument = node.args[position]
+                for keyword in node.keywords:
+                    if keyword.arg == wanted:
+                        argument = keyword.value
+                if argument is not None:
+                    found |= self.instances(caller, argument, depth + 1)
+        self._arguments_done[key] = found
+        return found
+
+    def _calls(self, caller: _File, call: ast.Call, function: ast.AST, owner: _Class | None, depth: int) -> bool:
+        """Whether ``call`` (in ``caller``) calls ``function`` (a method of ``owner`` when not None)."""
+        if owner is None:
+            return any(
+                isinstance(value, _Function) and value.node_id == id(function)
+                for value in self.callables(caller, call.func, depth + 1)
+            )
+        if not isinstance(call.func, ast.Attribute):
+            return False
+        receiver = call.func.value
+        if dotted(receiver) in {"self", "cls"}:
+            enclosing = _enclosing_class(caller, call)
+            candidates = {enclosing} if enclosing is not None else set()
+        else:
+            candidates = set(self.instances(caller, receiver, depth + 1))
+            candidates |= {c for c in self.callables(caller, receiver, depth + 1) if isinstance(c, _Class)}
+        return any(owner in self.lineage(cls) for cls in candidates)
+
+    def lineage(self, cls: _Class, depth: int = 0) -> set[_Class]:
+        """The class and its project base classes, transitively."""
+        found = {cls}
+        file = self.file(cls.file)
+        info = file.facts.classes.get(cls.qualname) if file is not None else None
+        if info is None or depth > _MAX_DEPTH:
+            return found
+        for base in info.node.bases:
+            for value in self.callables(file, base):
+                if isinstance(value, _Class) and value not in found:
+                    found |= self.lineage(value, depth + 1)
         return found
 
     def _global(self, qualified: str) -> set[_Class | _Function]:
@@ -347,8 +394,26 @@ class Resolver:
         return {_Function(facts.path, id(node), name)}
 
 
-def _is_method(file: _File, function: ast.AST) -> bool:
-    return isinstance(file.parents.get(id(function)), ast.ClassDef)
+def _last_name(func: ast.expr) -> str | None:
+    if isinstance(func, ast.Name):
+        return func.id
+    return func.attr if isinstance(func, ast.Attribute) else None
+
+
+def _takes_self(function: ast.FunctionDef | ast.AsyncFunctionDef, owner: ast.AST | None) -> bool:
+    """Whether a call through an instance or ``cls`` passes the first parameter implicitly."""
+    if not isinstance(owner, ast.ClassDef):
+        return False
+    return not any(dotted(d) in {"staticmethod", "builtins.staticmethod"} for d in function.decorator_list)
+
+
+def _enclosing_class(file: _File, node: ast.AST) -> _Class | None:
+    current = file.parents.get(id(node))
+    while current is not None and not isinstance(current, ast.ClassDef):
+        current = file.parents.get(id(current))
+    if current is None or id(current) not in file.qualname_of:
+        return None
+    return _Class(file.facts.path, file.qualname_of[id(current)])
 
 
 # -- roots ----------------------------------------------------------------------------------------

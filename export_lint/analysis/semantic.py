@@ -279,6 +279,9 @@ class SemanticModel:
         self.reached = reached
         self._labels: dict[int, str] = {}
         self._all_classes: list[tuple[str, ClassInfo]] | None = None
+        self._enclosing_functions: dict[int, list[int]] = {}  # class node id -> ids of the functions around it
+        #: ids of untraced functions that hold a traced one (a model class defined in a test method).
+        self.traced_holders: set[int] = set()
         #: The file's source: cheap text checks rule out whole questions before any tree walk.
         self.text = module.code if text is None else text
         self.path = path
@@ -483,6 +486,7 @@ class SemanticModel:
                             bases = [self.qualified_name(a.value, stack) for a in child.bases if a.keyword is None]
                             info = ClassInfo(child.name.value, child, bases, methods)
                         found.append((qualname, info))
+                        self._enclosing_functions[id(child)] = [id(n) for n in stack if type(n) is cst.FunctionDef]
                         walk(child, f"{qualname}.", [*stack, child])
                     elif kind is cst.FunctionDef:
                         walk(child, f"{prefix}{child.name.value}.", [*stack, child])
@@ -619,6 +623,7 @@ class SemanticModel:
                 if label is not None:
                     found.append((method, info))
                     self._labels.setdefault(id(method), label)
+                    self.traced_holders.update(self._enclosing_functions.get(id(info.node), ()))
         return found
 
     def root_label(self, stack: list[cst.CSTNode] | None = None) -> str | None:

@@ -3,6 +3,8 @@
 One line per diagnostic, exactly
 ``::error title=export-lint (EXP001),file=PATH,line=R,col=C,endLine=R,endColumn=C::MESSAGE``
 (rows and columns 1-based; ``%``, CR, LF escaped everywhere, ``:`` and ``,`` in properties).
+In a notebook the rows are a cell's, not the file's: as ruff does, the annotation sits on line 1
+and the message starts with the cell and its row and column.
 """
 
 from __future__ import annotations
@@ -24,9 +26,13 @@ def render(results: Sequence[FileResult], **_: object) -> str:
     lines = []
     for result in results:
         for d in result.diagnostics:
+            if d.cell is None:
+                span = f"line={d.start.row},col={d.start.column},endLine={d.end.row},endColumn={d.end.column}"
+                message = d.message
+            else:
+                span, message = "line=1,col=1,endLine=1,endColumn=1", f"{d.cell_location}: {d.message}"
             lines.append(
                 f"::error title={_escape_property(f'export-lint ({d.code})')},file={_escape_property(d.path)},"
-                f"line={d.start.row},col={d.start.column},endLine={d.end.row},endColumn={d.end.column}"
-                f"::{_escape_data(d.message)}"
+                f"{span}::{_escape_data(message)}"
             )
     return "".join(line + "\n" for line in lines)

@@ -33,13 +33,13 @@ def render(results: Sequence[FileResult], **_: object) -> str:
             root, "testsuite", name=path, tests=str(len(found)), failures=str(len(found)), errors="0"
         )
         for d in found:
-            case = ElementTree.SubElement(
-                suite, "testcase", name=f"org.export-lint.{d.code}", classname=path, line=str(d.start.row)
-            )
+            case = ElementTree.SubElement(suite, "testcase", name=f"org.export-lint.{d.code}", classname=path)
+            if d.cell is None:  # a notebook's rows are a cell's, not the file's
+                case.set("line", str(d.start.row))
             case.set("file", path)
             message = _xml_text(d.message)
             failure = ElementTree.SubElement(case, "failure", message=f"{d.code} {message}", type=d.code)
-            failure.text = f"line {d.start.row}, col {d.start.column}, {message}"
+            failure.text = f"{d.cell_location or f'line {d.start.row}, col {d.start.column}'}, {message}"
     if not diagnostics:
         suite = ElementTree.SubElement(root, "testsuite", name="export-lint", tests="1", failures="0", errors="0")
         ElementTree.SubElement(suite, "testcase", name="export-lint", classname="export-lint")

@@ -34,27 +34,25 @@ def render(results: Sequence[FileResult], **_: object) -> str:
         for d in result.diagnostics:
             if d.code not in rules:
                 rules[d.code] = _rule_descriptor(d.code, d.name)
-            sarif_results.append(
-                {
-                    "ruleId": d.code,
-                    "ruleIndex": list(rules).index(d.code),
-                    "level": "error",
-                    "message": {"text": d.message},
-                    "locations": [
-                        {
-                            "physicalLocation": {
-                                "artifactLocation": {"uri": quote(os.fsencode(Path(d.path).as_posix()))},
-                                "region": {
-                                    "startLine": d.start.row,
-                                    "startColumn": d.start.column,
-                                    "endLine": d.end.row,
-                                    "endColumn": d.end.column,
-                                },
-                            }
-                        }
-                    ],
+            physical: dict[str, object] = {"artifactLocation": {"uri": quote(os.fsencode(Path(d.path).as_posix()))}}
+            entry: dict[str, object] = {
+                "ruleId": d.code,
+                "ruleIndex": list(rules).index(d.code),
+                "level": "error",
+                "message": {"text": d.message},
+                "locations": [{"physicalLocation": physical}],
+            }
+            if d.cell is None:
+                physical["region"] = {
+                    "startLine": d.start.row,
+                    "startColumn": d.start.column,
+                    "endLine": d.end.row,
+                    "endColumn": d.end.column,
                 }
-            )
+            else:  # a notebook's rows are a cell's: no region of the file, the cell in the message and properties
+                entry["message"] = {"text": f"{d.cell_location}: {d.message}"}
+                entry["properties"] = {"cell": d.cell, "cellLine": d.start.row, "cellColumn": d.start.column}
+            sarif_results.append(entry)
     document = {
         "$schema": SCHEMA,
         "version": "2.1.0",

@@ -77,6 +77,6 @@ def render(
         for d in result.diagnostics:
             lines.append(_headline(d, style, unsafe_fixes))
             if output_format == "full":
-                lines.extend(_frame(d, result.source_lines, style))
+                lines.extend(_frame(d, result.frame_lines(d), style))
                 lines.append("")
     return "".join(line + "\n" for line in lines)
