@@ -141,10 +141,15 @@ def make_room(root: Path, keep: int, min_free: float, protect: set[Path]) -> Non
         shutil.rmtree(venvs[0], ignore_errors=True)
 
 
-def pip(python: Path, *args: str, log_file) -> int:
+def _pip_env() -> dict[str, str]:
     env = {**os.environ, "PIP_CONFIG_FILE": "/dev/null", "PIP_CONSTRAINT": "", "PIP_NO_CACHE_DIR": "1"}
     env["SAM2_BUILD_CUDA"] = "0"
     env["PIP_FIND_LINKS"] = ""  # not the machine's local CPU-only wheel: torchvision from PyPI needs the CUDA torch
+    return env
+
+
+def pip(python: Path, *args: str, log_file) -> int:
+    env = _pip_env()
     cmd = ["nice", "-n", "10", str(python), "-m", "pip", "install", "--no-cache-dir", "--no-compile", "-q", *args]
     log_file.write(f"$ {' '.join(cmd)}\n")
     log_file.flush()
@@ -200,7 +205,22 @@ def ensure_venv(version: str, args) -> Path:
         # sam2 is an sdist that builds against the installed torch (no CUDA extension, no isolation)
         if pip(python, "--no-build-isolation", "-c", str(constraints), *EXTRAS, log_file=log_file):
             log(f"torch {version}: {' '.join(EXTRAS)} did not install (see {venv / 'build.log'})")
+        drop_broken(python, log_file)
     return _ready(venv, python, started)
+
+
+def drop_broken(python: Path, log_file) -> None:
+    """Uninstall the extras ``pip check`` finds broken: a venv cloned from a newer one keeps its
+    sam2, which needs torch >= 2.5.1, when pip cannot install sam2 for this torch."""
+    report = subprocess.run(
+        [str(python), "-m", "pip", "check"], capture_output=True, text=True, cwd="/tmp", env=_pip_env()
+    ).stdout
+    extras = {extra.split(">")[0].split("=")[0].split("<")[0] for extra in EXTRAS}
+    broken = sorted({line.split(" ")[0].lower() for line in report.splitlines() if line.strip()} & extras)
+    if broken:
+        log_file.write(f"pip check: {report}\nuninstalling {' '.join(broken)}\n")
+        cmd = [str(python), "-m", "pip", "uninstall", "-y", "-q", *broken]
+        subprocess.run(cmd, env=_pip_env(), stdout=log_file, stderr=subprocess.STDOUT, cwd="/tmp")
 
 
 def _clone_source(root: Path, protect: Path) -> Path | None:
@@ -301,15 +321,22 @@ def missing_proofs(stored: dict, examples: dict[str, dict[str, dict]]) -> list[s
     ]
 
 
-def verify_rules(version: str, python: Path, folder: Path, timeout: int) -> None:
-    """``verify --rules`` over every rule, unless the stored run proved every example that applies."""
+def verify_rules(version: str, python: Path, folder: Path, timeout: int, whole: bool = False) -> None:
+    """``verify --rules`` over every rule, unless the stored run proved every example that applies.
+
+    ``whole``: one run of every rule unless the last run already was one with every example as it
+    is now; it supersedes the earlier runs (the release's history starts again from it).
+    """
     examples = snapshot_examples(python)
     stored = load(folder / "rules.json")
     missing = missing_proofs(stored, examples)
     clean = stored.get("summary", "").endswith("every claim holds.")
-    if stored and not missing and clean:
+    last_whole = stored.get("runs", ["--rules ALL:"])[-1].startswith("--rules ALL:")
+    if stored and not missing and clean and (last_whole or not whole):
         log(f"torch {version}: rule proofs cached ({stored.get('summary')})")
         return
+    if whole:
+        stored = {}  # a whole run: no partial re-run, no earlier runs kept
     codes = {item.split(" ")[0] for item in missing}
     if stored and not stored.get("summary", "").endswith("every claim holds."):
         # rules whose last proofs failed, even where the failing example no longer applies: re-proven
@@ -384,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-models", action="store_true")
     parser.add_argument("--models", default=None, help="comma-separated reference models to run (default: all)")
     parser.add_argument("--skip-rules", action="store_true", help="only the reference models")
+    parser.add_argument(
+        "--whole", action="store_true", help="one verify --rules ALL run per release (not a re-run of changed rules)"
+    )
     parser.add_argument("--render", action="store_true", help="only write docs/torch-versions.* from the results")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per verify run")
     args = parser.parse_args(argv)
@@ -423,7 +453,7 @@ def run_all(wanted: list[str], results: Path, args) -> None:
             sync_snapshot()
             link_snapshot(python)
             if not args.skip_rules:
-                verify_rules(version, python, folder, args.timeout)
+                verify_rules(version, python, folder, args.timeout, args.whole)
             if not args.skip_models:
                 verify_models(version, python, folder, args.timeout, args.models)
             IN_USE.discard(python.parent.parent)
@@ -570,8 +600,9 @@ def markdown(data: dict) -> str:
     lines += ["", "### Claims that do not hold", ""]
     lines += problems or ["None: every claim holds on every release above."]
     lines += ["", "## `verify --rules` on each release", ""]
-    lines += ["The last line of each run, oldest first: a later run re-proves only the rules whose examples"]
-    lines += ["changed since (`--rules CODES`); the proofs above are the latest of each rule.", ""]
+    lines += ["The last line of each run since the last whole run (`--rules ALL`), oldest first: a later run"]
+    lines += ["re-proves only the rules whose examples changed since (`--rules CODES`); the proofs above are"]
+    lines += ["the latest of each rule.", ""]
     lines += ["| torch | runs |", "|---|---|"]
     lines += [f"| {release} | {'<br>'.join(data['runs'][release])} |" for release in releases]
     if data["models"]:
