@@ -328,7 +328,10 @@ class Resolver:
         params = [a.arg for a in (*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs)]
         wanted = which if isinstance(which, str) else (params[which] if which < len(params) else None)
         found: set[_Class] = set()
-        for path in self.index.files_mentioning(function.name):
+        callers = self.index.files_mentioning(function.name)
+        if callers is None:  # a name too common to follow everywhere: the calls in its own file
+            callers = [file.facts.path]
+        for path in callers:
             caller = self.file(path)
             if caller is None:
                 continue
@@ -364,9 +367,10 @@ class Resolver:
         if dotted(receiver) in {"self", "cls"}:
             enclosing = _enclosing_class(caller, call)
             candidates = {enclosing} if enclosing is not None else set()
-        else:
-            candidates = set(self.instances(caller, receiver, depth + 1))
-            candidates |= {c for c in self.callables(caller, receiver, depth + 1) if isinstance(c, _Class)}
+        else:  # what the receiver is, resolved cheaply (a receiver's own parameters are not followed)
+            shallow = max(depth + 1, _MAX_DEPTH - 2)
+            candidates = set(self.instances(caller, receiver, shallow))
+            candidates |= {c for c in self.callables(caller, receiver, shallow) if isinstance(c, _Class)}
         return any(owner in self.lineage(cls) for cls in candidates)
 
     def lineage(self, cls: _Class, depth: int = 0) -> set[_Class]:
@@ -647,16 +651,31 @@ def _relative(path: str, root: str) -> str:
     return path if relative.startswith("..") else relative.replace(os.sep, "/")
 
 
-def compute_reach(index: ProjectIndex, patterns: Iterable[str] = ()) -> Reach:
-    """Roots of the project (export calls in any file, configured patterns) and what they reach."""
+def scan_text(text: str | None) -> tuple[bool, bool]:
+    """(whether the file can hold an export call, whether it defines a ``forward``): what
+    :func:`compute_reach` needs of a file no root is found in, so it can be cached per file hash."""
+    if text is None:
+        return False, False
+    return "torch" in text and may_export(text), "def forward" in text
+
+
+def compute_reach(
+    index: ProjectIndex, patterns: Iterable[str] = (), scans: dict[str, tuple[bool, bool]] | None = None
+) -> Reach:
+    """Roots of the project (export calls in any file, configured patterns) and what they reach.
+    ``scans`` holds :func:`scan_text` results already known (by real path; files missing from it are
+    read and added to it)."""
     resolver = Resolver(index)
     reacher = _Reacher(resolver)
     labels: list[str] = []
     has_forwards = False
+    scans = {} if scans is None else scans
     for path in sorted(set(index.files.values())):
-        text = index.text(path)
-        has_forwards = has_forwards or (text is not None and "def forward" in text)
-        if text is None or "torch" not in text or not may_export(text):
+        if path not in scans:
+            scans[path] = scan_text(index.text(path))
+        exports, forwards = scans[path]
+        has_forwards = has_forwards or forwards
+        if not exports:
             continue
         file = resolver.file(path)
         if file is None:
