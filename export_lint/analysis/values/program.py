@@ -9,7 +9,9 @@ is answered by the callee's summary: its body interpreted with the call's argume
 per argument values; recursion and depth are bounded), giving what it returns.
 
 Functions no other traced function calls are analysed first, with the entry values the export call
-and annotations give; then the callees, with the join of what their call sites passed.
+and annotations give; then the callees, with the join of what their call sites passed. A callee
+that no analysed call reaches (it is only called under ``if self.training:``) is not analysed,
+except a ``forward`` (every module's ``forward`` may be what export traces).
 """
 
 from __future__ import annotations
@@ -372,12 +374,12 @@ class FileProgram:
         traced_ids = self.semantic.traced_functions()
         traced = [f for f in self._functions.values() if id(f.node) in traced_ids]
         called: set[str] = set()
-        constructed: set[str] = set()
+        constructed: set[str] = set()  # what the classes' __init__ build: their submodules
         for function in self._functions.values():
-            names = _called_names(function.node)
-            constructed |= names
+            if function.node.name.value == "__init__" and function.owner is not None:
+                constructed |= _called_names(function.node)
             if id(function.node) in traced_ids:
-                called |= names
+                called |= _called_names(function.node)
         exported = {self._classes[f.owner].name for f in traced if f.owner in self._classes} & set(self.modes)
 
         def is_entry(function: _Function) -> bool:
@@ -392,8 +394,12 @@ class FileProgram:
         entries = [f for f in traced if is_entry(f)]
         for function in entries:
             self._analyse(function)
+        # A callee is analysed with what its call sites passed. One that no analysed call reached
+        # is only called from dead code (`if self.training:`) or where the analysis lost track:
+        # it gets no values, and the rules stay silent in it.
         for function in traced:
-            self._analyse(function)
+            if id(function.node) in self._contexts or function.node.name.value == "forward":
+                self._analyse(function)
 
     # -- queries -------------------------------------------------------------------------
     def values_of(self, function: cst.FunctionDef) -> bool:
@@ -401,9 +407,9 @@ class FileProgram:
         if id(function) in self._analysed:
             return True
         found = self._functions.get(id(function))
-        if found is None:
-            return False
-        self._analyse(found)
+        if found is None or id(function) in self.semantic.traced_functions():
+            return False  # a traced callee that no analysed call reaches (see _analyse_traced)
+        self._analyse(found)  # a function nested in traced code
         return True
 
 
