@@ -468,3 +468,33 @@ def test_a_helper_called_only_in_training_is_not_analysed():
         )
         == []
     )
+
+
+def test_a_callee_defined_before_the_submodule_forward_that_calls_it_gets_its_values():
+    assert _found(
+        """
+        import torch
+        from torch import nn
+
+
+        class Head(nn.Module):
+            def score(self, logits):
+                if logits.max() > 0:
+                    return logits
+                return -logits
+
+            def forward(self, h):
+                return self.score(h.softmax(-1))
+
+
+        class Model(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.head = Head()
+
+            def forward(self, x, y):
+                return self.head(x * y)
+
+        torch.export.export(Model(), (torch.randn(2, 4), torch.randn(2, 4)))
+        """
+    ) == [(8, "EXP301")]
