@@ -166,6 +166,8 @@ class DynamicDim:
     name: str
     min: int | None = None
     max: int | None = None
+    #: Whether the ``Dim(...)`` call gives a ``max`` (a literal or not).
+    has_max: bool = False
 
     @property
     def named(self) -> bool:
@@ -669,6 +671,7 @@ def _dim_of(
             str(label),
             int_literal(low) if low is not None else None,
             int_literal(high) if high is not None else None,
+            high is not None,
         )
     return None
 
