@@ -1,6 +1,7 @@
 """## What it does
 Finds traced code that assigns a module attribute `__init__` never set (`self.last = x * 2` in
-`forward`), when the target torch is older than 2.10.
+`forward`), or one `__init__` sets to `None` when the code is exported strictly, when the target
+torch is older than 2.10.
 
 ## Why is this bad?
 Before torch 2.10, export refuses a module whose `forward` creates attributes. Measured by the
@@ -12,7 +13,10 @@ torch matrix (`scripts/torch_matrix.py`, docs/torch-versions.md) with `self.last
 
 torch 2.10 and later export it (the attribute is then simply not part of the program). A list
 (`self.items = [x]`) fails the same way, and so does a number in non-strict mode; a literal
-(`self.n = 3`) is not reported, because strict export (the default before 2.8) accepts it.
+(`self.n = 3`) is not reported, because strict export (the default before 2.8) accepts it. An
+attribute `__init__` sets to `None` (`self.cache = None`) fails only in strict export (2.4-2.9:
+`Mutating module attribute cache during export`); non-strict export accepts it, so it is reported
+only where the file's export calls (or the target's default) are strict.
 Attributes that `__init__` (or the class body) sets are EXP205's and EXP204's concern, and a class
 with a base outside this file and `torch.nn` is skipped (the base may set the attribute).
 
@@ -48,10 +52,20 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.analysis.module_state import attribute_kinds, traced_self_attribute, training_only
+from export_lint.analysis import dataflow
+from export_lint.analysis.module_state import attribute_kinds, init_assignment, traced_self_attribute, training_only
 from export_lint.rule import Invalid, Rule, Valid
 
 _TORCH_MODULE_BASES = frozenset({"torch.nn.Module", "torch.nn.modules.module.Module"})
+
+_CREATED = (
+    "is created in traced code (`__init__` never sets it): torch.export before 2.10 rejects attributes "
+    "assigned in forward"
+)
+_NONE_IN_INIT = (
+    "(`None` in `__init__`) is assigned in strictly exported code: strict torch.export before 2.10 "
+    "rejects it (`Mutating module attribute`)"
+)
 
 _NEW_TENSOR_ATTRIBUTE = """
 import torch
@@ -74,10 +88,7 @@ class AttributeCreatedInForward(Rule):
     requires = ("class",)
     traced_only = True
     name = "attribute-created-in-forward"
-    message = (
-        "`self.{attribute}` is created in traced code (`__init__` never sets it): "
-        "torch.export before 2.10 rejects attributes assigned in forward"
-    )
+    message = "`self.{attribute}` {detail}"
     torch_versions = "<2.10"
 
     VALID = [
@@ -134,6 +145,25 @@ class AttributeCreatedInForward(Rule):
     INVALID = [
         Invalid(_NEW_TENSOR_ATTRIBUTE.format(strict="True"), torch_version="2.5"),
         Invalid(_NEW_TENSOR_ATTRIBUTE.format(strict="False"), torch_version="2.9"),
+        Invalid(
+            """
+            import torch
+
+
+            class Cache(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.last = None
+
+                def forward(self, x):
+                    self.last = x * 2
+                    return x + 1
+
+
+            torch.export.export(Cache(), (torch.randn(3),), strict=True)
+            """,
+            torch_version="2.8",
+        ),
     ]
 
     def visit_Assign(self, node: cst.Assign) -> None:
@@ -152,9 +182,18 @@ class AttributeCreatedInForward(Rule):
             return
         info, _receiver, attribute = found
         kinds = attribute_kinds(self.semantic, info)
-        if attribute in kinds or "*" in kinds or not self._bases_known(info):
+        if "*" in kinds or not self._bases_known(info):
             return
-        self.report(node, attribute=attribute)
+        if attribute not in kinds:
+            self.report(node, attribute=attribute, detail=_CREATED)
+            return
+        init = init_assignment(self.semantic, info, attribute)
+        if (
+            init is not None
+            and _is_none(init.value)
+            and not dataflow.traced_non_strict(self.semantic, self.context.torch_version)
+        ):
+            self.report(node, attribute=attribute, detail=_NONE_IN_INIT)
 
     def _bases_known(self, info) -> bool:
         """Every base is a class of this file or ``torch.nn.Module`` (nothing else can set attributes)."""
@@ -166,6 +205,10 @@ class AttributeCreatedInForward(Rule):
                 if base is None or not base.startswith(prefix) or base[len(prefix) :] not in self.semantic.classes:
                     return False
         return True
+
+
+def _is_none(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == "None"
 
 
 def _is_literal(expr: cst.BaseExpression) -> bool:

@@ -63,13 +63,14 @@ class Cache({base}):
     ("imports", "base", "init", "reported"),
     [
         ("", "torch.nn.Module", "pass", True),
-        ("", "torch.nn.Module", "self.last = None", False),  # set by __init__: not created in forward
+        ("", "torch.nn.Module", "self.last = None", True),  # None in __init__: 2.7 exports strictly by default
+        ("", "torch.nn.Module", "self.last = torch.zeros(3)", False),  # EXP204/EXP205's concern
         ("from transformers import PreTrainedModel", "PreTrainedModel", "pass", False),  # the base may set it
     ],
 )
 def test_attribute_created_in_forward_is_reported_before_2_10(imports, base, init, reported):
     code = NEW_ATTRIBUTE.format(imports=imports, base=base, init=init)
-    assert _codes(code, "EXP207", "2.9") == (["EXP207"] if reported else [])
+    assert _codes(code, "EXP207", "2.7") == (["EXP207"] if reported else [])
     assert _codes(code, "EXP207", "2.10") == []
 
 
@@ -108,3 +109,24 @@ def test_autocast_region_is_reported_for_strict_export_on_2_4(mode, reported):
     code = AUTOCAST.format(mode=mode)
     assert _codes(code, "EXP504", "2.4") == (["EXP504"] if reported else [])
     assert _codes(code, "EXP504", "2.5") == []
+
+
+def test_an_attribute_none_in_init_is_reported_only_for_strict_export():
+    code = """
+    import torch
+
+    class Cache(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.last = None
+
+        def forward(self, x):
+            self.last = x * 2
+            return x + 1
+
+    torch.export.export(Cache(), (torch.randn(3),){mode})
+    """
+    assert _codes(code.format(mode=", strict=True"), "EXP207", "2.9") == ["EXP207"]
+    assert _codes(code.format(mode=""), "EXP207", "2.7") == ["EXP207"]  # strict by default before 2.8
+    assert _codes(code.format(mode=""), "EXP207", "2.8") == []
+    assert _codes(code.format(mode=", strict=False"), "EXP207", "2.5") == []
