@@ -607,6 +607,9 @@ def markdown(data: dict) -> str:
     lines += [f"| {release} | {'<br>'.join(data['runs'][release])} |" for release in releases]
     if data["models"]:
         lines += ["", "## Reference models (`export-lint verify --model NAME`)", ""]
+        lines += ["*as claimed*: export-lint reported the case's codes, the original did what they claim and the"]
+        lines += ["fixed code exported and matched eager; *not run*: the case's libraries do not install with that"]
+        lines += ["torch; `-`: no model run on that release yet (`--skip-rules --models ...`).", ""]
         lines += ["| model | " + " | ".join(releases) + " |", "|---|" + "---|" * len(releases)]
         details = []
         for name, by_release in data["models"].items():
@@ -615,7 +618,9 @@ def markdown(data: dict) -> str:
                 result = by_release.get(release)
                 cells.append(result["status"] if result else "-")
                 if result and result["detail"]:
-                    details.append(f"- {name} on torch {release}: {result['status']}: {result['detail']}")
+                    detail = result["detail"]
+                    detail = detail if len(detail) <= 300 else detail[:297] + "..."
+                    details.append(f"- {name} on torch {release}: {result['status']}: {detail}")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines += ["", *details]
     facts = sorted({name for found in data["facts"].values() for name in found})
