@@ -53,8 +53,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.analysis import dataflow
-from export_lint.analysis.dataflow import DynamicDim, int_literal
+from export_lint.analysis.values import queries
+from export_lint.analysis.values.exports import int_literal
+from export_lint.analysis.values.lattice import DynamicDim
 from export_lint.rule import Invalid, Rule, Valid
 
 
@@ -176,7 +177,7 @@ class DynamicDimLiteralComparison(Rule):
             self._check(node.args[0].value)
 
     def _check(self, test: cst.BaseExpression) -> None:
-        flow = dataflow.current_flow(self.semantic, self.context.torch_version)
+        flow = queries.function_values(self.semantic, self.context.torch_version)
         if flow is None or not flow.dynamic:
             return
         for comparison in _comparisons(test):

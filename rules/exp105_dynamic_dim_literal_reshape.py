@@ -44,8 +44,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.analysis import dataflow
-from export_lint.analysis.dataflow import int_literal
+from export_lint.analysis.values import queries
+from export_lint.analysis.values.exports import int_literal
 from export_lint.rule import Invalid, Rule, Valid
 
 _RESHAPES = frozenset({"view", "reshape"})
@@ -123,7 +123,7 @@ class DynamicDimLiteralReshape(Rule):
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
-        flow = dataflow.current_flow(self.semantic, self.context.torch_version)
+        flow = queries.function_values(self.semantic, self.context.torch_version)
         if flow is None or not flow.dynamic:
             return
         func = node.func
@@ -134,10 +134,11 @@ class DynamicDimLiteralReshape(Rule):
             receiver, sizes = func.value, list(node.args)
         else:
             return
-        param = flow.dynamic_param(receiver)
-        if param is None or not _all_literal_sizes(sizes):
+        found = flow.dynamic_input(receiver)
+        if found is None or not _all_literal_sizes(sizes):
             return
-        dim = next(iter(flow.dynamic[param].values()))
+        param, dims = found
+        dim = next(iter(dims.values()))
         self.report(node, call=self.context.code(node), param=param, index=dim.index, dim=dim.name)
 
 

@@ -40,8 +40,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.analysis import dataflow
-from export_lint.analysis.dataflow import DynamicDim
+from export_lint.analysis.values import queries
+from export_lint.analysis.values.lattice import SizeOf
+from export_lint.analysis.values.queries import FunctionValues
 from export_lint.rule import Invalid, Rule, Valid
 
 
@@ -126,7 +127,7 @@ class DynamicDimPythonLoop(Rule):
         self._check(node.iter)
 
     def _check(self, iterable: cst.BaseExpression) -> None:
-        flow = dataflow.current_flow(self.semantic, self.context.torch_version)
+        flow = queries.function_values(self.semantic, self.context.torch_version)
         if flow is None or not flow.dynamic:
             return
         found = _dynamic_leading_dim(flow, iterable)
@@ -146,16 +147,16 @@ class DynamicDimPythonLoop(Rule):
                 dim=dim.name,
             )
 
-    def _counted(self, flow: dataflow.FunctionFlow, expr: cst.BaseExpression):
+    def _counted(self, flow: FunctionValues, expr: cst.BaseExpression) -> SizeOf | None:
         size = flow.involves_dynamic_size(expr)
         if size is not None:
             return size
         return _dynamic_leading_dim(flow, expr)
 
 
-def _dynamic_leading_dim(flow: dataflow.FunctionFlow, expr: cst.BaseExpression) -> tuple[str, DynamicDim] | None:
-    """``(param, dim 0)`` when ``expr`` is a parameter whose dim 0 is dynamic (iterating it walks that dim)."""
-    param = flow.dynamic_param(expr)
-    if param is not None and 0 in flow.dynamic[param]:
-        return param, flow.dynamic[param][0]
+def _dynamic_leading_dim(flow: FunctionValues, expr: cst.BaseExpression) -> SizeOf | None:
+    """``(input, dim 0)`` when ``expr`` is an input whose dim 0 is dynamic (iterating it walks that dim)."""
+    found = flow.dynamic_input(expr)
+    if found is not None and 0 in found[1]:
+        return found[0], found[1][0]
     return None

@@ -46,8 +46,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.analysis import dataflow
-from export_lint.analysis.dataflow import int_literal
+from export_lint.analysis.values import queries
+from export_lint.analysis.values.exports import int_literal
 from export_lint.diagnostics import Applicability
 from export_lint.rule import Invalid, Rule, Valid
 
@@ -169,10 +169,10 @@ class DynamicDimPythonCast(Rule):
         name = self.semantic.qualified_name(node.func)
         if name not in _CASTS or len(node.args) != 1 or node.args[0].star or node.args[0].keyword:
             return
-        flow = dataflow.current_flow(self.semantic, self.context.torch_version)
+        flow = queries.function_values(self.semantic, self.context.torch_version)
         if flow is None or not flow.dynamic:
             return
-        if not dataflow.traced_non_strict(self.semantic, self.context.torch_version):
+        if not queries.traced_non_strict(self.semantic, self.context.torch_version):
             return
         value = node.args[0].value
         size = flow.dynamic_size(value)

@@ -43,7 +43,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.analysis import dataflow
+from export_lint.analysis.values import queries
+from export_lint.analysis.values.lattice import DynamicDim
+from export_lint.analysis.values.queries import FunctionValues
 from export_lint.rule import Invalid, Rule, Valid
 
 _ROUNDING_CALLS = frozenset({"round", "int", "math.ceil", "math.floor"})
@@ -121,26 +123,27 @@ class DynamicDimRoundedSlice(Rule):
     ]
 
     def visit_Subscript(self, node: cst.Subscript) -> None:
-        flow = dataflow.current_flow(self.semantic, self.context.torch_version)
+        flow = queries.function_values(self.semantic, self.context.torch_version)
         if flow is None or not flow.dynamic:
             return
-        param = flow.dynamic_param(node.value)
-        if param is None:
+        found = flow.dynamic_input(node.value)
+        if found is None:
             return
+        param, dims = found
         for position, element in enumerate(node.slice):
             if isinstance(element.slice, cst.Index) and (
                 isinstance(element.slice.value, cst.Ellipsis)
                 or (isinstance(element.slice.value, cst.Name) and element.slice.value.value == "None")
             ):
                 return  # positions after `...` or `None` are not dims of the input
-            dim = flow.dynamic[param].get(position)
+            dim = dims.get(position)
             if dim is None or not dim.named or not isinstance(element.slice, cst.Slice):
                 continue
             for bound in (element.slice.lower, element.slice.upper):
                 if bound is not None and self._rounded_fraction(flow, bound, param, dim):
                     self.report(bound, bound=self.context.code(bound), param=param, index=dim.index, dim=dim.name)
 
-    def _rounded_fraction(self, flow: dataflow.FunctionFlow, bound, param: str, dim: dataflow.DynamicDim) -> bool:
+    def _rounded_fraction(self, flow: FunctionValues, bound, param: str, dim: DynamicDim) -> bool:
         """``s // k``, ``round(s / k)``, ``math.ceil(s / k)``, ``int(s / k)`` of this very dim."""
         if isinstance(bound, cst.BinaryOperation) and isinstance(bound.operator, cst.FloorDivide):
             return flow.dynamic_size(bound.left) == (param, dim)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.analysis import dataflow
+from export_lint.analysis.values import queries
 from export_lint.rule import Invalid, Rule, Valid
 
 _MODEL = """
@@ -94,7 +94,7 @@ class DynamicDimRound(Rule):
             return
         if self.semantic.qualified_name(node.func) not in {"round", "builtins.round"}:
             return
-        flow = dataflow.current_flow(self.semantic, self.context.torch_version)
+        flow = queries.function_values(self.semantic, self.context.torch_version)
         if flow is None or not flow.dynamic:
             return
         value = node.args[0].value

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.analysis import dataflow
+from export_lint.analysis.values import queries
 from export_lint.rule import Invalid, Rule, Valid
 
 _MODEL = """
@@ -109,12 +109,13 @@ class UnboundedDimFullSlice(Rule):
     ]
 
     def visit_Subscript(self, node: cst.Subscript) -> None:
-        flow = dataflow.current_flow(self.semantic, self.context.torch_version)
+        flow = queries.function_values(self.semantic, self.context.torch_version)
         if flow is None or not flow.dynamic:
             return
-        param = flow.dynamic_param(node.value)
-        if param is None:
+        found = flow.dynamic_input(node.value)
+        if found is None:
             return
+        param, dims = found
         elements = list(node.slice)
         for position, element in enumerate(elements[:-1]):  # the last element has nothing after it
             if isinstance(element.slice, cst.Index) and (
@@ -122,7 +123,7 @@ class UnboundedDimFullSlice(Rule):
                 or (isinstance(element.slice.value, cst.Name) and element.slice.value.value == "None")
             ):
                 return  # positions after `...` or `None` are not dims of the input
-            dim = flow.dynamic[param].get(position)
+            dim = dims.get(position)
             if dim is None or not dim.named or dim.has_max or not _full_slice(element.slice):
                 continue
             self.report(node, subscript=self.context.code(node), param=param, index=dim.index, dim=dim.name)

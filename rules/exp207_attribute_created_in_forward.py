@@ -52,8 +52,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.analysis import dataflow
 from export_lint.analysis.module_state import attribute_kinds, init_assignment, traced_self_attribute, training_only
+from export_lint.analysis.values import queries
 from export_lint.rule import Invalid, Rule, Valid
 
 _TORCH_MODULE_BASES = frozenset({"torch.nn.Module", "torch.nn.modules.module.Module"})
@@ -191,7 +191,7 @@ class AttributeCreatedInForward(Rule):
         if (
             init is not None
             and _is_none(init.value)
-            and not dataflow.traced_non_strict(self.semantic, self.context.torch_version)
+            and not queries.traced_non_strict(self.semantic, self.context.torch_version)
         ):
             self.report(node, attribute=attribute, detail=_NONE_IN_INIT)
 

@@ -19,8 +19,10 @@ fails in both modes:
 | `if torch.equal(a, b):` | `Unsupported: Data dependent operator` | `DataDependentOutputException: aten.equal.default` |
 | `if torch.nonzero(x > 0).shape[0] > 0:` / `if x[x > 0].numel() == 0:` | `UserError: ... Could not guard on data-dependent expression u0 > 0` | `GuardOnDataDependentSymNode` (same) |
 
-Branches guarded by `torch.compiler.is_compiling()`, `is_torchdynamo_compiling()`,
-`torch.jit.is_tracing()` or `self.training` are not reported: export may not run them.
+Branches guarded by `torch.compiler.is_compiling()`, `is_torchdynamo_compiling()` or
+`torch.jit.is_tracing()` are not reported: export may not run them. `self.training` reads as
+`False` (export traces eval mode): the body of `if self.training:` is not reported, the tensor part
+of `if not self.training and x.sum() > 0:` is.
 
 ## Example
 ```python
@@ -56,7 +58,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.analysis import dataflow
+from export_lint.analysis.values import guards, queries
 from export_lint.rule import Invalid, Rule, Valid, shorten
 
 
@@ -200,10 +202,10 @@ class TensorValueBranch(Rule):
         self._check(node.test)
 
     def _check(self, test: cst.BaseExpression) -> None:
-        flow = dataflow.current_flow(self.semantic, self.context.torch_version)
+        flow = queries.function_values(self.semantic, self.context.torch_version)
         if flow is None:
             return
-        if dataflow.mentions_compile_guard(self.semantic, test) or dataflow.guarded_by_compile_check(self.semantic):
+        if guards.mentions_compile_guard(self.semantic, test) or guards.guarded_by_compile_check(self.semantic):
             return
         culprit = flow.is_data_dependent_test(test)
         if culprit is not None:

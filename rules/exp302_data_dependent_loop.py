@@ -48,8 +48,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.analysis import dataflow
-from export_lint.analysis.dataflow import Kind
+from export_lint.analysis.values import guards, queries
+from export_lint.analysis.values.lattice import Kind
+from export_lint.analysis.values.queries import FunctionValues
 from export_lint.rule import Invalid, Rule, Valid
 
 
@@ -140,13 +141,13 @@ class DataDependentLoop(Rule):
         self._check(node.iter)
 
     def _check(self, iterable: cst.BaseExpression) -> None:
-        flow = dataflow.current_flow(self.semantic, self.context.torch_version)
-        if flow is None or dataflow.guarded_by_compile_check(self.semantic):
+        flow = queries.function_values(self.semantic, self.context.torch_version)
+        if flow is None or guards.guarded_by_compile_check(self.semantic):
             return
         if flow.kind(iterable) is Kind.DATA_SHAPED_TENSOR or self._data_dependent_range(flow, iterable):
             self.report(iterable, iterable=" ".join(self.context.code(iterable).split())[:60])
 
-    def _data_dependent_range(self, flow: dataflow.FunctionFlow, iterable: cst.BaseExpression) -> bool:
+    def _data_dependent_range(self, flow: FunctionValues, iterable: cst.BaseExpression) -> bool:
         if not isinstance(iterable, cst.Call) or self.semantic.qualified_name(iterable.func) != "range":
             return False
         return any(flow.kind(arg.value) is Kind.DATA_SCALAR for arg in iterable.args)

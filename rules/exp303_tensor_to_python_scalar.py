@@ -52,8 +52,8 @@ from __future__ import annotations
 import libcst as cst
 
 from export_lint import versions
-from export_lint.analysis import dataflow
-from export_lint.analysis.dataflow import TENSOR_KINDS
+from export_lint.analysis.values import guards, queries
+from export_lint.analysis.values.queries import FunctionValues
 from export_lint.diagnostics import Applicability
 from export_lint.rule import Invalid, Rule, Valid
 
@@ -183,7 +183,7 @@ class TensorToPythonScalar(Rule):
             return
         value = node.args[0].value
         flow = self._flow()
-        if flow is None or flow.kind(value) not in TENSOR_KINDS:
+        if flow is None or not flow.value(value).is_tensor:
             return
         receiver = self.context.code(value)
         if not isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)):
@@ -195,7 +195,7 @@ class TensorToPythonScalar(Rule):
 
     def visit_Assert(self, node: cst.Assert) -> None:
         flow = self._flow()
-        if flow is None or flow.kind(node.test) not in TENSOR_KINDS:
+        if flow is None or not flow.value(node.test).is_tensor:
             return
         torch_name = self.context.torch_alias(at=node)
         fix = None
@@ -209,10 +209,10 @@ class TensorToPythonScalar(Rule):
             hint=" (use `torch._check_tensor_all`)",
         )
 
-    def _flow(self) -> dataflow.FunctionFlow | None:
-        flow = dataflow.current_flow(self.semantic, self.context.torch_version)
-        if flow is None or not dataflow.traced_non_strict(self.semantic, self.context.torch_version):
+    def _flow(self) -> FunctionValues | None:
+        flow = queries.function_values(self.semantic, self.context.torch_version)
+        if flow is None or not queries.traced_non_strict(self.semantic, self.context.torch_version):
             return None
-        if dataflow.guarded_by_compile_check(self.semantic) or self.semantic.enclosing(cst.Lambda) is not None:
+        if guards.guarded_by_compile_check(self.semantic) or self.semantic.enclosing(cst.Lambda) is not None:
             return None  # a lambda's body runs later, if at all (error messages of `torch._check`)
         return flow

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from export_lint.analysis import dataflow
+from export_lint.analysis.values import queries
 from export_lint.rule import Invalid, Rule, Valid
 
 _AUTOCAST = frozenset(
@@ -96,5 +96,5 @@ class AutocastRegionTorch24(Rule):
         call = node.item
         if not isinstance(call, cst.Call) or self.semantic.qualified_name(call.func) not in _AUTOCAST:
             return
-        if self.semantic.in_traced_code() and not dataflow.traced_non_strict(self.semantic, self.context.torch_version):
+        if self.semantic.in_traced_code() and not queries.traced_non_strict(self.semantic, self.context.torch_version):
             self.report(call)

@@ -326,6 +326,80 @@ def _numpy_shape(x):
 
 n3 = torch.tensor(3)
 n5 = torch.tensor(5)
+
+
+def _item_view_first(x, n):
+    return x.view(n.item(), -1)
+
+
+def _item_view_last(x, n):
+    return x.reshape(-1, n.item())
+
+
+def _item_expand(x, n):
+    return x[:1].expand(n.item(), 4).sum() + x.sum()
+
+
+def _item_repeat(x, n):
+    return x.repeat(n.item(), 1).sum()
+
+
+def _item_arange(x, n):
+    return torch.arange(n.item()).sum() + x.sum()
+
+
+def _item_new_zeros(x, n):
+    return x.new_zeros(n.item()).sum() + x.sum()
+
+
+def _tolist_split(x, t):
+    return torch.split(x, t.tolist())[0].sum()
+
+
+def _item_split_size(x, n):
+    return torch.split(x, n.item())[0].sum()
+
+
+def _tolist_zip(x, t):
+    out = x.sum()
+    for a, b in zip(t.tolist(), t.tolist(), strict=True):
+        out = out + a * b
+    return out
+
+
+def _tolist_range(x, t):
+    out = x
+    for _ in range(t.tolist()[0]):
+        out = out + 1
+    return out
+
+
+def _mask_view_shape(x):
+    y = x[x > 0]
+    return y.view(y.shape[0], 1).sum()
+
+
+def _mask_zeros_shape(x):
+    y = x[x > 0]
+    return torch.zeros(y.shape[0]).sum() + y.sum()
+
+
+def _item_slice_view(x, n):
+    return x[: n.item()].view(-1, 4).sum()
+
+
+def _int_size(x, n):
+    return torch.zeros(int(n), 2) + x.sum()
+
+
+def _item_full(x, n):
+    return torch.full((n.item(),), 1.0).sum() + x.sum()
+
+
+def _iter_tensor_rows_data_shaped(x):
+    return sum(r.sum() for r in x[x.sum(1) > 0])
+
+
 i2 = torch.tensor(2)
 i1 = torch.tensor(1)
 pos = torch.randn(8, 4).abs() + 0.1
@@ -363,6 +437,22 @@ CASES = [
     Case("mask, shape in if", _mask_shape_branch, (pos,), (neg,)),
     Case("mask, reshape(-1, 2)", _mask_reshape, (pos,), (pos,)),
     Case("mask, numel()==0 in if", _mask_numel_branch, (pos,), (neg,)),
+    Case(".item() into view(n, -1)", _item_view_first, (x8, torch.tensor(4)), (x8, torch.tensor(2))),
+    Case(".item() into reshape(-1, n)", _item_view_last, (x8, torch.tensor(2)), (x8, torch.tensor(4))),
+    Case(".item() into expand", _item_expand, (x8, n3), (x8, n5)),
+    Case(".item() into repeat", _item_repeat, (x8, n3), (x8, n5)),
+    Case(".item() into arange", _item_arange, (x8, n3), (x8, n5)),
+    Case(".item() into new_zeros", _item_new_zeros, (x8, n3), (x8, n5)),
+    Case(".item() into torch.full size", _item_full, (x8, n3), (x8, n5)),
+    Case("int(t) as a new tensor size", _int_size, (x8, n3), (x8, n5)),
+    Case(".tolist() as torch.split sizes", _tolist_split, (x8, torch.tensor([3, 5])), (x8, torch.tensor([2, 6]))),
+    Case(".item() as torch.split size", _item_split_size, (x8, n3), (x8, n5)),
+    Case("zip over .tolist()", _tolist_zip, (x8, t_ab), (x8, t_ab2)),
+    Case(".tolist()[0] into range()", _tolist_range, (x8, t_ab), (x8, t_ab2)),
+    Case(".item() slice, then view(-1, 4)", _item_slice_view, (x8, n3), (x8, n5)),
+    Case("mask, view(y.shape[0], 1)", _mask_view_shape, (pos,), (pos,)),
+    Case("mask, zeros(y.shape[0])", _mask_zeros_shape, (pos,), (pos,)),
+    Case("iterate a mask-indexed tensor", _iter_tensor_rows_data_shaped, (pos,), (pos,)),
     Case("torch.cond (the fix)", _torch_cond, (pos,), (neg,)),
     Case("if on static dim", _shape_branch_static, (x8,), (x6,), DYN0),
     # shape arithmetic on a declared-dynamic dim 0 (batch: Dim min=2 max=64)

@@ -1,4 +1,4 @@
-"""EXP104-EXP108 and EXP301-EXP303 and the value flow they share (export_lint/analysis/dataflow.py): golden
+"""EXP104-EXP108 and EXP301-EXP303 and the value analysis they share (export_lint/analysis/values/): golden
 diagnostics and fix diffs, what the flow knows about values in traced code, the look-alikes that
 must stay silent, and the strict/non-strict gate.
 
@@ -14,9 +14,10 @@ import libcst as cst
 import pytest
 from golden import FIXTURES, TORCH, check_snapshot, lint
 
-from export_lint.analysis import dataflow
-from export_lint.analysis.dataflow import FunctionFlow, Kind
 from export_lint.analysis.semantic import SemanticModel
+from export_lint.analysis.values.lattice import Kind
+from export_lint.analysis.values.program import FileProgram
+from export_lint.traversal import descendants
 
 CONTROL_FLOW = ("EXP301", "EXP302", "EXP303")
 SHAPES = ("EXP104", "EXP105", "EXP106", "EXP107", "EXP108")
@@ -52,14 +53,27 @@ def test_fixture_comments_name_every_diagnostic():
 # -- the value flow -------------------------------------------------------------------------------
 
 
-def _flow(source: str, function: str = "forward") -> FunctionFlow:
+class _Names:
+    """The kind of each name where it is last read in one function (None: unknown)."""
+
+    def __init__(self, kinds: dict[str, Kind | None]) -> None:
+        self.names = kinds
+
+
+def _flow(source: str, function: str = "forward") -> _Names:
     module = cst.parse_module(textwrap.dedent(source))
     semantic = SemanticModel(module, "example.py")
+    program = FileProgram(semantic, TORCH)
     for info in semantic.classes.values():
         if function in info.methods:
             method = info.methods[function]
-            layers = dataflow.torch_layers(semantic, info)
-            return FunctionFlow(semantic, method, function == "forward", None, layers)
+            assert program.values_of(method)
+            kinds: dict[str, Kind | None] = {}
+            for node in descendants(method.body):
+                if isinstance(node, cst.Name) and id(node) in program.record:
+                    kind = program.record[id(node)].kind
+                    kinds[node.value] = None if kind is Kind.UNKNOWN else kind
+            return _Names(kinds)
     raise AssertionError(function)
 
 
@@ -88,7 +102,7 @@ def test_flow_kinds_of_forward_values():
                 size = x.shape[0]
                 count = kept.shape[0]
                 h = h * 2
-                return h
+                probe(x, mask, n, flag, out, h, r, u, m, kept, idx, top, values, size, count)
         """
     )
     assert flow.names["x"] is Kind.TENSOR
@@ -102,8 +116,8 @@ def test_flow_kinds_of_forward_values():
     assert flow.names["kept"] is Kind.DATA_SHAPED_TENSOR
     assert flow.names["idx"] is Kind.DATA_SHAPED_TENSOR
     assert flow.names["top"] is Kind.DATA_SCALAR
-    assert flow.names["values"] is Kind.DATA_SCALAR
-    assert flow.names["size"] is None  # a static size is not data
+    assert flow.names["values"] is Kind.SEQUENCE  # of data-dependent numbers
+    assert flow.names["size"] is Kind.SIZE  # a size is not data
     assert flow.names["count"] is Kind.DATA_SCALAR
 
 
@@ -143,10 +157,10 @@ def test_flow_gives_up_when_assignments_disagree():
                 return y
         """
     )
-    assert flow.names["y"] is None
+    assert flow.names["y"] is None  # a tensor on one path, None on the other
 
 
-def test_helper_parameters_count_only_when_annotated_as_tensors():
+def test_helper_parameters_get_their_values_from_call_sites():
     flow = _flow(
         """
         import torch
@@ -160,8 +174,7 @@ def test_helper_parameters_count_only_when_annotated_as_tensors():
         """,
         "helper",
     )
-    assert flow.names["a"] is None
-    assert flow.names["b"] is Kind.TENSOR
+    assert flow.names["a"] is Kind.TENSOR  # from its call site
 
 
 # -- must not fire ----------------------------------------------------------------------------------

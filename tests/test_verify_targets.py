@@ -225,3 +225,12 @@ def test_a_script_whose_exported_program_fails_when_called_gets_a_finding_at_the
     assert _verify("--script", "calls_other_size.py", "--output-format", "concise") == 1
     out = capsys.readouterr().out
     assert "calls_other_size.py:12:" in out and "EXP101 the exported program fails when the script calls it" in out
+
+
+@pytest.mark.slow
+@needs_torch
+def test_a_failure_under_a_library_decorator_is_reported_at_the_forward_it_wraps(in_fixtures, capsys):
+    # wrapping.py's decorator reads tensor data around forward: reported at the forward it wraps
+    assert _verify("wrapped_model.py:make", "--output-format", "json") == 1
+    items = json.loads(capsys.readouterr().out)
+    assert {(i["filename"], i["location"]["row"]) for i in items} == {("wrapped_model.py", 9)}
