@@ -27,6 +27,7 @@ CODES: dict[str, str] = {
     "EXP301": "exp301_tensor_value_branch:TensorValueBranch",
     "EXP302": "exp302_data_dependent_loop:DataDependentLoop",
     "EXP303": "exp303_tensor_to_python_scalar:TensorToPythonScalar",
+    "EXP304": "exp304_data_dependent_split:DataDependentSplit",
     "EXP004": "exp004_removed_capture_pre_autograd_graph:RemovedCapturePreAutogradGraph",
     "EXP005": "exp005_removed_export_constraints:RemovedExportConstraints",
     "EXP006": "exp006_removed_dynamic_dim:RemovedDynamicDim",
