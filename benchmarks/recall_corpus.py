@@ -3,12 +3,19 @@
 Sources: every torchvision classification/detection/segmentation/video/optical-flow model
 (``weights=None``), >= 150 timm archs chosen by a fixed rule (``corpus_models.timm_names``), every
 transformers model type with a base model class, built from a shrunk default config
-(``corpus_models.shrink``), and the four reference cases (run as export scripts). One worker process
-per model (``export_lint.verify.user_targets.run_target``) with a timeout; results are appended to a
-JSONL cache, so a run can stop and go on later. Writes ``benchmarks/results/recall.md``.
+(``corpus_models.shrink``), and the four reference cases (run as export scripts).
 
-Usage: ``nice -n 10 python benchmarks/recall_corpus.py [--sample N] [--source timm] [--timeout 240]``;
-``--report-only`` rewrites the report from the cache.
+Two sides, cached apart:
+- runtime: one forked child per model of a parent that imported the libraries once
+  (``fork_runner``), with a timeout; each child runs the real exports and records the failures,
+  the files of the model and every line the non-strict trace ran outside torch. Rows are appended
+  to ``recall_cache.jsonl``, so a run can stop and go on later.
+- static: each model's files linted by ``check --select ALL`` with the model's class as the export
+  root (``recall_static.jsonl``, keyed by a digest of export-lint's rules and analysis). When the
+  rules change, ``--report-only`` re-lints from the cached runtime rows without running any export.
+
+Usage: ``OMP_NUM_THREADS=1 nice -n 10 python benchmarks/recall_corpus.py [--sample N] [--source timm]
+[--timeout 240]``; ``--report-only`` re-lints what is stale and rewrites the report.
 """
 
 from __future__ import annotations
@@ -24,14 +31,12 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.corpus_models import encode  # noqa: E402
-from export_lint.verify.user_targets import Target, run_target  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 FACTORIES = ROOT / "benchmarks" / "corpus_models.py"
@@ -114,6 +119,7 @@ def reason_of(error: str) -> str:
 
 
 def record_of(source: str, name: str, data: dict, wall: float, version: str) -> dict:
+    """One cache row: the runtime side of a model (the static side is ``recall_static``'s)."""
     error = data.get("error")
     exports = data.get("exports", [])
     findings = [
@@ -121,10 +127,10 @@ def record_of(source: str, name: str, data: dict, wall: float, version: str) -> 
         for check in exports
         for finding in check["findings"]
     ]
-    executed: dict[str, list[int]] = {}
+    executed: dict[str, set[int]] = {}
     for check in exports:
         for path, lines in check.get("executed", {}).items():
-            executed[path] = sorted(set(executed.get(path, [])) | set(lines))
+            executed.setdefault(path, set()).update(lines)
     matched = bool(exports) and all(
         check["status"] == "exports" and all(c["agree"] for c in check["comparisons"]) for check in exports
     )
@@ -137,7 +143,6 @@ def record_of(source: str, name: str, data: dict, wall: float, version: str) -> 
     else:
         status = "exported"
     reason = reason_of(error) if error else None
-    static = {path: [[item["row"], item["code"]] for item in items] for path, items in data.get("static", {}).items()}
     return {
         "source": source,
         "name": name,
@@ -145,13 +150,37 @@ def record_of(source: str, name: str, data: dict, wall: float, version: str) -> 
         "matched_eager": matched,
         "reason": reason,
         "findings": findings,
-        "static": static,
-        "executed": executed,
+        "model_files": data.get("model_files", []),
+        "roots": data.get("roots", []),
+        "executed": {path: line_ranges(lines) for path, lines in sorted(executed.items())},
         "seconds": round(wall, 1),
         "peak_rss_bytes": data.get("peak_rss_bytes"),
         "torch": data.get("torch"),
         "export_lint": version,
     }
+
+
+def line_ranges(lines: set[int] | list[int]) -> str:
+    """``{1, 2, 3, 7}`` -> ``"1-3,7"`` (the cache stays small)."""
+    ordered = sorted(set(lines))
+    parts, start = [], None
+    for index, line in enumerate(ordered):
+        if start is None:
+            start = line
+        if index + 1 == len(ordered) or ordered[index + 1] != line + 1:
+            parts.append(str(start) if start == line else f"{start}-{line}")
+            start = None
+    return ",".join(parts)
+
+
+def parse_ranges(text: str | list) -> set[int]:
+    if isinstance(text, list):  # rows written before ranges
+        return set(text)
+    lines: set[int] = set()
+    for part in filter(None, text.split(",")):
+        first, _, last = part.partition("-")
+        lines.update(range(int(first), int(last or first) + 1))
+    return lines
 
 
 def round_robin(models: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -165,21 +194,30 @@ def round_robin(models: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return ordered
 
 
+def request_for(source: str, name: str, folder: Path) -> dict:
+    """The verify worker's request for one model: no linting in the child, every executed line recorded."""
+    request: dict = {"select": None, "strict": None, "lint": False, "track_all": True, "argv": []}
+    if source == "reference":
+        return {**request, "label": f"reference:{name}", "script": str(_reference_script(folder, name))}
+    return {**request, "label": f"{source}:{name}", "factory": f"{FACTORIES}:{source}__{encode(name)}"}
+
+
 def run(models: list[tuple[str, str]], cache: Path, timeout: float) -> None:
+    from benchmarks.fork_runner import preload, run_forked
+
     done = {(r["source"], r["name"]) for r in read_cache(cache)}
     version = commit()
     todo = [model for model in round_robin(models) if model not in done]
     print(f"{len(models)} models, {len(models) - len(todo)} cached, {len(todo)} to run", file=sys.stderr)
+    if not todo:
+        return
+    missing = preload()
+    if missing:
+        print(f"not installed: {', '.join(missing)}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="export-lint-recall-") as folder:
         for index, (source, name) in enumerate(todo, start=1):
-            if source == "reference":
-                target = Target(f"reference:{name}", script=str(_reference_script(Path(folder), name)))
-            else:
-                spec = f"{FACTORIES}:{source}__{encode(name)}"
-                target = Target(f"{source}:{name}", factory=spec)
-            started = time.perf_counter()
-            result = run_target(target, select=["ALL"], timeout=timeout)
-            record = record_of(source, name, result.data, time.perf_counter() - started, version)
+            data, wall = run_forked(request_for(source, name, Path(folder)), timeout)
+            record = record_of(source, name, data, wall, version)
             with cache.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
             print(
@@ -215,7 +253,9 @@ def _normalized(message: str) -> str:
     return text[:140]
 
 
-def report(records: list[dict], models: dict[str, list[str]] | None, sample_size: int | None) -> str:
+def report(
+    records: list[dict], models: dict[str, list[str]] | None, sample_size: int | None, static_version: str = ""
+) -> str:
     sites: dict[tuple[str, int], dict] = {}
     for record in records:
         for finding in record["findings"]:
@@ -237,7 +277,7 @@ def report(records: list[dict], models: dict[str, list[str]] | None, sample_size
         for path, items in record["static"].items():
             for row, code in items:
                 clean_static.add((path, row, code))
-                if row in set(record["executed"].get(path, [])):
+                if row in parse_ranges(record["executed"].get(path, "")):
                     alarms.add((path, row, code))
     lines = []
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -249,9 +289,18 @@ def report(records: list[dict], models: dict[str, list[str]] | None, sample_size
         + (f" --sample {sample_size}" if sample_size else "")
         + f"` on {platform.machine()}, {os.cpu_count()} cores (shared with other jobs), Python "
         f"{platform.python_version()}, {', '.join(versions) or 'torch ?'}, {_library_versions()}; "
-        f"export-lint commit(s) {', '.join(commits)} (the static side changes as the rules do: re-run "
-        "`--report-only` after `rm` of the cache to re-measure).\n"
+        f"runtime rows by export-lint commit(s) {', '.join(commits)}; static side: `check --select ALL` of "
+        f"this checkout ({static_version or commit()}), each model's class as its export root (`--report-only` "
+        "re-lints when the rules change, without running exports).\n"
     )
+    seconds = [r["seconds"] for r in records if r.get("seconds") is not None]
+    if seconds:
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+        lines.append(
+            f"Runtime side: {len(seconds)} models, {sum(seconds) / 60:.0f} min of child wall time, "
+            f"{sum(seconds) / len(seconds):.1f} s per model (one forked child per model, libraries imported "
+            f"once; load average at report time {load}).\n"
+        )
     lines.append("| source | in corpus | tried | exported (matches eager) | failed | diverged | skipped |")
     lines.append("|---|---|---|---|---|---|---|")
     for source in SOURCES:
@@ -316,13 +365,16 @@ def _library_versions() -> str:
 
 
 def main() -> int:
+    from benchmarks.recall_static import relint
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", type=int, help="run only N models, spread over the sources")
     parser.add_argument("--source", choices=SOURCES, action="append", help="only these sources")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds per model (default 240)")
     parser.add_argument("--cache", type=Path, default=RESULTS / "recall_cache.jsonl")
+    parser.add_argument("--static-cache", type=Path, help="default: recall_static.jsonl beside --cache")
     parser.add_argument("--output", type=Path, default=RESULTS / "recall.md")
-    parser.add_argument("--report-only", action="store_true", help="rewrite the report from the cache")
+    parser.add_argument("--report-only", action="store_true", help="re-lint what is stale, rewrite the report")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     models = list_models()
@@ -333,6 +385,9 @@ def main() -> int:
         run(chosen, args.cache, args.timeout)
     wanted = set(chosen)
     records = [r for r in read_cache(args.cache) if (r["source"], r["name"]) in wanted]
+    statics = relint(records, args.static_cache or args.cache.with_name("recall_static.jsonl"))
+    for record in records:
+        record["static"] = statics.get((record["source"], record["name"]), {})
     text = report(records, models, args.sample)
     args.output.write_text(text, encoding="utf-8")
     print(text)

@@ -309,6 +309,18 @@ def _nothing_to_walk(text: str, running: Sequence[type[Rule]], checks_noqa: bool
     return True
 
 
+def _outside_version_guards(text: str, found: list[Diagnostic], gates: dict[str, str]) -> list[Diagnostic]:
+    """Drop gated rules' findings in branches that run only on releases where the hazard is not real
+    (``if torch_version < "2.7": capture_pre_autograd_graph(...)`` on a target of 2.7 or later)."""
+    from export_lint.analysis import version_guards
+
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return found
+    return version_guards.drop_never_real(tree, found, gates)
+
+
 def _lint_text(
     text: str,
     path: str,
@@ -359,11 +371,15 @@ def _lint_text(
         return [file_error(path, "syntax-error", "SyntaxError: too deeply nested to analyse")]
     finally:
         semantic.release()
+    found = context.diagnostics
+    gates = {rule.code: rule.torch_versions for rule in running if rule.torch_versions}
+    if any(d.code in gates for d in found):
+        found = _outside_version_guards(text, found, gates)
     budget.enter("reading noqa comments")
     suppressions = parse_suppressions(text)
     kept: list[Diagnostic] = []
     used: set[tuple[int | None, str]] = set()  # (row, code) pairs a noqa comment silenced
-    for d in context.diagnostics:
+    for d in found:
         if suppressions.suppresses(d.code, d.noqa_row):
             used.add((d.noqa_row, d.code))
         else:

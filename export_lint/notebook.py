@@ -93,15 +93,29 @@ def magic_indents(lines: list[str]) -> list[str | None]:
     return indents
 
 
+def _as_version_4(raw: object) -> object:
+    """``raw`` with ``nbformat: 4`` added when it lacks a version but has version-4 cells."""
+    if not isinstance(raw, dict) or "nbformat" in raw:
+        return raw
+    cells = raw.get("cells")
+    if not isinstance(cells, list) or not all(isinstance(c, dict) and "cell_type" in c for c in cells):
+        return raw
+    return {**raw, "nbformat": 4, "nbformat_minor": raw.get("nbformat_minor", 0)}
+
+
 def read_notebook(text: str) -> Notebook:
     """The joined Python text of a notebook's code cells. Raises NotebookError."""
     nbformat = _nbformat()
     try:
         raw = json.loads(text)
-        parsed = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
+        # Some editors save notebooks without the ``nbformat`` field (torchrec's plots); with
+        # version-4 cells (a list of dicts with a ``cell_type``) they are read as version 4.
+        versioned = _as_version_4(raw)
+        source = text if versioned is raw else json.dumps(versioned)
+        parsed = nbformat.reads(source, as_version=nbformat.NO_CONVERT)
     except Exception as error:  # nbformat raises several types on bad notebooks
         raise NotebookError(f"not a readable notebook: {error}") from error
-    if not isinstance(raw, dict) or raw.get("nbformat") != 4 or not isinstance(raw.get("cells"), list):
+    if not isinstance(raw, dict) or versioned.get("nbformat") != 4 or not isinstance(raw.get("cells"), list):
         raise NotebookError("only nbformat 4 notebooks are supported")
     language = parsed.get("metadata", {}).get("language_info", {}).get("name", "python")
     lines: list[str] = []

@@ -164,8 +164,8 @@ REQUIREMENT_LOCATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 _NESTED_DEPTH = 2
 #: Files that pin what a documentation build needs, not the torch the code targets.
 _DOCS_PARTS = frozenset({"doc", "docs"})
-#: ``-r other.txt`` / ``-c other.txt`` include lines, followed this many files deep.
-_INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)(?:\s*=\s*|\s+)(?P<path>\S+)")
+#: Options of a requirement line that include another file (``-r other.txt``, ``--constraint=c.txt``).
+_INCLUDE_OPTIONS = ("--requirement", "--constraint", "-r", "-c")
 _MAX_INCLUDES = 3
 
 
@@ -184,7 +184,20 @@ def _requirement_files(folder: Path, subfolder: str, patterns: tuple[str, ...]) 
 
 
 def _is_docs(name: str) -> bool:
-    return bool(_DOCS_PARTS & set(re.split(r"[-_.]", name.lower())))
+    return bool(_DOCS_PARTS & set(name.lower().replace("-", ".").replace("_", ".").split(".")))
+
+
+def _included(line: str) -> str | None:
+    """The file a ``-r``/``-c`` line includes, or None."""
+    line = line.strip()
+    for option in _INCLUDE_OPTIONS:
+        if line.startswith(option):
+            rest = line[len(option) :]
+            if option.startswith("--") and rest[:1] not in {"=", " ", "\t"}:
+                return None  # another long option (``--constraints-file``)
+            parts = rest.lstrip("= \t").split()
+            return parts[0] if parts else None
+    return None
 
 
 def _pip_specs(path: Path, project: Path, depth: int = 0) -> list[str]:
@@ -199,9 +212,10 @@ def _pip_specs(path: Path, project: Path, depth: int = 0) -> list[str]:
         return []
     specs: list[str] = []
     for line in text.splitlines():
-        include = _INCLUDE.match(line)
-        if include and depth < _MAX_INCLUDES:
-            specs += _pip_specs(path.parent / include.group("path"), project, depth + 1)
+        include = _included(line)
+        if include is not None:
+            if depth < _MAX_INCLUDES:
+                specs += _pip_specs(path.parent / include, project, depth + 1)
             continue
         spec = _requirement_spec(line)
         if spec:

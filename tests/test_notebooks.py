@@ -202,3 +202,13 @@ def test_the_editor_server_comments_out_the_same_ipython_lines():
     joined = JoinedCells(cells)
     compile(joined.text, "nb.ipynb", "exec")
     assert len(joined.text) == sum(len(cell.text) + 1 for cell in cells)  # columns and offsets kept
+
+
+def test_a_notebook_saved_without_its_version_field_is_read_as_version_4(tmp_path):
+    # torchrec's plot notebooks have version-4 cells and no "nbformat" key: read, not an EXP000.
+    raw = json.loads(DEMO)
+    del raw["nbformat"], raw["nbformat_minor"]
+    write(tmp_path, {"demo.ipynb": json.dumps(raw, indent=1)})
+    result = run("check", "--select", "EXP", "--output-format", "concise", cwd=tmp_path)
+    assert "EXP000" not in result.stdout, result.stdout
+    assert result.stdout.splitlines()[0].startswith("demo.ipynb:cell 4:5:21: EXP001"), result.stdout

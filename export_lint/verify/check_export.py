@@ -12,7 +12,7 @@ import dataclasses
 import inspect
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from export_lint.verify import numerics, runtime_codes
@@ -20,6 +20,7 @@ from export_lint.verify.line_tracker import LineTracker
 from export_lint.verify.locate import Frame, culprit, error_frame, stack_frames
 from export_lint.verify.memory import PeakMemory
 from export_lint.verify.recorder import first_line
+from export_lint.verify.shape_fixes import spec_edits
 from export_lint.verify.targets import ExportRequest, TargetError, needs_cuda
 
 #: The real export functions, saved before a script's calls are intercepted (``intercept`` fills it).
@@ -38,7 +39,7 @@ class Finding:
     category: str
     end_column: int | None = None
     torch_error: str | None = None  # the exception's type and first line, when one was raised here
-    fix: dict | None = None  # {"message", "insert_before_line", "text"} (see suggestions)
+    fix: dict | None = None  # {"message", "edits"} (see suggestions)
 
     @property
     def name(self) -> str:
@@ -126,14 +127,18 @@ def _indent_column(path: str, line: int) -> int:
 
 
 def forward_frame(model: Any) -> Frame | None:
-    """The ``def forward`` line of the model's class (where divergence and whole-model failures go)."""
+    """The ``def forward`` line of the model's class (where divergence and whole-model failures go);
+    a decorated ``forward`` is unwrapped, so the line is its ``def`` in the file that defines it."""
     function = getattr(type(model), "forward", None) or model
+    with contextlib.suppress(ValueError):  # a __wrapped__ cycle
+        function = inspect.unwrap(function)
     try:
         path = inspect.getsourcefile(function)
-        _, line = inspect.getsourcelines(function)
+        lines, line = inspect.getsourcelines(function)
     except (OSError, TypeError):
         return None
-    return Frame(path, line, "forward") if path else None
+    decorators = next((i for i, text in enumerate(lines) if not text.lstrip().startswith("@")), 0)
+    return Frame(path, line + decorators, "forward") if path else None
 
 
 def _finding(frame: Frame, code: str, message: str, category: str, torch_error: str | None = None) -> Finding:
@@ -141,16 +146,19 @@ def _finding(frame: Frame, code: str, message: str, category: str, torch_error: 
     return Finding(frame.path, frame.line, column, code, message, category, frame.end_column, torch_error)
 
 
-def from_error(error: BaseException, anchor: Frame | None) -> Finding:
-    """The finding for an exception torch.export raised."""
+def from_error(error: BaseException, anchor: Frame | None, forward: Frame | None = None) -> Finding:
+    """The finding for an exception torch.export raised (``forward``: where a failure in a
+    decorator wrapping the model's forward goes)."""
     error_type = type(error).__name__
-    frame = error_frame(error) or anchor or Frame("<unknown>", 1)
+    frame = error_frame(error, forward) or anchor or Frame("<unknown>", 1)
     category = runtime_codes.category_of(error_type, str(error))
     code = runtime_codes.code_for(category, _source_line(frame.path, frame.line), error_type, str(error))
     if code == "EXP001" and anchor is not None:
         frame = anchor
     text = first_line(error)
-    return _finding(frame, code, f"torch.export failed: {short_error(text)}", category, torch_error=text)
+    finding = _finding(frame, code, f"torch.export failed: {short_error(text)}", category, torch_error=text)
+    finding.fix = spec_edits(frame.path, str(error))  # torch's suggested dynamic_shapes, where it has one
+    return finding
 
 
 def short_error(text: str, limit: int = 200) -> str:
@@ -169,7 +177,7 @@ def _filenames(report) -> dict:
     return names
 
 
-def from_draft(report, anchor: Frame | None) -> list[Finding]:
+def from_draft(report, anchor: Frame | None, forward: Frame | None = None) -> list[Finding]:
     """One finding per failure in draft_export's report."""
     from export_lint.verify.suggestions import check_insertion
 
@@ -178,7 +186,8 @@ def from_draft(report, anchor: Frame | None) -> list[Finding]:
     for failure in report.failures:
         kind = str(failure.failure_type)
         data = failure.data
-        frame = culprit(stack_frames(data.get("user_stack") or [], filenames)) or anchor or Frame("<unknown>", 1)
+        stack = stack_frames(data.get("user_stack") or [], filenames)
+        frame = culprit(stack, forward) or anchor or Frame("<unknown>", 1)
         line = _source_line(frame.path, frame.line)
         if kind == "DATA_DEPENDENT_ERROR":
             category = runtime_codes.DATA_DEPENDENT
@@ -279,9 +288,12 @@ def check_export(
     watch: Mapping[str, set[int]] | None = None,
     anchor: Frame | None = None,
     compare: bool = True,
+    every_line_of: Callable[[str], bool] | None = None,
 ) -> ExportCheck:
-    """Run ``request`` through torch.export as asked (``strict`` overrides), then draft_export or eager."""
-    anchor = anchor or forward_frame(request.model)  # a failure with no frame of its own: the model's forward
+    """Run ``request`` through torch.export as asked (``strict`` overrides), then draft_export or eager.
+    ``watch`` lines (and every line of the files ``every_line_of`` accepts) are tracked non-strict."""
+    forward = forward_frame(request.model)
+    anchor = anchor or forward  # a failure with no frame of its own: the model's forward
     mode_strict = strict if strict is not None else request.strict
     if mode_strict is None:
         mode_strict = default_strict()
@@ -289,7 +301,7 @@ def check_export(
     if request.dynamic_shapes is not None:
         options["dynamic_shapes"] = request.dynamic_shapes
     check = ExportCheck(label, "strict" if mode_strict else "non-strict", "exports")
-    tracker = LineTracker({} if mode_strict else (watch or {}))
+    tracker = LineTracker({}) if mode_strict else LineTracker(watch or {}, every_line_of)
     with PeakMemory() as peak, quiet_torch_logs():
         started = time.perf_counter()
         try:
@@ -302,12 +314,12 @@ def check_export(
         check.seconds["export"] = time.perf_counter() - started
         if check.raised is not None:
             check.status, check.error = "fails", first_line(check.raised)
-            first = from_error(check.raised, anchor)
+            first = from_error(check.raised, anchor, forward)
             started = time.perf_counter()
             try:
                 with tracker:
                     draft = real("draft_export")(request.model, request.args, request.kwargs, **options)
-                drafted = from_draft(draft._report, anchor)
+                drafted = from_draft(draft._report, anchor, forward)
             except Exception:
                 drafted = []
             check.seconds["draft_export"] = time.perf_counter() - started

@@ -1,7 +1,7 @@
 """Which of a few chosen lines run while torch.export traces (``sys.monitoring`` on 3.12+, else ``sys.settrace``).
 
-Only the lines asked about are watched: other code objects get no line events, so the trace costs
-one cheap call event per Python call. Strict export runs the code under dynamo, which does not execute
+Only the lines asked about are watched (``None`` for a file: all its lines): other code objects get
+no line events, so the trace costs one cheap call event per Python call. Strict export runs the code under dynamo, which does not execute
 it frame by frame; only a non-strict trace says what ran.
 """
 
@@ -10,14 +10,32 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+
+
+class _Every(set):
+    """Stands for every line of a file."""
+
+    def __contains__(self, line: object) -> bool:
+        return True
+
+
+_EVERY = _Every()
 
 
 class LineTracker:
-    """``with LineTracker({path: {lines}}) as seen: ...`` then ``seen.executed``: {path: {lines that ran}}."""
+    """``with LineTracker({path: {lines} or None}) as seen: ...`` then ``seen.executed``: {path: {lines that ran}}."""
 
-    def __init__(self, wanted: Mapping[str, set[int]]) -> None:
-        self.wanted = {os.path.abspath(path): set(lines) for path, lines in wanted.items() if lines}
+    def __init__(
+        self, wanted: Mapping[str, set[int] | None], every_line_of: Callable[[str], bool] | None = None
+    ) -> None:
+        #: Files not in ``wanted`` for which this says yes have every line watched.
+        self.every_line_of = every_line_of
+        self.wanted = {
+            os.path.abspath(path): _EVERY if lines is None else set(lines)
+            for path, lines in wanted.items()
+            if lines is None or lines
+        }
         self.executed: dict[str, set[int]] = {}
         self._previous = None
         self._codes: dict[object, set[int] | None] = {}
@@ -28,7 +46,12 @@ class LineTracker:
         try:
             return self._codes[code]
         except KeyError:
-            lines = self.wanted.get(os.path.abspath(code.co_filename)) if code.co_filename[:1] != "<" else None
+            lines = None
+            if code.co_filename[:1] != "<":
+                path = os.path.abspath(code.co_filename)
+                lines = self.wanted.get(path)
+                if lines is None and self.every_line_of is not None and self.every_line_of(path):
+                    lines = _EVERY
             self._codes[code] = lines
             return lines
 
@@ -43,6 +66,14 @@ class LineTracker:
             if event == "line" and frame.f_lineno in lines:
                 seen.add(frame.f_lineno)
             return local
+
+        def every(frame, event, arg):
+            if event == "line":
+                seen.add(frame.f_lineno)
+            return every
+
+        if lines is _EVERY:
+            return every
 
         return local
 
@@ -64,7 +95,7 @@ class LineTracker:
             lines = self._lines_of(code)
             if lines is None:
                 return monitoring.DISABLE
-            if line in lines:
+            if lines is _EVERY or line in lines:
                 self.executed.setdefault(os.path.abspath(code.co_filename), set()).add(line)
             return None
 
@@ -73,7 +104,7 @@ class LineTracker:
         return True
 
     def __enter__(self) -> LineTracker:
-        if not self.wanted:
+        if not self.wanted and self.every_line_of is None:
             return self
         if self._start_monitoring():
             return self
@@ -83,7 +114,7 @@ class LineTracker:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if not self.wanted:
+        if not self.wanted and self.every_line_of is None:
             return
         if self._tool is not None:
             monitoring = sys.monitoring

@@ -2,7 +2,9 @@
 
 User code is any file outside torch, the standard library, installed packages and export-lint.
 When a failure has no such frame (a model from a library), the innermost frame outside torch, the
-standard library and export-lint is taken, so a library's own line is reported.
+standard library and export-lint is taken, so a library's own line is reported. Frames inside a
+decorator's wrapper (``wrappers``) are passed over: the failure belongs to the code they wrap, or
+to the model's ``forward`` when no other frame is left.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import sys
 import sysconfig
 import traceback
 from collections.abc import Iterable, Sequence
+
+from export_lint.verify.wrappers import is_wrapper_frame
 
 _CASES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "verify", "cases")
 _DYNAMO_FRAME = re.compile(r'File "([^"]+)", line (\d+), in ([^\s]+)')
@@ -71,12 +75,16 @@ def is_user_code(path: str) -> bool:
     return not is_framework(path) and not _under(os.path.abspath(path), _roots()[2])
 
 
-def culprit(frames: Sequence[Frame]) -> Frame | None:
-    """The innermost user frame, else the innermost frame outside torch and the standard library."""
+def culprit(frames: Sequence[Frame], wrapped: Frame | None = None) -> Frame | None:
+    """The innermost user frame, else the innermost frame outside torch and the standard library;
+    never a decorator's wrapper function: when wrappers are all there is, ``wrapped`` (the model's
+    ``forward``, which they wrap)."""
     for predicate in (is_user_code, lambda path: not is_framework(path)):
         for frame in reversed(frames):
-            if predicate(frame.path):
+            if predicate(frame.path) and not is_wrapper_frame(frame.path, frame.line):
                 return frame
+    if wrapped is not None and any(not is_framework(f.path) and is_wrapper_frame(f.path, f.line) for f in frames):
+        return wrapped
     return None
 
 
@@ -107,9 +115,10 @@ def message_frames(error: BaseException) -> list[Frame]:
     return [Frame(path, int(line), name) for path, line, name in _DYNAMO_FRAME.findall(section)]
 
 
-def error_frame(error: BaseException) -> Frame | None:
-    """Where an exception from torch.export belongs: the user frame quoted by dynamo, else the traceback's."""
-    quoted = culprit(message_frames(error))
+def error_frame(error: BaseException, wrapped: Frame | None = None) -> Frame | None:
+    """Where an exception from torch.export belongs: the user frame quoted by dynamo, else the
+    traceback's (``wrapped``: see ``culprit``)."""
+    quoted = culprit(message_frames(error), wrapped)
     if quoted is not None and is_user_code(quoted.path):
         return quoted
     chained = [error]
@@ -120,7 +129,7 @@ def error_frame(error: BaseException) -> Frame | None:
     frames: list[Frame] = []
     for item in reversed(chained):  # the innermost cause's traceback holds the deepest frames
         frames += traceback_frames(item)
-    found = culprit(frames)
+    found = culprit(frames, wrapped)
     if quoted is not None and (found is None or not is_user_code(found.path)):
         return quoted
     return found

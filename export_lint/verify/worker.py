@@ -20,31 +20,45 @@ from export_lint.verify.targets import TargetError, call_factory, load_factory, 
 
 
 class _Session:
-    """The static findings of every file seen so far, and the checks made."""
+    """The static findings of every file seen so far, and the checks made.
 
-    def __init__(self, select: list[str] | None, strict: bool | None) -> None:
+    ``lint=False`` leaves the static side to the caller (the recall corpus re-lints from its cache);
+    ``track_all`` records every line the non-strict trace ran in the model's code (its files, its
+    library's package, user code), not only the flagged ones."""
+
+    def __init__(self, select: list[str] | None, strict: bool | None, lint: bool = True, track_all: bool = False):
         self.select = select
         self.strict = strict
+        self.lint = lint
+        self.track_all = track_all
         self.static: dict[str, list[dict]] = {}
         self.checks: list = []
+        self.roots: list = []
+        self.files: dict[str, None] = {}
 
     def _lint(self, paths: list[str]) -> None:
         from export_lint.verify.static_side import static_findings
 
         new = [path for path in paths if path not in self.static]
-        if new:
-            self.static.update(static_findings(new, self.select))
+        if new and self.lint:
+            for path, items in static_findings(new, self.select, self.roots).items():
+                self.static.setdefault(path, items)
             for path in new:
                 self.static.setdefault(path, [])
 
     def check(self, label: str, request, anchor, extra_files: list[str]):
         from export_lint.verify.check_export import check_export
-        from export_lint.verify.static_side import model_files, watched_lines
+        from export_lint.verify.static_side import export_root, model_files, traced_code, watched_lines
 
+        root = export_root(request.model)
+        if root is not None and root not in self.roots:
+            self.roots.append(root)
         files = model_files(request.model, extra_files)
+        self.files.update(dict.fromkeys(files))
         self._lint(files)
-        watch = watched_lines({path: self.static.get(path, []) for path in files})
-        check = check_export(request, label, strict=self.strict, watch=watch, anchor=anchor)
+        watch = watched_lines(self.static)
+        every = traced_code(self.roots, self.files) if self.track_all else None
+        check = check_export(request, label, strict=self.strict, watch=watch, anchor=anchor, every_line_of=every)
         self._lint([finding.path for finding in check.findings])
         self.checks.append(check)
         return check
@@ -115,11 +129,11 @@ def run_script_target(path: str, argv: list[str], session: _Session) -> dict[str
     return {"exit_code": outcome.exit_code, "error": outcome.error}
 
 
-def main(argv: list[str]) -> int:
-    request_path, result_path = argv
-    with open(request_path, encoding="utf-8") as handle:
-        request = json.load(handle)
-    session = _Session(request.get("select"), request.get("strict"))
+def run_request(request: dict[str, Any]) -> dict[str, Any]:
+    """Check what a request names (see the module docstring); the result as JSON-ready data."""
+    session = _Session(
+        request.get("select"), request.get("strict"), request.get("lint", True), request.get("track_all", False)
+    )
     started = time.perf_counter()
     result: dict[str, Any] = {"target": request["label"], "error": None}
     try:
@@ -135,12 +149,22 @@ def main(argv: list[str]) -> int:
         result["error"] = f"{request['label']}: internal error: {traceback.format_exc(limit=-3).strip()}"
     result["exports"] = [check.to_json() for check in session.checks]
     result["static"] = session.static
+    result["model_files"] = list(session.files)
+    result["roots"] = [root.to_json() for root in session.roots]
     result["seconds"] = round(time.perf_counter() - started, 3)
     result["cpu_seconds"] = round(cpu_seconds(), 3)
     result["peak_rss_bytes"] = max_rss_bytes()
     from export_lint import versions
 
     result["torch"] = versions.installed_torch_version()
+    return result
+
+
+def main(argv: list[str]) -> int:
+    request_path, result_path = argv
+    with open(request_path, encoding="utf-8") as handle:
+        request = json.load(handle)
+    result = run_request(request)
     with open(result_path, "w", encoding="utf-8") as handle:
         json.dump(result, handle, default=str)
     return 0

@@ -1,0 +1,81 @@
+"""The static side of the recall corpus: each model's files linted with its class as the export root.
+
+Independent of the export runs: a row of ``recall_cache.jsonl`` names the model's files and its
+class (``model_files``, ``roots``), so re-linting needs no torch and no model. Results go to
+``recall_static.jsonl`` keyed by a digest of export-lint's own code (``export_lint/``, ``rules/``);
+a row whose digest is not the current one is re-linted, so the report always scores the rules of
+the checkout it runs in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SELECT = ("ALL",)
+
+
+def rules_digest(root: Path = ROOT) -> str:
+    """A digest of every Python file of export-lint's engine, analysis and rules."""
+    digest = hashlib.sha256()
+    for folder in ("export_lint", "rules"):
+        for path in sorted((root / folder).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def read_static(path: Path, digest: str) -> dict[tuple[str, str], dict]:
+    """{(source, name): {path: [[row, code], ...]}} of the rows linted with the rules of ``digest``."""
+    if not path.exists():
+        return {}
+    found = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut off by a killed run
+        if row.get("rules") == digest:
+            found[(row["source"], row["name"])] = row["static"]
+    return found
+
+
+def lint_record(record: dict, memo: dict) -> dict[str, list[list]]:
+    """check --select ALL on a model's files and the files of its failure sites, with its class (from
+    the cache row) as the export root."""
+    from export_lint.verify.static_side import ExportRoot, static_findings
+
+    named = [*record.get("model_files", []), *(finding["path"] for finding in record.get("findings", []))]
+    files = [path for path in dict.fromkeys(named) if Path(path).is_file()]
+    if not files:
+        return {}
+    roots = [ExportRoot(**root) for root in record.get("roots", [])]
+    static = static_findings(files, SELECT, roots, memo=memo)
+    return {path: [[item["row"], item["code"]] for item in items] for path, items in static.items()}
+
+
+def relint(
+    records: list[dict], path: Path, *, say: Callable[[str], None] = lambda text: print(text, file=sys.stderr)
+) -> dict[tuple[str, str], dict]:
+    """The static side of every record: cached when the rules are unchanged, else linted (and cached)."""
+    digest = rules_digest()
+    found = read_static(path, digest)
+    stale = [r for r in records if (r["source"], r["name"]) not in found]
+    if stale:
+        say(f"linting {len(stale)} models' files (rules {digest})")
+    memo: dict = {}
+    started = time.perf_counter()
+    for number, record in enumerate(stale, start=1):
+        key = (record["source"], record["name"])
+        found[key] = lint_record(record, memo)
+        with path.open("a", encoding="utf-8") as handle:
+            row = {"source": key[0], "name": key[1], "rules": digest, "static": found[key]}
+            handle.write(json.dumps(row) + "\n")
+        if number % 25 == 0:
+            say(f"  linted {number}/{len(stale)} ({time.perf_counter() - started:.0f}s)")
+    return found
