@@ -253,7 +253,9 @@ def _normalized(message: str) -> str:
     return text[:140]
 
 
-def report(records: list[dict], models: dict[str, list[str]] | None, sample_size: int | None) -> str:
+def report(
+    records: list[dict], models: dict[str, list[str]] | None, sample_size: int | None, static_version: str = ""
+) -> str:
     sites: dict[tuple[str, int], dict] = {}
     for record in records:
         for finding in record["findings"]:
@@ -287,9 +289,18 @@ def report(records: list[dict], models: dict[str, list[str]] | None, sample_size
         + (f" --sample {sample_size}" if sample_size else "")
         + f"` on {platform.machine()}, {os.cpu_count()} cores (shared with other jobs), Python "
         f"{platform.python_version()}, {', '.join(versions) or 'torch ?'}, {_library_versions()}; "
-        f"export-lint commit(s) {', '.join(commits)} (the static side changes as the rules do: re-run "
-        "`--report-only` after `rm` of the cache to re-measure).\n"
+        f"runtime rows by export-lint commit(s) {', '.join(commits)}; static side: `check --select ALL` of "
+        f"this checkout ({static_version or commit()}), each model's class as its export root (`--report-only` "
+        "re-lints when the rules change, without running exports).\n"
     )
+    seconds = [r["seconds"] for r in records if r.get("seconds") is not None]
+    if seconds:
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+        lines.append(
+            f"Runtime side: {len(seconds)} models, {sum(seconds) / 60:.0f} min of child wall time, "
+            f"{sum(seconds) / len(seconds):.1f} s per model (one forked child per model, libraries imported "
+            f"once; load average at report time {load}).\n"
+        )
     lines.append("| source | in corpus | tried | exported (matches eager) | failed | diverged | skipped |")
     lines.append("|---|---|---|---|---|---|---|")
     for source in SOURCES:

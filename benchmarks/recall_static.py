@@ -46,10 +46,12 @@ def read_static(path: Path, digest: str) -> dict[tuple[str, str], dict]:
 
 
 def lint_record(record: dict, memo: dict) -> dict[str, list[list]]:
-    """check --select ALL on a model's files, with its class (from the cache row) as the export root."""
+    """check --select ALL on a model's files and the files of its failure sites, with its class (from
+    the cache row) as the export root."""
     from export_lint.verify.static_side import ExportRoot, static_findings
 
-    files = [path for path in record.get("model_files", []) if Path(path).is_file()]
+    named = [*record.get("model_files", []), *(finding["path"] for finding in record.get("findings", []))]
+    files = [path for path in dict.fromkeys(named) if Path(path).is_file()]
     if not files:
         return {}
     roots = [ExportRoot(**root) for root in record.get("roots", [])]

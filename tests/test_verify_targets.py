@@ -234,3 +234,42 @@ def test_a_failure_under_a_library_decorator_is_reported_at_the_forward_it_wraps
     assert _verify("wrapped_model.py:make", "--output-format", "json") == 1
     items = json.loads(capsys.readouterr().out)
     assert {(i["filename"], i["location"]["row"]) for i in items} == {("wrapped_model.py", 9)}
+
+
+# -- verify --fix: torch's dynamic_shapes suggestion and an unnamed data-dependent value ----------
+CONSTRAINT_MESSAGE = """Constraints violated (batch)! For more information, run with TORCH_LOGS="+dynamic".
+  - Not all values of batch = L['x'].size()[0] in the specified range satisfy the generated guard 5 <= L['x'].size()[0]
+Suggested fixes:
+  batch = Dim('batch', min=5)
+  other = 2*batch
+
+The error above occurred when calling torch.export.export."""
+
+
+def test_torchs_suggested_spec_becomes_an_edit_of_the_dim_literal_in_the_users_spelling():
+    from export_lint.verify.shape_fixes import spec_edits, suggested_specs
+
+    assert suggested_specs(CONSTRAINT_MESSAGE) == {"batch": "Dim('batch', min=5)"}  # derived dims are left alone
+    assert suggested_specs("Suggested fixes:\n  batch = 8\n") == {"batch": "8"}
+    assert suggested_specs("no suggestion here") == {}
+    fix = spec_edits(str(FIXTURES / "guard_dims.py"), CONSTRAINT_MESSAGE)
+    (edit,) = fix["edits"]
+    line = (FIXTURES / "guard_dims.py").read_text().splitlines()[edit["line"] - 1]
+    assert line[edit["column"] - 1 : edit["end_column"] - 1] == 'Dim("batch")' and edit["text"] == 'Dim("batch", min=5)'
+    static = spec_edits(str(FIXTURES / "static_dim.py"), "Suggested fixes:\n  batch = 8\n")
+    assert [e["text"] for e in static["edits"]] == ["8"]
+
+
+@pytest.mark.slow
+@needs_torch
+def test_fix_writes_torchs_suggested_dim_and_binds_an_unnamed_size_then_both_reverify(tmp_path, monkeypatch, capsys):
+    for name in ("guard_dims.py", "inline_gate.py"):
+        shutil.copy(FIXTURES / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    assert _verify("guard_dims.py:make", "inline_gate.py:make", "--fix", "--apply") == 0
+    captured = capsys.readouterr()
+    assert '-    batch = Dim("batch")\n+    batch = Dim("batch", min=5)' in captured.out
+    assert "Fixed guard_dims.py: re-verified, 2 -> 0 finding(s)" in captured.err
+    assert "Fixed inline_gate.py: re-verified, 1 -> 0 finding(s)" in captured.err
+    gate = (tmp_path / "inline_gate.py").read_text()
+    assert "        size = x.nonzero().shape[0]\n        torch._check(size > 2)\n        if size > 2:" in gate

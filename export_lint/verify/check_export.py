@@ -20,6 +20,7 @@ from export_lint.verify.line_tracker import LineTracker
 from export_lint.verify.locate import Frame, culprit, error_frame, stack_frames
 from export_lint.verify.memory import PeakMemory
 from export_lint.verify.recorder import first_line
+from export_lint.verify.shape_fixes import spec_edits
 from export_lint.verify.targets import ExportRequest, TargetError, needs_cuda
 
 #: The real export functions, saved before a script's calls are intercepted (``intercept`` fills it).
@@ -38,7 +39,7 @@ class Finding:
     category: str
     end_column: int | None = None
     torch_error: str | None = None  # the exception's type and first line, when one was raised here
-    fix: dict | None = None  # {"message", "insert_before_line", "text"} (see suggestions)
+    fix: dict | None = None  # {"message", "edits"} (see suggestions)
 
     @property
     def name(self) -> str:
@@ -155,7 +156,9 @@ def from_error(error: BaseException, anchor: Frame | None, forward: Frame | None
     if code == "EXP001" and anchor is not None:
         frame = anchor
     text = first_line(error)
-    return _finding(frame, code, f"torch.export failed: {short_error(text)}", category, torch_error=text)
+    finding = _finding(frame, code, f"torch.export failed: {short_error(text)}", category, torch_error=text)
+    finding.fix = spec_edits(frame.path, str(error))  # torch's suggested dynamic_shapes, where it has one
+    return finding
 
 
 def short_error(text: str, limit: int = 200) -> str:

@@ -103,7 +103,8 @@ def dynamic_dims(program, args: tuple, kwargs: dict) -> list[DynamicDim]:
             bounds = program.range_constraints.get(expr)
             low = int(bounds.lower) if bounds is not None else 2
             upper = bounds.upper if bounds is not None else None
-            high = int(upper) if upper is not None and upper.is_finite else None
+            # torch's IntInfinity (``int_oo``, an unbounded Dim) says ``is_finite`` and cannot be an int
+            high = int(upper) if upper is not None and upper.is_finite and "oo" not in str(upper) else None
             found.append(DynamicDim(index, dim, str(expr), int(example.shape[dim]), low, high))
     return found
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from export_lint.diagnostics import Applicability, Diagnostic, Edit, FileResult, Fix, LineIndex, Location
+from export_lint.diagnostics import Applicability, Diagnostic, FileResult, Fix, LineIndex, Location
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 DEFAULT_TIMEOUT = 600.0
@@ -143,16 +143,14 @@ def _static_on_line(run: TargetRun, path: str, line: int) -> list[dict]:
 
 
 def suggested_fix(finding: dict, text: str | None, index: LineIndex | None) -> Fix | None:
+    """The finding's suggested fix (``suggestions``' ``{"message", "edits"}``) as a Fix on ``text``."""
+    from export_lint.verify.suggestions import as_edits
+
     suggestion = finding.get("fix")
     if not suggestion or text is None or index is None:
         return None
-    row = suggestion["insert_before_line"]
-    if row > len(index.line_starts):
-        return None
-    offset = index.line_starts[row - 1]
-    location = index.location(offset)
-    edit = Edit(offset, offset, suggestion["text"], location, location)
-    return Fix(suggestion["message"], (edit,), Applicability.UNSAFE)
+    edits = as_edits(text, suggestion)
+    return Fix(suggestion["message"], tuple(edits), Applicability.UNSAFE) if edits else None
 
 
 def diagnostics_of(run: TargetRun) -> list[Diagnostic]:
