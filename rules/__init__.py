@@ -22,9 +22,12 @@ CODES: dict[str, str] = {
     "EXP106": "exp106_dynamic_dim_python_loop:DynamicDimPythonLoop",
     "EXP107": "exp107_dynamic_dim_python_cast:DynamicDimPythonCast",
     "EXP108": "exp108_dynamic_dim_rounded_slice:DynamicDimRoundedSlice",
+    "EXP109": "exp109_dynamic_dim_round:DynamicDimRound",
+    "EXP110": "exp110_unbounded_dim_full_slice:UnboundedDimFullSlice",
     "EXP301": "exp301_tensor_value_branch:TensorValueBranch",
     "EXP302": "exp302_data_dependent_loop:DataDependentLoop",
     "EXP303": "exp303_tensor_to_python_scalar:TensorToPythonScalar",
+    "EXP304": "exp304_data_dependent_split:DataDependentSplit",
     "EXP004": "exp004_removed_capture_pre_autograd_graph:RemovedCapturePreAutogradGraph",
     "EXP005": "exp005_removed_export_constraints:RemovedExportConstraints",
     "EXP006": "exp006_removed_dynamic_dim:RemovedDynamicDim",
@@ -38,6 +41,7 @@ CODES: dict[str, str] = {
     "EXP204": "exp204_plain_tensor_attribute_mutation:PlainTensorAttributeMutation",
     "EXP205": "exp205_python_state_updated_in_forward:PythonStateUpdatedInForward",
     "EXP206": "exp206_global_state_updated_in_forward:GlobalStateUpdatedInForward",
+    "EXP207": "exp207_attribute_created_in_forward:AttributeCreatedInForward",
     "EXP401": "exp401_numpy_on_tensor_in_forward:NumpyOnTensorInForward",
     "EXP402": "exp402_python_random_or_clock_in_forward:PythonRandomOrClockInForward",
     "EXP403": "exp403_file_io_in_forward:FileIoInForward",
@@ -45,6 +49,7 @@ CODES: dict[str, str] = {
     "EXP501": "exp501_export_in_training_mode:ExportInTrainingMode",
     "EXP502": "exp502_hardcoded_cuda_device:HardcodedCudaDevice",
     "EXP503": "exp503_autocast_region_strict_export:AutocastRegionStrictExport",
+    "EXP504": "exp504_autocast_region_torch_2_4:AutocastRegionTorch24",
     "EXP900": "exp900_unused_noqa:UnusedNoqa",
 }
 

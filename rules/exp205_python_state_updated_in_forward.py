@@ -132,7 +132,7 @@ class PythonStateUpdatedInForward(Rule):
             """,
             # Before 2.10 assigning a new tensor attribute in forward fails export: strict, `AssertionError:
             # Mutating module attribute last during export`; non-strict, `ValueError: Node arity mismatch`
-            # (2.8 and 2.9: `following attrs were created in the model.forward: {'last'}`).
+            # (2.8 and 2.9: `following attrs were created in the model.forward: {'last'}`): EXP207 reports it there.
             requires_torch=">=2.10",
         ),
     ]

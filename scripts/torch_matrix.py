@@ -57,6 +57,8 @@ DOCS_MD = REPO / "docs" / "torch-versions.md"
 #: venvs a verify is running in or still to run in (never deleted to make room).
 IN_USE: set[Path] = set()
 PROTECTED: set[Path] = set()
+#: Seconds between looks while every venv is still needed.
+WAIT_S = 10.0
 
 
 def log(message: str) -> None:
@@ -127,7 +129,8 @@ def make_room(root: Path, keep: int, min_free: float, protect: set[Path]) -> Non
     when only protected ones are left, wait for the verify loop to release one."""
     waited = False
     while True:
-        venvs = [p for p in built_venvs(root) if p not in protect and p not in PROTECTED]
+        # IN_USE and PROTECTED are read afresh each time: the verify loop releases venvs meanwhile
+        venvs = [p for p in built_venvs(root) if p not in protect and p not in PROTECTED and p not in IN_USE]
         low = free_gb(root) < min_free
         if len(built_venvs(root)) < keep and not low:
             return
@@ -135,7 +138,7 @@ def make_room(root: Path, keep: int, min_free: float, protect: set[Path]) -> Non
             if not waited:
                 log(f"{free_gb(root):.1f} GB free, {len(built_venvs(root))} venvs: waiting for one to be verified")
                 waited = True
-            time.sleep(10)
+            time.sleep(WAIT_S)
             continue
         log(f"deleting {venvs[0]} ({free_gb(root):.1f} GB free, {len(built_venvs(root))} venvs)")
         shutil.rmtree(venvs[0], ignore_errors=True)
@@ -178,7 +181,7 @@ def ensure_venv(version: str, args) -> Path:
     if (venv / READY).exists():
         IN_USE.add(venv)
         return python
-    make_room(args.venvs, args.keep, args.min_free_gb, protect={venv, *IN_USE})
+    make_room(args.venvs, args.keep, args.min_free_gb, protect={venv})
     shutil.rmtree(venv, ignore_errors=True)
     log(f"torch {version}: building {venv} ({free_gb(args.venvs):.1f} GB free)")
     started = time.time()
@@ -607,6 +610,9 @@ def markdown(data: dict) -> str:
     lines += [f"| {release} | {'<br>'.join(data['runs'][release])} |" for release in releases]
     if data["models"]:
         lines += ["", "## Reference models (`export-lint verify --model NAME`)", ""]
+        lines += ["*as claimed*: export-lint reported the case's codes, the original did what they claim and the"]
+        lines += ["fixed code exported and matched eager; *not run*: the case's libraries do not install with that"]
+        lines += ["torch; `-`: no model run on that release yet (`--skip-rules --models ...`).", ""]
         lines += ["| model | " + " | ".join(releases) + " |", "|---|" + "---|" * len(releases)]
         details = []
         for name, by_release in data["models"].items():
@@ -615,7 +621,9 @@ def markdown(data: dict) -> str:
                 result = by_release.get(release)
                 cells.append(result["status"] if result else "-")
                 if result and result["detail"]:
-                    details.append(f"- {name} on torch {release}: {result['status']}: {result['detail']}")
+                    detail = result["detail"]
+                    detail = detail if len(detail) <= 300 else detail[:297] + "..."
+                    details.append(f"- {name} on torch {release}: {result['status']}: {detail}")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines += ["", *details]
     facts = sorted({name for found in data["facts"].values() for name in found})

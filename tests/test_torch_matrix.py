@@ -117,3 +117,33 @@ def test_fixes_never_write_an_api_the_target_torch_lacks(release):
             fixed = fix(example.code, [rule.code], release).text
             for name in lacking:
                 assert fixed.count(name) <= example.code.count(name), (rule.code, release, name)
+
+
+def test_a_build_waiting_for_room_deletes_a_venv_once_its_verify_is_done(tmp_path, monkeypatch):
+    """Regression: the build thread kept a copy of the venvs in use from when it started waiting,
+    so the release the verify loop had finished was never deleted and the build waited forever."""
+    import threading
+
+    from golden import load_script
+
+    matrix = load_script("torch_matrix")
+    monkeypatch.setattr(matrix, "WAIT_S", 0.01)
+    done, pending = tmp_path / "torch-2.12.1", tmp_path / "torch-2.13.0"
+    for venv in (done, pending):
+        venv.mkdir()
+        (venv / matrix.READY).write_text("{}")
+    matrix.IN_USE.update({done, pending})
+    matrix.PROTECTED.update({done, pending})
+    try:
+        waiter = threading.Thread(target=matrix.make_room, args=(tmp_path, 2, 0.0, {tmp_path / "torch-2.9.1"}))
+        waiter.start()
+        waiter.join(0.2)
+        assert waiter.is_alive() and done.exists()  # both still needed: it waits
+        matrix.IN_USE.discard(done)  # what the verify loop does once a release is verified
+        matrix.PROTECTED.discard(done)
+        waiter.join(5)
+        assert not waiter.is_alive()
+        assert not done.exists() and pending.exists()
+    finally:
+        matrix.IN_USE.clear()
+        matrix.PROTECTED.clear()

@@ -105,6 +105,7 @@ def _dim_of(
             str(label),
             int_literal(low) if low is not None else None,
             int_literal(high) if high is not None else None,
+            high is not None,
         )
     return None
 

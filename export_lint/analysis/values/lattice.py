@@ -53,6 +53,8 @@ class DynamicDim:
     name: str
     min: int | None = None
     max: int | None = None
+    #: Whether the ``Dim(...)`` call gives a ``max`` (a literal or not).
+    has_max: bool = False
 
     @property
     def named(self) -> bool:
