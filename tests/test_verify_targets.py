@@ -61,6 +61,9 @@ def test_runtime_codes_map_failure_categories_to_static_families():
     assert runtime_codes.code_for(runtime_codes.DATA_DEPENDENT, "        if x.sum() > 0:") == "EXP301"
     assert runtime_codes.code_for(runtime_codes.DATA_DEPENDENT, "        n = int(x.max())") == "EXP303"
     assert runtime_codes.code_for(runtime_codes.DATA_DEPENDENT, "    for i in range(n):") == "EXP302"
+    assert runtime_codes.code_for(runtime_codes.DATA_DEPENDENT, "    a, b = x.split(sizes.tolist())") == "EXP304"
+    assert runtime_codes.name_of("EXP304") == "data-dependent-split"  # names come from the rules registry
+    assert runtime_codes.name_of("EXP601") == "export-error"
     assert runtime_codes.code_for(runtime_codes.SPECIALIZED, "    if x.shape[0] == 4:").startswith("EXP10")
     assert runtime_codes.code_for(runtime_codes.UNSUPPORTED, "    y = np.sin(x)").startswith("EXP4")
     text = "Expected `mod` to be an instance of `torch.nn.Module`, got <class 'method'>."
