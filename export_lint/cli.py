@@ -276,6 +276,15 @@ def _with_reach(settings, paths: list[str], cached: bool = True):
         else:
             root = current
     reach = cached_reach(root, settings.export_roots, cache_dir(settings) if cached else None)
+    if reach.external:
+        shown = ", ".join(reach.external[:5]) + (
+            f" and {len(reach.external) - 5} more" if len(reach.external) > 5 else ""
+        )
+        print(
+            f"note: {len(reach.external)} export root(s) built by installed packages, whose code is not "
+            f"analysed: {shown}",
+            file=sys.stderr,
+        )
     if not reach.roots and reach.has_forwards:
         print(
             f"note: no export root in {root}: rules about traced code stay silent; name the exported models "

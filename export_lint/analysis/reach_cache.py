@@ -22,7 +22,7 @@ from export_lint.analysis.roots import Reach, compute_reach
 
 #: The entry holding the reach itself (file entries are keyed by absolute paths, never like this).
 _REACH_ENTRY = "<reach>"
-_SCHEMA = 1
+_SCHEMA = 2
 
 
 def _key(root: str) -> str:
@@ -90,6 +90,7 @@ def _encode_reach(reach: Reach, state: str) -> dict:
         "roots": list(reach.roots),
         "files": [[path, [list(pair) for pair in entries]] for path, entries in reach.files],
         "has_forwards": reach.has_forwards,
+        "external": list(reach.external),
     }
 
 
@@ -105,7 +106,8 @@ def _decode_reach(data: object, state: str) -> Reach | None:
     )
     if type(project) is not str or type(roots) is not list or type(files) is not list or type(forwards) is not bool:
         return None
-    if not all(type(label) is str for label in roots):
+    external = data.get("external")
+    if type(external) is not list or not all(type(label) is str for label in [*roots, *external]):
         return None
     decoded: list[tuple[str, tuple[tuple[str, str], ...]]] = []
     for item in files:
@@ -115,4 +117,4 @@ def _decode_reach(data: object, state: str) -> Reach | None:
         if not all(type(p) is list and len(p) == 2 and all(type(v) is str for v in p) for p in pairs):
             return None
         decoded.append((item[0], tuple((p[0], p[1]) for p in pairs)))
-    return Reach(project, tuple(roots), tuple(decoded), forwards)
+    return Reach(project, tuple(roots), tuple(decoded), forwards, tuple(external))

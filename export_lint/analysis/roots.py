@@ -58,6 +58,9 @@ class Reach:
     files: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
     #: Whether some project file defines a ``forward`` (code ``all-modules`` would count as traced).
     has_forwards: bool = False
+    #: Export targets built by installed packages (``transformers.AutoModel at export.py:12``):
+    #: roots whose code is not in the project, named in the summary, not analysed.
+    external: tuple[str, ...] = ()
 
     @functools.cached_property
     def _by_file(self) -> dict[str, dict[str, str]]:
@@ -386,6 +389,32 @@ class Resolver:
                     found |= self.lineage(value, depth + 1)
         return found
 
+    def external_builder(self, file: _File, expr: ast.expr, depth: int = 0) -> str | None:
+        """The installed package's class or factory an export target is built by
+        (``AutoModel.from_pretrained(...)`` -> ``transformers.AutoModel``, ``timm.create_model``),
+        or None when it is not one (torch itself, the project's own code, unknown)."""
+        if depth > _MAX_DEPTH:
+            return None
+        if isinstance(expr, ast.Name):
+            binding = self._binding(file, expr.id, expr)
+            if binding is not None and binding[1] == "assign" and isinstance(binding[2], ast.expr):
+                return self.external_builder(file, binding[2], depth + 1)
+            return None
+        if not isinstance(expr, ast.Call):
+            return None
+        func = expr.func
+        if isinstance(func, ast.Attribute) and func.attr in _SELF_METHODS:
+            return self.external_builder(file, func.value, depth + 1)
+        if isinstance(func, ast.Attribute) and func.attr in _CONSTRUCTORS:
+            func = func.value
+        qualified = self._qualified(file, dotted(func), func)
+        if not qualified or "." not in qualified:
+            return None
+        head = qualified.split(".")[0]
+        if head in {"torch", "builtins"} or head in self.index.files or self.index.resolve(qualified) is not None:
+            return None
+        return qualified
+
     def _global(self, qualified: str) -> set[_Class | _Function]:
         resolved = self.index.resolve(qualified)
         if resolved is None:
@@ -668,6 +697,7 @@ def compute_reach(
     resolver = Resolver(index)
     reacher = _Reacher(resolver)
     labels: list[str] = []
+    external: list[str] = []
     has_forwards = False
     scans = {} if scans is None else scans
     for path in sorted(set(index.files.values())):
@@ -687,11 +717,17 @@ def compute_reach(
                 label = f"export of {cls.qualname} at {_relative(path, index.root)}:{call.lineno}"
                 labels.append(label)
                 reacher.add_class(cls, _ENTRY_METHODS, label)
+            found = False
             for value in resolver.callables(file, target):  # export of a plain function
                 if isinstance(value, _Function):
                     label = f"export of {value.name} at {_relative(path, index.root)}:{call.lineno}"
                     labels.append(label)
                     reacher.add_function(value, label)
+                    found = True
+            if not found and not resolver.instances(file, target):
+                builder = resolver.external_builder(file, target)
+                if builder is not None:
+                    external.append(f"{builder} at {_relative(path, index.root)}:{call.lineno}")
             reacher.run()
     for path, qualname, label in configured_roots(index, patterns):
         labels.append(label)
@@ -700,4 +736,4 @@ def compute_reach(
     files = tuple(
         (path, tuple(sorted(entries.items()))) for path, entries in sorted(reacher.reached.items()) if entries
     )
-    return Reach(index.root, tuple(dict.fromkeys(labels)), files, has_forwards)
+    return Reach(index.root, tuple(dict.fromkeys(labels)), files, has_forwards, tuple(dict.fromkeys(external)))
