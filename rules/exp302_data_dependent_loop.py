@@ -2,7 +2,8 @@
 Finds Python `for` loops in traced code whose trip count comes from tensor data:
 `range(n)` where `n` was read with `.item()`, `int(t)` or `.tolist()`, or is the size of a tensor
 whose shape depends on data (`len(torch.nonzero(x))`, `x[x > 0].shape[0]`), and loops over such a
-data-shaped tensor itself (`for row in torch.nonzero(x):`).
+data-shaped tensor itself (`for row in torch.nonzero(x):`, also through `enumerate`, `zip` and
+`reversed`).
 
 ## Why is this bad?
 torch.export unrolls Python loops while tracing, so it needs the trip count as a plain int; a
@@ -12,6 +13,7 @@ count read from data is unknown then. Measured on torch 2.14.1 (scripts/measure_
 |---|---|---|
 | `for _ in range(n.item()):` | `UserError: Consider annotating your code using torch._check*(). Could not extract specialized integer from data-dependent expression u0` | `GuardOnDataDependentSymNode: Could not extract specialized integer from data-dependent expression u0` |
 | `for i in range(len(torch.nonzero(x > 0))):` | `UserError: ... Could not extract specialized integer from data-dependent expression u0` | `GuardOnDataDependentSymNode` (same) |
+| `for i, r in enumerate(x[x > 0]):`, `zip(x[x > 0], ...)`, `reversed(x[x > 0])` | `UserError: ... Could not extract specialized integer from data-dependent expression` | `GuardOnDataDependentSymNode: Could not guard on data-dependent expression Eq(u0, 0)` |
 
 Using the same numbers as sizes or slice bounds exports (`torch.zeros(n.item())`, `x[:n.item()]`,
 `x.reshape(n.item(), -1)`), and `for v in t.tolist():` over a tensor of static length exports in
@@ -148,6 +150,12 @@ class DataDependentLoop(Rule):
             self.report(iterable, iterable=" ".join(self.context.code(iterable).split())[:60])
 
     def _data_dependent_range(self, flow: FunctionValues, iterable: cst.BaseExpression) -> bool:
-        if not isinstance(iterable, cst.Call) or self.semantic.qualified_name(iterable.func) != "range":
+        """``range(n.item())``; ``enumerate``/``zip``/``reversed`` of a data-shaped tensor."""
+        if not isinstance(iterable, cst.Call):
             return False
-        return any(flow.kind(arg.value) is Kind.DATA_SCALAR for arg in iterable.args)
+        name = self.semantic.qualified_name(iterable.func)
+        if name == "range":
+            return any(flow.kind(arg.value) is Kind.DATA_SCALAR for arg in iterable.args)
+        if name in ("enumerate", "zip", "reversed"):
+            return any(flow.kind(arg.value) is Kind.DATA_SHAPED_TENSOR for arg in iterable.args)
+        return False

@@ -1,7 +1,9 @@
 """## What it does
 Finds `int(t)`, `float(t)` and `assert t` in traced code, where `t` is a tensor computed from a
 forward input, when the code is exported in non-strict mode (`strict=False`, the default since
-torch 2.8).
+torch 2.8); also `int()`/`float()` of a number already read from tensor data (`int(n.item())`,
+`int(len(x[x > 0]))`), `math` functions of a tensor (`math.ceil(t)`) and format specs on a tensor
+or such a number (`f"{loss:.4f}"`).
 
 ## Why is this bad?
 In non-strict mode export runs `forward` as ordinary Python on fake tensors, and `int()`,
@@ -13,6 +15,9 @@ In non-strict mode export runs `forward` as ordinary Python on fake tensors, and
 | `x[int(i)]`, `x * int(i)` | exports | `GuardOnDataDependentSymNode: Could not extract specialized integer from data-dependent expression u0` |
 | `x * float(s)` | exports | `GuardOnDataDependentSymNode: Could not guard on data-dependent expression zuf0` |
 | `assert (x > 0).all()` | exports | `GuardOnDataDependentSymNode: Could not guard on data-dependent expression Eq(u0, 1)` |
+| `x * int(n.item())`, `x * float(n.item())`, `int(len(x[x > 0]))` | exports | `GuardOnDataDependentSymNode: Could not extract specialized integer from data-dependent expression u0` |
+| `math.ceil(t)`, `math.sqrt(t)` | `UserError: Could not extract specialized integer from data-dependent expression u0` | `GuardOnDataDependentSymNode` (same) |
+| `f"{t:.2f}"`, `f"{n.item():.2f}"` | `Unsupported: Observed exception` | `TypeError: unsupported format string passed to FakeTensor.__format__` |
 
 `t.item()` traces in both modes (`x[i.item()]`, `x * s.item()` and `assert s.item() > 0` export),
 and `torch._check_tensor_all(cond)` is the traceable assertion. On older torch `.item()` is no way
@@ -53,6 +58,7 @@ import libcst as cst
 
 from export_lint import versions
 from export_lint.analysis.values import guards, queries
+from export_lint.analysis.values.lattice import Kind
 from export_lint.analysis.values.queries import FunctionValues
 from export_lint.diagnostics import Applicability
 from export_lint.rule import Invalid, Rule, Valid
@@ -179,11 +185,23 @@ class TensorToPythonScalar(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         name = self.semantic.qualified_name(node.func)
-        if name not in {"int", "float"} or len(node.args) != 1 or node.args[0].star or node.args[0].keyword:
+        if name is None or len(node.args) != 1 or node.args[0].star or node.args[0].keyword:
+            return
+        if name not in {"int", "float"} and not (name.startswith("math.") and name.count(".") == 1):
             return
         value = node.args[0].value
         flow = self._flow()
-        if flow is None or not flow.value(value).is_tensor:
+        if flow is None:
+            return
+        found = flow.value(value)
+        if name.startswith("math."):
+            if found.is_tensor:
+                self.report(node, expression=self.context.code(node), hint=f" (use `torch.{name[5:]}`)")
+            return
+        if found.kind is Kind.DATA_SCALAR:
+            self.report(node, expression=self.context.code(node), hint="")
+            return
+        if not found.is_tensor:
             return
         receiver = self.context.code(value)
         if not isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)):
@@ -192,6 +210,14 @@ class TensorToPythonScalar(Rule):
         if versions.matches(versions.parse_version(self.context.torch_version), _ITEM_EXPORTS):
             fix = self.fix("Read the value with `.item()`", self.context.replace(node, f"{receiver}.item()"))
         self.report(node, fix, expression=self.context.code(node), hint=" (use `.item()`)")
+
+    def visit_FormattedStringExpression(self, node: cst.FormattedStringExpression) -> None:
+        if node.format_spec is None:
+            return
+        flow = self._flow()
+        if flow is None or not flow.value(node.expression).data_dependent:
+            return
+        self.report(node, expression=self.context.code(node), hint=" (format a Python number, or drop the spec)")
 
     def visit_Assert(self, node: cst.Assert) -> None:
         flow = self._flow()

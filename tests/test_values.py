@@ -380,3 +380,121 @@ def test_recursion_and_deep_call_chains_terminate():
         )
         == []
     )
+
+
+def test_a_tensor_sized_by_a_number_read_from_data_is_data_shaped():
+    # `x.view(n.item(), -1)` exports (torch 2.14.1); branching on or looping over its size does not.
+    assert _found(
+        """
+        import torch
+
+        class M(torch.nn.Module):
+            def forward(self, x, n):
+                rows = x.view(n.item(), -1)
+                if rows.shape[0] > 1:
+                    x = x + 1
+                filled = torch.full((2,), n.item())
+                if filled.shape[0] > 1:
+                    x = x * 2
+                for r in torch.zeros(n.item(), 2):
+                    x = x - r.sum()
+                return x + rows.sum().reshape(1)
+
+        torch.export.export(M(), (torch.randn(8, 4), torch.tensor(4)))
+        """
+    ) == [(7, "EXP301"), (12, "EXP302")]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "return x * math.floor(n.item())",  # math on a number read from data exports
+        'return x * len(f"{x.sum()}")',  # no format spec: non-strict export formats a fake tensor
+        "return x * int(x.shape[0])",  # a size, not data
+        "return x * sum(r for r in zip(x, x))[0]",  # zip over a tensor of static length
+    ],
+)
+def test_look_alikes_of_the_new_sinks_stay_silent(body):
+    source = f"""
+import math
+
+import torch
+
+
+class M(torch.nn.Module):
+    def forward(self, x, n):
+        {body}
+
+
+torch.export.export(M(), (torch.randn(8, 4), torch.tensor(4)), strict=False)
+"""
+    assert _found(source) == []
+
+
+def test_conversions_of_numbers_read_from_data_are_reported_in_non_strict_mode_only():
+    source = """
+        import torch
+
+        class M(torch.nn.Module):
+            def forward(self, x, n):
+                return x * int(n.item())
+
+        torch.export.export(M(), (torch.randn(8, 4), torch.tensor(4)), strict={strict})
+        """
+    assert _found(source.replace("{strict}", "False"), ("EXP303",)) == [(6, "EXP303")]
+    assert _found(source.replace("{strict}", "True"), ("EXP303",)) == []
+
+
+def test_a_helper_called_only_in_training_is_not_analysed():
+    assert (
+        _found(
+            """
+        import torch
+
+        class M(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("shift", torch.zeros(()))
+
+            def forward(self, x):
+                if self.training:
+                    self.adjust(x)
+                return x * 2
+
+            def adjust(self, x):
+                if self.shift > 0:
+                    self.shift = x.max()
+        """
+        )
+        == []
+    )
+
+
+def test_a_callee_defined_before_the_submodule_forward_that_calls_it_gets_its_values():
+    assert _found(
+        """
+        import torch
+        from torch import nn
+
+
+        class Head(nn.Module):
+            def score(self, logits):
+                if logits.max() > 0:
+                    return logits
+                return -logits
+
+            def forward(self, h):
+                return self.score(h.softmax(-1))
+
+
+        class Model(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.head = Head()
+
+            def forward(self, x, y):
+                return self.head(x * y)
+
+        torch.export.export(Model(), (torch.randn(2, 4), torch.randn(2, 4)))
+        """
+    ) == [(8, "EXP301")]

@@ -8,8 +8,10 @@ Entry values of a traced function's parameters come, in order of trust, from the
 is answered by the callee's summary: its body interpreted with the call's argument values (memoised
 per argument values; recursion and depth are bounded), giving what it returns.
 
-Functions no other traced function calls are analysed first, with the entry values the export call
-and annotations give; then the callees, with the join of what their call sites passed.
+Module forwards that no other class builds as a submodule are analysed first, with the entry values
+the export call and annotations give; then the callees, with the join of what their call sites
+passed. A callee that no analysed call reaches (it is only called under ``if self.training:``) is
+not analysed, except a ``forward`` and a function an export root reaches from another file.
 """
 
 from __future__ import annotations
@@ -371,29 +373,47 @@ class FileProgram:
     def _analyse_traced(self) -> None:
         traced_ids = self.semantic.traced_functions()
         traced = [f for f in self._functions.values() if id(f.node) in traced_ids]
-        called: set[str] = set()
-        constructed: set[str] = set()
+        constructed: set[str] = set()  # what the classes' __init__ build: their submodules
         for function in self._functions.values():
-            names = _called_names(function.node)
-            constructed |= names
-            if id(function.node) in traced_ids:
-                called |= names
+            if function.node.name.value == "__init__" and function.owner is not None:
+                constructed |= _called_names(function.node)
         exported = {self._classes[f.owner].name for f in traced if f.owner in self._classes} & set(self.modes)
 
         def is_entry(function: _Function) -> bool:
-            name = function.node.name.value
             info = self._classes.get(function.owner or "")
-            if info is None:
-                return name not in called
-            if name == "forward":
-                return info.name in exported or info.name not in constructed
-            return f"self.{name}" not in called
+            if info is None or function.node.name.value != "forward":
+                return False  # a method or helper: analysed from its call sites (below)
+            return info.name in exported or info.name not in constructed
 
-        entries = [f for f in traced if is_entry(f)]
-        for function in entries:
-            self._analyse(function)
+        pending = [f for f in traced if not is_entry(f)]
         for function in traced:
-            self._analyse(function)
+            if is_entry(function):
+                self._analyse(function)
+        # A callee is analysed with what its call sites passed, once an analysed caller reached it
+        # (waves: a callee's callers may come later in the file). A `forward` nothing reached is
+        # analysed with its own entry values (any module's call may run it).
+        while pending:
+            ready = [f for f in pending if id(f.node) in self._contexts]
+            if not ready:
+                ready = [f for f in pending if f.node.name.value == "forward"][:1]
+                if not ready:
+                    break
+            for function in ready:
+                self._analyse(function)
+            pending = [f for f in pending if id(f.node) not in self._analysed]
+        # What is left no analysed call reached. Every-module mode traces a method or helper only
+        # because traced code calls it by name: that call is dead (`if self.training:`) or lost,
+        # and the function stays without values (the rules are silent in it). An export root may
+        # reach one through a call in another file: with no call to it in this file's traced
+        # code, it is analysed with its own entry values.
+        if pending and self.semantic.reached is not None:
+            called: set[str] = set()
+            for function in traced:
+                called |= _called_names(function.node)
+            for function in pending:
+                name = function.node.name.value
+                if (f"self.{name}" if function.owner else name) not in called:
+                    self._analyse(function)
 
     # -- queries -------------------------------------------------------------------------
     def values_of(self, function: cst.FunctionDef) -> bool:
@@ -401,9 +421,9 @@ class FileProgram:
         if id(function) in self._analysed:
             return True
         found = self._functions.get(id(function))
-        if found is None:
-            return False
-        self._analyse(found)
+        if found is None or id(function) in self.semantic.traced_functions():
+            return False  # a traced callee that no analysed call reaches (see _analyse_traced)
+        self._analyse(found)  # a function nested in traced code
         return True
 
 

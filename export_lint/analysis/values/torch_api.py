@@ -64,6 +64,16 @@ TENSOR_ATTRIBUTES = frozenset({"T", "mT", "H", "mH", "real", "imag", "data"})
 #: Methods and functions that return several tensors.
 _SPLITTING = frozenset({"split", "chunk", "unbind", "tensor_split", "split_with_sizes", "hsplit", "vsplit"})
 
+#: Methods whose every positional argument is a size of the result (a data-dependent one makes a
+#: data-shaped tensor), and the one whose first argument is (``new_full(size, fill_value)``).
+_SIZED_METHODS = frozenset({"view", "reshape", "expand", "repeat", "new_zeros", "new_ones", "new_empty"})
+_FIRST_SIZED_METHODS = frozenset({"new_full"})
+#: Reductions: with no argument their result has one element, whatever the input's shape.
+_REDUCTIONS = frozenset({"sum", "mean", "max", "min", "amax", "amin", "any", "all", "prod", "std", "var", "norm"})
+#: torch factories the same way: every positional argument a size, or only the first one.
+_SIZED_FACTORIES = frozenset({"zeros", "ones", "empty", "rand", "randn", "arange", "eye"})
+_FIRST_SIZED_FACTORIES = frozenset({"full"})
+
 TORCH_NAMESPACES = ("torch.", "torch.nn.functional.", "torch.linalg.", "torch.special.", "torch.fft.")
 #: torch functions returning a Python bool computed from tensor data.
 _TORCH_DATA_BOOL = frozenset({"equal", "allclose", "is_nonzero"})
@@ -140,9 +150,27 @@ def size_at(shape: Value, index: int | None) -> Value:
     return SIZE
 
 
+def holds_data_scalar(value: Value) -> bool:
+    """A number read from tensor data, or a sequence holding one (``t.tolist()``, ``(n.item(), 4)``)."""
+    if value.kind is Kind.DATA_SCALAR:
+        return True
+    if value.kind is Kind.SEQUENCE:
+        parts = [*(value.items or ()), *((value.element,) if value.element is not None else ())]
+        return any(part.kind is Kind.DATA_SCALAR for part in parts)
+    return False
+
+
+def _sized_by_data(args: list[Value], first_only: bool) -> bool:
+    return any(holds_data_scalar(arg) for arg in (args[:1] if first_only else args))
+
+
 def tensor_method(receiver: Value, method: str, args: list[Value], call: cst.Call) -> Value:
     """``t.method(...)`` on a tensor value."""
     data_shaped = receiver.kind is Kind.DATA_SHAPED_TENSOR
+    if (method in _SIZED_METHODS or method in _FIRST_SIZED_METHODS) and _sized_by_data(
+        args, method in _FIRST_SIZED_METHODS
+    ):
+        return DATA_SHAPED
     if method in torch_facts.data_reading_methods():
         return DATA_LIST if method == "tolist" else DATA_SCALAR
     if method == "size":
@@ -159,6 +187,8 @@ def tensor_method(receiver: Value, method: str, args: list[Value], call: cst.Cal
         return sequence_of(DATA_SHAPED if data_shaped else TENSOR)
     if method in BOOL_METHODS and not data_shaped:
         return BOOL_TENSOR
+    if method in _REDUCTIONS and not call.args:
+        return TENSOR
     if torch_facts.method_returns_tensor(method) or method in BOOL_METHODS:
         return DATA_SHAPED if data_shaped else TENSOR
     return UNKNOWN
@@ -177,6 +207,9 @@ def torch_function(qualified: str, args: list[Value], call: cst.Call) -> Value:
     if not qualified.startswith(TORCH_NAMESPACES) or qualified.startswith(_TORCH_SKIP_NAMESPACES):
         return UNKNOWN
     last = qualified.rsplit(".", 1)[-1]
+    factory = qualified.count(".") == 1 and (last in _SIZED_FACTORIES or last in _FIRST_SIZED_FACTORIES)
+    if factory and _sized_by_data(args, last in _FIRST_SIZED_FACTORIES):
+        return DATA_SHAPED
     if not any(arg.holds_tensors for arg in args):
         return UNKNOWN
     if last in _TORCH_DATA_BOOL:
