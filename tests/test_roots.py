@@ -421,3 +421,22 @@ def test_an_unreached_file_is_not_parsed_under_the_default_selection(monkeypatch
     noqa = source.replace("import torch\n", "import torch  # noqa: EXP301\n", 1)
     assert [d.code for d in lint_text(noqa, "layers.py", settings)] == ["EXP900"]
     assert parsed == ["layers.py"]
+
+
+def test_the_projects_own_code_and_the_standard_library_are_not_external_roots(tmp_path):
+    write_project(
+        tmp_path,
+        {
+            "pyproject.toml": '[project]\nname = "x"\n',
+            "exir/lowering.py": "def to_backend(program):\n    return program\n",
+            "export.py": """
+                import copy
+                import torch
+                from mypkg.exir.lowering import to_backend
+
+                torch.export.export(copy.deepcopy(torch.nn.Linear(2, 2)), (torch.randn(1, 2),))
+                torch.export.export(to_backend(None), (torch.randn(1, 2),))
+            """,
+        },
+    )
+    assert compute_reach(ProjectIndex(str(tmp_path))).external == ()
