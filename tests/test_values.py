@@ -498,3 +498,25 @@ def test_a_callee_defined_before_the_submodule_forward_that_calls_it_gets_its_va
         torch.export.export(Model(), (torch.randn(2, 4), torch.randn(2, 4)))
         """
     ) == [(8, "EXP301")]
+
+
+def test_a_list_of_tensors_built_by_append_is_stacked_into_a_tensor():
+    assert _found(
+        """
+        import torch
+
+        class M(torch.nn.Module):
+            def forward(self, x):
+                parts = []
+                for row in x:
+                    parts.append(row.relu())
+                scores = torch.stack(parts)
+                if scores.max() > 0:
+                    return scores
+                names = []
+                names.append("a")
+                if len(names) > 0:
+                    return x
+                return -x
+        """
+    ) == [(10, "EXP301")]
