@@ -5,8 +5,9 @@ class defined there (``self.encoder = Encoder()``) is answered by a summary comp
 file's own :class:`~export_lint.analysis.values.program.FileProgram`, built without analysing
 the file's traced code (only the summaries asked for run). Files are read as text, never
 imported; each is parsed once per process and version, and the linted file's cached results
-depend on its whole text (``external.record_text_read``). torch itself, large files and files
-nested too deep to parse safely are not followed.
+depend on its whole text (``external.record_text_read``). Only files of the same project (or of
+the same installed package, for a linted library) are followed; torch itself, large files and
+files nested too deep to parse safely are not.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from export_lint.source import read_source_file
 #: Files larger than this are not followed: each followed file costs a LibCST parse per worker, and
 #: a library's large modules (transformers' ``masking_utils``, other models' ``modeling_*.py``)
 #: would double the parse work of a run; helper and layer files of a project are smaller.
-MAX_BYTES = 60_000
+MAX_BYTES = 30_000
 #: Deeper than this, an expression could overflow LibCST's parser (see ``engine.MAX_NESTING``).
 MAX_NESTING = 200
 #: Packages whose functions the analysis knows from the torch facts table, or never follows.
@@ -35,6 +36,16 @@ def followed(qualified: str) -> bool:
     """Whether calls of ``qualified`` may be followed into its file."""
     top = qualified.lstrip(".").split(".")[0]
     return bool(top) and top not in _NOT_FOLLOWED
+
+
+def _installed_package(path: str) -> tuple[str, ...] | None:
+    """``(..., "site-packages", "transformers")`` for a file of an installed package, else None."""
+    parts = os.path.abspath(path).split(os.sep)
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts:
+            index = parts.index(marker)
+            return tuple(parts[: index + 2])
+    return None
 
 
 def _nesting(tree: ast.AST) -> int:
@@ -78,6 +89,8 @@ def semantic_of(qualified: str, importer: str) -> tuple[SemanticModel, str] | No
     path, dotted = found
     if os.path.abspath(path) == os.path.abspath(importer):
         return None
+    if _installed_package(path) != _installed_package(importer):
+        return None  # a project's own files, or one installed package's, not a dependency's
     semantic = _parsed(path, dotted, _version(path))
     if semantic is None:
         return None

@@ -21,7 +21,6 @@ import weakref
 
 import libcst as cst
 
-from export_lint.analysis import external
 from export_lint.analysis.semantic import ClassInfo, SemanticModel
 from export_lint.analysis.values import other_files, torch_api
 from export_lint.analysis.values.exports import ExportMode, export_modes
@@ -101,6 +100,8 @@ class FileProgram:
         #: id(FunctionDef) -> the program of another file that defines it (bound methods of
         #: submodules defined there).
         self._foreign: dict[int, FileProgram] = {}
+        #: qualified name -> (the program of its file, its name there), looked up once per file.
+        self._others: dict[str, tuple[FileProgram, str] | None] = {}
         self._index()
         if analyse:
             self._analyse_traced()
@@ -233,14 +234,18 @@ class FileProgram:
 
     # -- other files ---------------------------------------------------------------------
     def _other(self, qualified: str) -> tuple[FileProgram, str] | None:
+        if qualified in self._others:
+            return self._others[qualified]
         found = other_files.semantic_of(qualified, self.semantic.path)
-        if found is None:
-            return None
-        semantic, name = found
-        program = _FOREIGN.get(semantic)
-        if program is None or program.torch_version != self.torch_version:
-            program = _FOREIGN[semantic] = FileProgram(semantic, self.torch_version, analyse=False)
-        return program, name
+        result = None
+        if found is not None:
+            semantic, name = found
+            program = _FOREIGN.get(semantic)
+            if program is None or program.torch_version != self.torch_version:
+                program = _FOREIGN[semantic] = FileProgram(semantic, self.torch_version, analyse=False)
+            result = (program, name)
+        self._others[qualified] = result
+        return result
 
     def _other_function(
         self, qualified: str, args: list[tuple[str | None, Value]], star: bool, depth: int
@@ -248,8 +253,6 @@ class FileProgram:
         """``helper(x)`` imported from another file: its summary there (None: not a function)."""
         if not any(value.holds_tensors for _, value in args):
             return None  # nothing the callee could turn into a tensor fact: not worth a parse
-        if external.find_class(qualified, self.semantic.path) is not None:
-            return None  # a class (a dataclass of outputs, a module built here): not a function
         found = self._other(qualified)
         if found is None:
             return None
@@ -381,7 +384,7 @@ class FileProgram:
         last = qualified.rsplit(".", 1)[-1]
         if not qualified.startswith("torch.") and other_files.followed(qualified):
             # A submodule class of another file (followed when it is called).
-            return Value(Kind.MODULE, cls=qualified) if self.semantic.is_module_class_name(qualified) else UNKNOWN
+            return Value(Kind.MODULE, cls=qualified) if self._other_class(qualified) is not None else UNKNOWN
         if qualified.startswith("torch.nn.") and self.semantic.is_module_class_name(qualified):
             if last == "ModuleList" and len(expr.args) == 1:
                 element = self._element_class(expr.args[0].value, stack)
