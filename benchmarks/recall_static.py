@@ -20,12 +20,20 @@ ROOT = Path(__file__).resolve().parents[1]
 SELECT = ("ALL",)
 
 
+#: Parts of export-lint that do not change what ``check`` reports.
+_NOT_LINTING = ("export_lint/verify/", "export_lint/server/", "export_lint/report/")
+
+
 def rules_digest(root: Path = ROOT) -> str:
-    """A digest of every Python file of export-lint's engine, analysis and rules."""
+    """A digest of every Python file of export-lint's engine, analysis and rules and of verify's
+    static side (not the rest of verify, the server or the reporters: they do not change what is found)."""
     digest = hashlib.sha256()
     for folder in ("export_lint", "rules"):
         for path in sorted((root / folder).rglob("*.py")):
-            digest.update(str(path.relative_to(root)).encode())
+            relative = path.relative_to(root).as_posix()
+            if relative.startswith(_NOT_LINTING) and relative != "export_lint/verify/static_side.py":
+                continue
+            digest.update(relative.encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 

@@ -496,7 +496,7 @@ def current_proofs(rule, release: str, recorded: list[dict]) -> tuple[list[dict]
 
 
 def model_status(entry: dict) -> tuple[str, str]:
-    """(as claimed / MISMATCH / not run / error, what the original and the fixed code did)."""
+    """(as claimed / MISMATCH / cannot run / not run / error, what the original and the fixed code did)."""
     if entry.get("status") == "not run":
         return "not run", entry.get("why", "")
     case = entry.get("case") or {}
@@ -510,6 +510,10 @@ def model_status(entry: dict) -> tuple[str, str]:
         return f"{found.get('error') or 'not run'} ({found.get('stage') or '?'})"
 
     codes = ",".join(case.get("found_codes") or []) or "none"
+    stages = {(case.get(name) or {}).get("stage") for name in ("original", "fixed")}
+    if not case.get("passed") and stages == {"before export"}:
+        # the fixture's own code does not run with these libraries (e.g. an API of a newer transformers)
+        return "cannot run", f"codes {codes}; the case's code fails before export: {outcome('original')}"
     detail = f"codes {codes}; original: {outcome('original')}; fixed: {outcome('fixed')}"
     problems = "; ".join(case.get("problems") or [])
     return ("as claimed" if case.get("passed") else "MISMATCH"), detail + (f"; {problems}" if problems else "")
@@ -611,8 +615,12 @@ def markdown(data: dict) -> str:
     if data["models"]:
         lines += ["", "## Reference models (`export-lint verify --model NAME`)", ""]
         lines += ["*as claimed*: export-lint reported the case's codes, the original did what they claim and the"]
-        lines += ["fixed code exported and matched eager; *not run*: the case's libraries do not install with that"]
-        lines += ["torch; `-`: no model run on that release yet (`--skip-rules --models ...`).", ""]
+        lines += ["fixed code exported and matched eager; *MISMATCH*: a claim did not hold (below); *cannot run*: the"]
+        lines += ["case's own code fails before export with that release's libraries; *not run*: the case's libraries"]
+        lines += [
+            "do not install with that torch; `-`: no model run on that release yet (`--skip-rules --models ...`).",
+            "",
+        ]
         lines += ["| model | " + " | ".join(releases) + " |", "|---|" + "---|" * len(releases)]
         details = []
         for name, by_release in data["models"].items():

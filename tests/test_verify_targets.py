@@ -61,6 +61,9 @@ def test_runtime_codes_map_failure_categories_to_static_families():
     assert runtime_codes.code_for(runtime_codes.DATA_DEPENDENT, "        if x.sum() > 0:") == "EXP301"
     assert runtime_codes.code_for(runtime_codes.DATA_DEPENDENT, "        n = int(x.max())") == "EXP303"
     assert runtime_codes.code_for(runtime_codes.DATA_DEPENDENT, "    for i in range(n):") == "EXP302"
+    assert runtime_codes.code_for(runtime_codes.DATA_DEPENDENT, "    a, b = x.split(sizes.tolist())") == "EXP304"
+    assert runtime_codes.name_of("EXP304") == "data-dependent-split"  # names come from the rules registry
+    assert runtime_codes.name_of("EXP601") == "export-error"
     assert runtime_codes.code_for(runtime_codes.SPECIALIZED, "    if x.shape[0] == 4:").startswith("EXP10")
     assert runtime_codes.code_for(runtime_codes.UNSUPPORTED, "    y = np.sin(x)").startswith("EXP4")
     text = "Expected `mod` to be an instance of `torch.nn.Module`, got <class 'method'>."
@@ -273,3 +276,22 @@ def test_fix_writes_torchs_suggested_dim_and_binds_an_unnamed_size_then_both_rev
     assert "Fixed inline_gate.py: re-verified, 1 -> 0 finding(s)" in captured.err
     gate = (tmp_path / "inline_gate.py").read_text()
     assert "        size = x.nonzero().shape[0]\n        torch._check(size > 2)\n        if size > 2:" in gate
+
+
+@needs_torch
+def test_an_unnamed_data_dependent_value_is_bound_once_and_ambiguous_lines_get_no_fix(tmp_path):
+    from export_lint.verify.suggestions import check_insertion
+
+    data = {"expr": "u0 > 2", "result": "True", "frame_locals": {"locals": {"x": ["Tensor(shape: [4, 3])"]}}}
+    fix = check_insertion(str(FIXTURES / "inline_gate.py"), 8, data)
+    assert [edit["text"] for edit in fix["edits"]] == [
+        "        size = x.nonzero().shape[0]\n        torch._check(size > 2)\n",
+        "size",
+    ]
+    named = {**data, "frame_locals": {"locals": {"count": ["u0"]}}}
+    assert (
+        check_insertion(str(FIXTURES / "gate.py"), 9, named)["edits"][0]["text"] == "        torch._check(count > 2)\n"
+    )
+    two = tmp_path / "two.py"
+    two.write_text("import torch\n\n\ndef f(x):\n    if x.max().item() > x.min().item():\n        return x\n")
+    assert check_insertion(str(two), 5, data) is None  # which of the two is u0? no guess

@@ -16,31 +16,6 @@ RUNTIME_CODES: dict[str, tuple[str, str]] = {
     "EXP604": ("missing-fake-kernel", "an operator has no (or a wrong) fake kernel, so export guessed its shapes"),
 }
 
-#: Names of the static codes runtime findings map to.
-STATIC_NAMES = {
-    "EXP001": "non-module-export-target",
-    "EXP002": "hf-cache-output",
-    "EXP003": "strict-tracing-hazard",
-    "EXP101": "missing-dynamic-shapes",
-    "EXP102": "dim-zero-one-specialization",
-    "EXP103": "dynamic-shapes-key-mismatch",
-    "EXP104": "dynamic-dim-literal-comparison",
-    "EXP105": "dynamic-dim-literal-reshape",
-    "EXP106": "dynamic-dim-python-loop",
-    "EXP107": "dynamic-dim-python-cast",
-    "EXP108": "dynamic-dim-rounded-slice",
-    "EXP201": "frozen-storage-mutation",
-    "EXP301": "tensor-value-branch",
-    "EXP302": "data-dependent-loop",
-    "EXP303": "tensor-to-python-scalar",
-    "EXP401": "numpy-on-tensor-in-forward",
-    "EXP402": "python-random-or-clock-in-forward",
-    "EXP403": "file-io-in-forward",
-    "EXP404": "scripted-submodule-in-forward",
-    "EXP501": "export-in-training-mode",
-    "EXP502": "hardcoded-cuda-device",
-}
-
 #: Failure categories a runtime finding is sorted into before it gets a code.
 DATA_DEPENDENT = "data-dependent"
 SPECIALIZED = "specialized"
@@ -50,11 +25,17 @@ OTHER = "other"
 
 _BRANCH = re.compile(r"^\s*(?:if|elif|while|assert)\b|\bif\b.*\belse\b|\b(?:and|or|not)\b|^\s*return\s+bool\(")
 _LOOP = re.compile(r"^\s*for\b|\brange\(")
+_SPLIT = re.compile(r"\.(?:split|chunk|tensor_split|split_with_sizes)\(|\btorch\.(?:split|chunk|tensor_split)\(")
 _CAST = re.compile(r"\b(?:int|float|bool|math\.\w+)\(|\.item\(\)|\.tolist\(\)")
 
 
 def name_of(code: str) -> str:
-    return RUNTIME_CODES[code][0] if code in RUNTIME_CODES else STATIC_NAMES.get(code, "runtime-finding")
+    """A runtime-only code's name, else the name of the static rule of that code (from the registry)."""
+    if code in RUNTIME_CODES:
+        return RUNTIME_CODES[code][0]
+    from export_lint.rules import CODES, load
+
+    return load(code).name if code in CODES else "runtime-finding"
 
 
 def category_of(error_type: str, message: str) -> str:
@@ -80,6 +61,8 @@ def code_for(category: str, line: str, error_type: str = "", message: str = "") 
     if re.search(r"\bdynamic_shapes\b.*\b(?:keys|names|argument names)\b|does not match .*signature", text):
         return "EXP103"
     if category == DATA_DEPENDENT:
+        if _SPLIT.search(line):
+            return "EXP304"
         if _LOOP.search(line):
             return "EXP302"
         if _BRANCH.search(line):
