@@ -440,3 +440,22 @@ def test_the_projects_own_code_and_the_standard_library_are_not_external_roots(t
         },
     )
     assert compute_reach(ProjectIndex(str(tmp_path))).external == ()
+
+
+def test_an_export_call_through_a_function_local_import_is_a_root():
+    found = lint_roots(
+        """
+        import torch
+
+        class Net(torch.nn.Module):
+            def forward(self, x: torch.Tensor):
+                if x.sum() > 0:
+                    return x
+                return x
+
+        def main():
+            from torch.export import export as capture
+            capture(Net(), (torch.randn(2),))
+        """
+    )
+    assert [row for row, _ in found] == [6]

@@ -125,6 +125,14 @@ def _scope_names(node: ast.AST) -> dict[str, list[tuple[int, str, object]]]:
             for item in stmt.items:
                 if isinstance(item.optional_vars, ast.Name):
                     add(item.optional_vars.id, stmt.lineno, "assign", item.context_expr)
+        elif isinstance(stmt, ast.Import) and not isinstance(node, ast.Module):  # a function's own imports
+            for alias in stmt.names:
+                head = alias.name.split(".")[0]
+                add(alias.asname or head, stmt.lineno, "import", alias.name if alias.asname else head)
+        elif isinstance(stmt, ast.ImportFrom) and not isinstance(node, ast.Module) and not stmt.level and stmt.module:
+            for alias in stmt.names:
+                if alias.name != "*":
+                    add(alias.asname or alias.name, stmt.lineno, "import", f"{stmt.module}.{alias.name}")
         if isinstance(stmt, (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)):
             todo.extend(stmt.body)
             todo.extend(getattr(stmt, "orelse", []))
@@ -455,11 +463,21 @@ def _enclosing_class(file: _File, node: ast.AST) -> _Class | None:
 # -- roots ----------------------------------------------------------------------------------------
 def export_calls(resolver: Resolver, file: _File) -> Iterator[tuple[ast.Call, ast.expr | None]]:
     """The file's calls of an export entry point, with the expression they trace."""
+    # Names an import renames an entry point to (``from torch.export import export as capture``).
+    aliases = {
+        alias.asname
+        for node in ast.walk(file.facts.tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+        if alias.asname and alias.name.rsplit(".", 1)[-1].endswith(("export", "aot_compile"))
+    }
     for node in ast.walk(file.facts.tree):
         if not isinstance(node, ast.Call):
             continue
         name = dotted(node.func)
-        if name is None or not name.rsplit(".", 1)[-1].endswith(("export", "aot_compile")):
+        if name is None:
+            continue
+        if not name.rsplit(".", 1)[-1].endswith(("export", "aot_compile")) and name.split(".")[0] not in aliases:
             continue
         if resolver._qualified(file, name, node) not in ROOT_FUNCTIONS:
             continue
