@@ -23,10 +23,15 @@ from export_lint.rule import Rule
 from export_lint.runner import run_parallel
 
 HAZARD = "import torch\n\n\ndef f(x):\n    return x\n\n\ntorch.export.export(f, (torch.ones(1),))\n"
+#: An export call: a file needs the LibCST parse (one that no root reaches and that makes no
+#: export call is only checked with ``ast``, which is fast and needs no guard).
+EXPORT_CALL = "torch.export.export(torch.nn.Linear(1, 1), (torch.ones(1),))\n"
 #: LibCST needs seconds for this (four lists just under the literal limit): native code that no
 #: signal interrupts, so the parent has to kill the worker.
-SLOW = "import torch\n" + "".join(
-    f"x{n} = [" + ",\n".join(map(str, range(MAX_LITERAL_ELEMENTS - 1))) + "]\n" for n in range(4)
+SLOW = (
+    "import torch\n"
+    + "".join(f"x{n} = [" + ",\n".join(map(str, range(MAX_LITERAL_ELEMENTS - 1))) + "]\n" for n in range(4))
+    + EXPORT_CALL
 )
 
 
@@ -138,7 +143,7 @@ def test_a_file_over_the_memory_budget_is_reported_and_the_run_goes_on():
 
 
 def test_a_huge_literal_is_refused_before_libcst_sees_it():
-    source = "import torch\nx = [" + ",".join(["0"] * (MAX_LITERAL_ELEMENTS + 1)) + "]\n"
+    source = "import torch\nx = [" + ",".join(["0"] * (MAX_LITERAL_ELEMENTS + 1)) + "]\n" + EXPORT_CALL
     start = time.monotonic()
     (diagnostic,) = lint_source(source, "data.py", Settings(select=("ALL",))).diagnostics
     assert diagnostic.code == "EXP000" and diagnostic.name == "too-complex" and not diagnostic.internal_error
@@ -155,7 +160,9 @@ def test_literals_real_code_has_are_still_linted():
 
 @pytest.mark.slow
 def test_a_2_mb_list_literal_costs_seconds_not_a_minute(tmp_path):
-    (tmp_path / "huge.py").write_text("import torch\nx = [" + ",".join(str(i) for i in range(300_000)) + "]\n")
+    (tmp_path / "huge.py").write_text(
+        "import torch\nx = [" + ",".join(str(i) for i in range(300_000)) + "]\n" + EXPORT_CALL
+    )
     start = time.monotonic()
     done = check(tmp_path, "huge.py")
     assert time.monotonic() - start < 30
