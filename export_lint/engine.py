@@ -301,13 +301,9 @@ def _nothing_to_walk(text: str, running: Sequence[type[Rule]], checks_noqa: bool
     """No root reaches the file and it makes no export call: rules about traced code and export
     calls have nothing to look at, so the file is not parsed by LibCST (only checked to be Python)."""
     # A rule that only judges noqa comments (EXP900) needs the parse only when the file has one.
-    if checks_noqa or not all(rule.traced_only or hasattr(rule, "check_noqa") for rule in running) or may_export(text):
-        return False
-    try:
-        ast.parse(text)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return False  # reported by the LibCST parse
-    return True
+    return not (
+        checks_noqa or not all(rule.traced_only or hasattr(rule, "check_noqa") for rule in running) or may_export(text)
+    )
 
 
 def _outside_version_guards(text: str, found: list[Diagnostic], gates: dict[str, str]) -> list[Diagnostic]:
@@ -340,7 +336,10 @@ def _lint_text(
     running = [rule for rule in selected if all(word in text for word in rule.requires)]
     reached = reached_in(text, path, settings)
     if not reached and reached is not None and _nothing_to_walk(text, running, checks_noqa):
-        return []
+        # The same guards and syntax judgement as a parsed file gets (size, nesting, CPython's
+        # compiler, LibCST's last word on a rejection), without building the tree.
+        refused = _too_complex(text, path)
+        return [refused] if refused is not None else _syntax_errors_only(text, path)
     budget.enter("parsing")
     module = parse(text, path)
     if isinstance(module, Diagnostic):
