@@ -84,6 +84,11 @@ def _code_fingerprint() -> str:
 ENVIRONMENT_DISTRIBUTIONS = ("torch", "torchvision", "transformers", "libcst")
 
 
+def code_fingerprint() -> str:
+    """What every cache of export-lint's (results, project index) depends on of its own code."""
+    return _code_fingerprint()
+
+
 def _environment_fingerprint() -> str:
     """Python, and each distribution's ``*.dist-info`` (name, version, mtime) first on ``sys.path``:
     found from folder names in about a millisecond; a reinstall moves the mtime."""
@@ -435,9 +440,9 @@ def _header(data: bytes) -> tuple[dict, bytes] | None:
     return header, payload
 
 
-def _is_own_name(name: str) -> bool:
-    stem = name[: -len(_SUFFIX)]
-    return name.endswith(_SUFFIX) and len(stem) == _KEY_LENGTH and all(c in "0123456789abcdef" for c in stem)
+def _is_own_name(name: str, suffix: str = _SUFFIX) -> bool:
+    stem = name[: -len(suffix)]
+    return name.endswith(suffix) and len(stem) == _KEY_LENGTH and all(c in "0123456789abcdef" for c in stem)
 
 
 class Cache:
@@ -445,9 +450,11 @@ class Cache:
 
     ``entries`` hold plain JSON data, decoded and validated only when a file asks for its own."""
 
-    def __init__(self, folder: Path, key: str, secret: bytes | None = None) -> None:
+    def __init__(self, folder: Path, key: str, secret: bytes | None = None, suffix: str = _SUFFIX) -> None:
         self.folder = folder
         self.key = key
+        #: What the file's name ends with: ``.json`` for results, ``.index`` for the project index.
+        self.suffix = suffix
         self.secret = secret
         #: False when the folder is refused (a symlink) or no secret exists: nothing is read or written.
         self.enabled = secret is not None
@@ -459,12 +466,21 @@ class Cache:
 
     @classmethod
     def open(cls, settings: Settings) -> Cache:
-        cache = cls(cache_dir(settings), run_key(settings), user_key())
+        cache = cls.open_keyed(cache_dir(settings), run_key(settings))
         cache.settings = settings
+        return cache
+
+    @classmethod
+    def open_keyed(cls, folder: Path, key: str, warn: bool = True, suffix: str = _SUFFIX) -> Cache:
+        """The entries stored under ``key`` in ``folder``, read as :meth:`open` reads a run's
+        (the project index's cache uses its own key and suffix: ``analysis.reach_cache``)."""
+        cache = cls(folder, key, user_key(), suffix)
         if not cache.enabled:
-            _warn(
-                f"cannot use the cache key {key_path()} (missing, not private, or not yours): running without the cache"
-            )
+            if warn:
+                _warn(
+                    f"cannot use the cache key {key_path()} (missing, not private, or not yours): "
+                    "running without the cache"
+                )
             return cache
         try:
             found = os.lstat(cache.folder)
@@ -474,7 +490,8 @@ class Cache:
             found = None
         if found is None or not stat_module.S_ISDIR(found.st_mode):
             what = "a symlink" if found is not None and stat_module.S_ISLNK(found.st_mode) else "not a folder"
-            _warn(f"{cache.folder} is {what}: not following it, running without the cache")
+            if warn:
+                _warn(f"{cache.folder} is {what}: not following it, running without the cache")
             cache.enabled = False
             return cache
         try:
@@ -488,7 +505,7 @@ class Cache:
 
     @property
     def name(self) -> str:
-        return f"{self.key}{_SUFFIX}"
+        return f"{self.key}{self.suffix}"
 
     @property
     def file(self) -> Path:
@@ -624,7 +641,7 @@ class Cache:
         cache's name pattern whose header carries this user's tag for that very name."""
         own = []
         for name in os.listdir(folder):
-            if not _is_own_name(name) or name == self.name:
+            if not _is_own_name(name, self.suffix) or name == self.name:
                 continue
             try:
                 found = os.stat(name, dir_fd=folder, follow_symlinks=False)

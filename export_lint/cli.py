@@ -169,7 +169,11 @@ def _resolver(args: argparse.Namespace):
         # Each config's settings carry what its project's export roots reach (not for stdin, nor
         # for --show-settings / --show-files, which lint nothing).
         lints = not (_reads_stdin(args) or getattr(args, "show_settings", False) or getattr(args, "show_files", False))
-        finish = functools.partial(_with_reach, paths=args.paths) if lints else None
+        finish = (
+            functools.partial(_with_reach, paths=args.paths, cached=not getattr(args, "no_cache", False))
+            if lints
+            else None
+        )
         args.resolver = SettingsResolver(config_file=args.config, overrides=overrides, finish=finish)
     return args.resolver
 
@@ -248,14 +252,15 @@ def _collect(args: argparse.Namespace, settings) -> tuple[list[str], list, bool]
     return found.files, errors, False
 
 
-def _with_reach(settings, paths: list[str]):
-    """Settings carrying what the project's export roots reach (``traced = "roots"`` only)."""
+def _with_reach(settings, paths: list[str], cached: bool = True):
+    """Settings carrying what the project's export roots reach (``traced = "roots"`` only),
+    through the project index's cache unless ``--no-cache``."""
     if settings.traced != "roots":
         return settings
     import dataclasses
 
-    from export_lint.analysis.index import ProjectIndex
-    from export_lint.analysis.roots import compute_reach
+    from export_lint.analysis.reach_cache import cached_reach
+    from export_lint.cache import cache_dir
 
     if settings.config_file is not None:
         root = settings.project_root
@@ -270,7 +275,16 @@ def _with_reach(settings, paths: list[str]):
             current = parent
         else:
             root = current
-    reach = compute_reach(ProjectIndex(root), settings.export_roots)
+    reach = cached_reach(root, settings.export_roots, cache_dir(settings) if cached else None)
+    if reach.external:
+        shown = ", ".join(reach.external[:5]) + (
+            f" and {len(reach.external) - 5} more" if len(reach.external) > 5 else ""
+        )
+        print(
+            f"note: {len(reach.external)} export root(s) built by installed packages, whose code is not "
+            f"analysed: {shown}",
+            file=sys.stderr,
+        )
     if not reach.roots and reach.has_forwards:
         print(
             f"note: no export root in {root}: rules about traced code stay silent; name the exported models "

@@ -379,3 +379,27 @@ def test_a_parameter_is_followed_to_call_sites_in_other_files(tmp_path):
     assert "tests/test_ops.py:13:" in result.stdout and "examples/run.py:6:" in result.stdout, result.stdout
     assert "reached from export of TestAdd.test_add.Net at pkg/testing_utils.py:6" in result.stdout
     assert result.stdout.count(" EXP301 ") == 2, result.stdout
+
+
+def test_roots_built_by_installed_packages_are_named_in_the_summary(tmp_path):
+    write_project(
+        tmp_path,
+        {
+            "pyproject.toml": '[project]\nname = "x"\n',
+            "export.py": """
+                import timm
+                import torch
+                from transformers import AutoModelForCausalLM
+
+                model = AutoModelForCausalLM.from_pretrained("gpt2").eval()
+                torch.export.export(model, (torch.ones(1, 4, dtype=torch.long),))
+                torch.export.export(timm.create_model("resnet18"), (torch.randn(1, 3, 224, 224),))
+                torch.export.export(torch.nn.Linear(2, 2), (torch.randn(1, 2),))
+            """,
+        },
+    )
+    reach = compute_reach(ProjectIndex(str(tmp_path)))
+    assert reach.external == ("transformers.AutoModelForCausalLM at export.py:7", "timm.create_model at export.py:8")
+    result = run_check(tmp_path)
+    assert "2 export root(s) built by installed packages" in result.stderr, result.stderr
+    assert "transformers.AutoModelForCausalLM at export.py:7" in result.stderr

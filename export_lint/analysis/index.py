@@ -17,8 +17,10 @@ _SKIPPED_DIRS = frozenset(
 )
 #: Files larger than this are not summarised (generated tables, vendored bundles).
 MAX_BYTES = 2_000_000
-#: Names whose callers are searched for in the whole project per run (each search reads every file).
-MAX_NAME_SEARCHES = 64
+#: Names whose callers are searched for in the whole project per run (each search reads every
+#: file's text), and the most files a followed name may appear in.
+MAX_NAME_SEARCHES = 32
+MAX_CALLER_FILES = 60
 
 
 @dataclasses.dataclass
@@ -164,7 +166,8 @@ class ProjectIndex:
         self.packages: set[str] = set()
         self._facts: dict[str, FileFacts | None] = {}
         self._hashes: dict[str, str] = {}
-        self._mentions: dict[str, list[str]] = {}
+        self._mentions: dict[str, list[str] | None] = {}
+        self._texts: dict[str, str | None] = {}  # read once per run
         bases = [self.root]
         if os.path.isdir(os.path.join(self.root, "src")):
             bases.insert(0, os.path.join(self.root, "src"))
@@ -202,6 +205,11 @@ class ProjectIndex:
     def text(self, path: str) -> str | None:
         if path in self.texts:
             return self.texts[path]
+        if path not in self._texts:
+            self._texts[path] = self._read(path)
+        return self._texts[path]
+
+    def _read(self, path: str) -> str | None:
         try:
             # Regular files only (a FIFO or a link to /dev/zero named x.py would block or never
             # end), checked on the open descriptor; the size cap holds even if the file grows.
@@ -218,16 +226,22 @@ class ProjectIndex:
         self._hashes[path] = hashlib.sha256(data).hexdigest()
         return data.decode("utf-8", errors="replace")
 
-    def files_mentioning(self, name: str) -> list[str]:
+    def files_mentioning(self, name: str) -> list[str] | None:
         """The project files whose text contains ``name`` (a cheap superset of those calling it),
-        remembered per name for the run; at most ``MAX_NAME_SEARCHES`` names are searched."""
-        found = self._mentions.get(name)
-        if found is None:
-            if len(self._mentions) >= MAX_NAME_SEARCHES:
-                return []
-            found = self._mentions[name] = [
-                path for path in sorted(set(self.files.values())) if name in (self.text(path) or "")
-            ]
+        remembered per name for the run; None for a name too common to follow (in more than
+        ``MAX_CALLER_FILES`` files) or past ``MAX_NAME_SEARCHES`` names."""
+        if name in self._mentions:
+            return self._mentions[name]
+        if len(self._mentions) >= MAX_NAME_SEARCHES:
+            return None
+        found: list[str] | None = []
+        for path in sorted(set(self.files.values())):
+            if name in (self.text(path) or ""):
+                found.append(path)  # type: ignore[union-attr]
+                if len(found) > MAX_CALLER_FILES:  # type: ignore[arg-type]
+                    found = None
+                    break
+        self._mentions[name] = found
         return found
 
     def facts(self, path: str) -> FileFacts | None:

@@ -58,6 +58,9 @@ class Reach:
     files: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
     #: Whether some project file defines a ``forward`` (code ``all-modules`` would count as traced).
     has_forwards: bool = False
+    #: Export targets built by installed packages (``transformers.AutoModel at export.py:12``):
+    #: roots whose code is not in the project, named in the summary, not analysed.
+    external: tuple[str, ...] = ()
 
     @functools.cached_property
     def _by_file(self) -> dict[str, dict[str, str]]:
@@ -328,7 +331,10 @@ class Resolver:
         params = [a.arg for a in (*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs)]
         wanted = which if isinstance(which, str) else (params[which] if which < len(params) else None)
         found: set[_Class] = set()
-        for path in self.index.files_mentioning(function.name):
+        callers = self.index.files_mentioning(function.name)
+        if callers is None:  # a name too common to follow everywhere: the calls in its own file
+            callers = [file.facts.path]
+        for path in callers:
             caller = self.file(path)
             if caller is None:
                 continue
@@ -364,9 +370,10 @@ class Resolver:
         if dotted(receiver) in {"self", "cls"}:
             enclosing = _enclosing_class(caller, call)
             candidates = {enclosing} if enclosing is not None else set()
-        else:
-            candidates = set(self.instances(caller, receiver, depth + 1))
-            candidates |= {c for c in self.callables(caller, receiver, depth + 1) if isinstance(c, _Class)}
+        else:  # what the receiver is, resolved cheaply (a receiver's own parameters are not followed)
+            shallow = max(depth + 1, _MAX_DEPTH - 2)
+            candidates = set(self.instances(caller, receiver, shallow))
+            candidates |= {c for c in self.callables(caller, receiver, shallow) if isinstance(c, _Class)}
         return any(owner in self.lineage(cls) for cls in candidates)
 
     def lineage(self, cls: _Class, depth: int = 0) -> set[_Class]:
@@ -381,6 +388,32 @@ class Resolver:
                 if isinstance(value, _Class) and value not in found:
                     found |= self.lineage(value, depth + 1)
         return found
+
+    def external_builder(self, file: _File, expr: ast.expr, depth: int = 0) -> str | None:
+        """The installed package's class or factory an export target is built by
+        (``AutoModel.from_pretrained(...)`` -> ``transformers.AutoModel``, ``timm.create_model``),
+        or None when it is not one (torch itself, the project's own code, unknown)."""
+        if depth > _MAX_DEPTH:
+            return None
+        if isinstance(expr, ast.Name):
+            binding = self._binding(file, expr.id, expr)
+            if binding is not None and binding[1] == "assign" and isinstance(binding[2], ast.expr):
+                return self.external_builder(file, binding[2], depth + 1)
+            return None
+        if not isinstance(expr, ast.Call):
+            return None
+        func = expr.func
+        if isinstance(func, ast.Attribute) and func.attr in _SELF_METHODS:
+            return self.external_builder(file, func.value, depth + 1)
+        if isinstance(func, ast.Attribute) and func.attr in _CONSTRUCTORS:
+            func = func.value
+        qualified = self._qualified(file, dotted(func), func)
+        if not qualified or "." not in qualified:
+            return None
+        head = qualified.split(".")[0]
+        if head in {"torch", "builtins"} or head in self.index.files or self.index.resolve(qualified) is not None:
+            return None
+        return qualified
 
     def _global(self, qualified: str) -> set[_Class | _Function]:
         resolved = self.index.resolve(qualified)
@@ -647,16 +680,32 @@ def _relative(path: str, root: str) -> str:
     return path if relative.startswith("..") else relative.replace(os.sep, "/")
 
 
-def compute_reach(index: ProjectIndex, patterns: Iterable[str] = ()) -> Reach:
-    """Roots of the project (export calls in any file, configured patterns) and what they reach."""
+def scan_text(text: str | None) -> tuple[bool, bool]:
+    """(whether the file can hold an export call, whether it defines a ``forward``): what
+    :func:`compute_reach` needs of a file no root is found in, so it can be cached per file hash."""
+    if text is None:
+        return False, False
+    return "torch" in text and may_export(text), "def forward" in text
+
+
+def compute_reach(
+    index: ProjectIndex, patterns: Iterable[str] = (), scans: dict[str, tuple[bool, bool]] | None = None
+) -> Reach:
+    """Roots of the project (export calls in any file, configured patterns) and what they reach.
+    ``scans`` holds :func:`scan_text` results already known (by real path; files missing from it are
+    read and added to it)."""
     resolver = Resolver(index)
     reacher = _Reacher(resolver)
     labels: list[str] = []
+    external: list[str] = []
     has_forwards = False
+    scans = {} if scans is None else scans
     for path in sorted(set(index.files.values())):
-        text = index.text(path)
-        has_forwards = has_forwards or (text is not None and "def forward" in text)
-        if text is None or "torch" not in text or not may_export(text):
+        if path not in scans:
+            scans[path] = scan_text(index.text(path))
+        exports, forwards = scans[path]
+        has_forwards = has_forwards or forwards
+        if not exports:
             continue
         file = resolver.file(path)
         if file is None:
@@ -668,11 +717,17 @@ def compute_reach(index: ProjectIndex, patterns: Iterable[str] = ()) -> Reach:
                 label = f"export of {cls.qualname} at {_relative(path, index.root)}:{call.lineno}"
                 labels.append(label)
                 reacher.add_class(cls, _ENTRY_METHODS, label)
+            found = False
             for value in resolver.callables(file, target):  # export of a plain function
                 if isinstance(value, _Function):
                     label = f"export of {value.name} at {_relative(path, index.root)}:{call.lineno}"
                     labels.append(label)
                     reacher.add_function(value, label)
+                    found = True
+            if not found and not resolver.instances(file, target):
+                builder = resolver.external_builder(file, target)
+                if builder is not None:
+                    external.append(f"{builder} at {_relative(path, index.root)}:{call.lineno}")
             reacher.run()
     for path, qualname, label in configured_roots(index, patterns):
         labels.append(label)
@@ -681,4 +736,4 @@ def compute_reach(index: ProjectIndex, patterns: Iterable[str] = ()) -> Reach:
     files = tuple(
         (path, tuple(sorted(entries.items()))) for path, entries in sorted(reacher.reached.items()) if entries
     )
-    return Reach(index.root, tuple(dict.fromkeys(labels)), files, has_forwards)
+    return Reach(index.root, tuple(dict.fromkeys(labels)), files, has_forwards, tuple(dict.fromkeys(external)))
