@@ -300,7 +300,8 @@ def reached_in(text: str, path: str, settings: Settings) -> dict[str, str] | Non
 def _nothing_to_walk(text: str, running: Sequence[type[Rule]], checks_noqa: bool) -> bool:
     """No root reaches the file and it makes no export call: rules about traced code and export
     calls have nothing to look at, so the file is not parsed by LibCST (only checked to be Python)."""
-    if checks_noqa or not all(rule.traced_only for rule in running) or may_export(text):
+    # A rule that only judges noqa comments (EXP900) needs the parse only when the file has one.
+    if checks_noqa or not all(rule.traced_only or hasattr(rule, "check_noqa") for rule in running) or may_export(text):
         return False
     try:
         ast.parse(text)

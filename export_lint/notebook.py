@@ -93,6 +93,20 @@ def magic_indents(lines: list[str]) -> list[str | None]:
     return indents
 
 
+def _mask_future_imports(lines: list[str], masked: list[str | None]) -> list[str | None]:
+    """``masked`` with the ``from __future__ import x`` lines that open a later cell masked too:
+    valid there (IPython compiles each cell on its own), a SyntaxError once the cells are joined."""
+    found = list(masked)
+    for position, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or found[position] is not None:
+            continue
+        if not stripped.startswith("from __future__ import ") or stripped.endswith(("\\", "(")):
+            break
+        found[position] = ""
+    return found
+
+
 def _as_version_4(raw: object) -> object:
     """``raw`` with ``nbformat: 4`` added when it lacks a version but has version-4 cells."""
     if not isinstance(raw, dict) or "nbformat" in raw:
@@ -135,7 +149,10 @@ def read_notebook(text: str) -> Notebook:
         ends_with_newline = source.endswith("\n")
         if ends_with_newline:
             cell_lines.pop()
-        for line, magic_indent in zip(cell_lines, magic_indents(cell_lines), strict=True):
+        masked = magic_indents(cell_lines)
+        if cells:  # not the first code cell: IPython compiles each cell alone
+            masked = _mask_future_imports(cell_lines, masked)
+        for line, magic_indent in zip(cell_lines, masked, strict=True):
             if magic_indent is not None:
                 lines.append(f"{magic_indent}pass  # export-lint-magic: {len(magics)}")
                 magics.append(line)

@@ -109,7 +109,11 @@ def _cached_lint(
     data = _read(path, settings.max_file_size)
     if isinstance(data, FileResult):
         return data, None, (), None, ()
-    with external.recording_reads() as reads, external.recording_resolutions() as lookups:
+    with (
+        external.recording_reads() as reads,
+        external.recording_text_reads() as text_reads,
+        external.recording_resolutions() as lookups,
+    ):
         result = _lint_data(data, path, settings)
     resolutions = tuple((dotted, anchor, found) for (dotted, anchor), found in sorted(lookups.items()))
     dependencies = []
@@ -118,7 +122,9 @@ def _cached_lint(
             digest = content_hash(read_source_file(dependency))
         except OSError:
             return result, None, (), None, ()  # cannot vouch for it: do not cache
-        dependencies.append((dependency, digest, external.summary_digest(dependency)))
+        # A file whose text the value analysis read is vouched for by its bytes only.
+        summary = None if dependency in text_reads else external.summary_digest(dependency)
+        dependencies.append((dependency, digest, summary))
     dependencies.append((REACH_DEPENDENCY, reach_digest(settings, path), None))
     return result, content_hash(data), tuple(dependencies), stat, resolutions
 

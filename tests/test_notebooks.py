@@ -212,3 +212,14 @@ def test_a_notebook_saved_without_its_version_field_is_read_as_version_4(tmp_pat
     result = run("check", "--select", "EXP", "--output-format", "concise", cwd=tmp_path)
     assert "EXP000" not in result.stdout, result.stdout
     assert result.stdout.splitlines()[0].startswith("demo.ipynb:cell 4:5:21: EXP001"), result.stdout
+
+
+def test_a_future_import_opening_a_later_cell_is_not_a_syntax_error(tmp_path):
+    # pytorch/TensorRT's CitriNet notebook: cell 11 starts with `from __future__ import ...`, valid
+    # in IPython (each cell is compiled alone); joined with the earlier cells it would not be.
+    source = notebook(
+        ("code", "import torch"),
+        ("code", "# helpers\nfrom __future__ import annotations\nimport os\nx = 1"),
+        ("code", "def f(x):\n    return x\n\n\ntorch.export.export(f, (torch.ones(1),))"),
+    )
+    assert [d.code for d in _lint_text_as_notebook(source)] == ["EXP001"]

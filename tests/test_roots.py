@@ -403,3 +403,40 @@ def test_roots_built_by_installed_packages_are_named_in_the_summary(tmp_path):
     result = run_check(tmp_path)
     assert "2 export root(s) built by installed packages" in result.stderr, result.stderr
     assert "transformers.AutoModelForCausalLM at export.py:7" in result.stderr
+
+
+@pytest.mark.parametrize("select", [("EXP",), ("ALL",)])
+def test_an_unreached_file_is_not_parsed_under_the_default_selection(monkeypatch, select):
+    # EXP900 (unused noqa) runs on every file but needs the parse only where a noqa comment is.
+    from export_lint import engine
+    from export_lint.analysis.roots import Reach
+
+    parsed: list[str] = []
+    real_parse = engine.parse
+    monkeypatch.setattr(engine, "parse", lambda text, path: parsed.append(path) or real_parse(text, path))
+    source = textwrap.dedent(HAZARD_BLOCK)
+    settings = Settings(select=select, reach=Reach("/nowhere", (), ()))
+    assert lint_text(source, "layers.py", settings) == []
+    assert parsed == []
+    noqa = source.replace("import torch\n", "import torch  # noqa: EXP301\n", 1)
+    assert [d.code for d in lint_text(noqa, "layers.py", settings)] == ["EXP900"]
+    assert parsed == ["layers.py"]
+
+
+def test_the_projects_own_code_and_the_standard_library_are_not_external_roots(tmp_path):
+    write_project(
+        tmp_path,
+        {
+            "pyproject.toml": '[project]\nname = "x"\n',
+            "exir/lowering.py": "def to_backend(program):\n    return program\n",
+            "export.py": """
+                import copy
+                import torch
+                from mypkg.exir.lowering import to_backend
+
+                torch.export.export(copy.deepcopy(torch.nn.Linear(2, 2)), (torch.randn(1, 2),))
+                torch.export.export(to_backend(None), (torch.randn(1, 2),))
+            """,
+        },
+    )
+    assert compute_reach(ProjectIndex(str(tmp_path))).external == ()

@@ -498,3 +498,73 @@ def test_a_callee_defined_before_the_submodule_forward_that_calls_it_gets_its_va
         torch.export.export(Model(), (torch.randn(2, 4), torch.randn(2, 4)))
         """
     ) == [(8, "EXP301")]
+
+
+def test_a_list_of_tensors_built_by_append_is_stacked_into_a_tensor():
+    assert _found(
+        """
+        import torch
+
+        class M(torch.nn.Module):
+            def forward(self, x):
+                parts = []
+                for row in x:
+                    parts.append(row.relu())
+                scores = torch.stack(parts)
+                if scores.max() > 0:
+                    return scores
+                names = []
+                names.append("a")
+                if len(names) > 0:
+                    return x
+                return -x
+        """
+    ) == [(10, "EXP301")]
+
+
+def test_try_while_true_walrus_closures_and_odd_statements():
+    assert _found(
+        """
+        import torch
+
+        class M(torch.nn.Module):
+            def forward(self, x):
+                try:
+                    y = x.sum()
+                except RuntimeError:
+                    y = None
+                while True:
+                    if (z := x.mean()) > 0:
+                        break
+                    x = x * 2
+                def inner():
+                    return z > 1
+                global SEEN
+                del y
+                match x.dim():
+                    case 2:
+                        x = x + 1
+                return x, inner, (lambda v: v.sum() > 0)
+        """
+    ) == [(11, "EXP301")]
+
+
+def test_unusual_functions_do_not_break_the_analysis():
+    source = """
+        import torch
+
+        class M(torch.nn.Module):
+            async def helper(self, x):
+                await x
+            def gen(self, *args, **kwargs):
+                yield from args
+            @staticmethod
+            def static(a, b=2, *, c):
+                return a
+            def forward(self, x, *rest, **extra):
+                self.static(x, c=1)
+                list(self.gen(x, *rest))
+                first, *others = x.unbind(0)
+                return first if others else x
+        """
+    assert _found(source) == []

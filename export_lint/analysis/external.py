@@ -26,6 +26,11 @@ _MAX_DEPTH = 12
 _reads: set[str] | None = None
 
 
+#: Files whose whole text the current file's results depend on (the value analysis reads their
+#: function bodies): a change anywhere in them, not only in their summary, invalidates the results.
+_text_reads: set[str] | None = None
+
+
 #: How each module looked up while linting the current file resolved: (dotted name, folder it is
 #: relative to) -> its file, or None when not found (see ``recording_resolutions``).
 _resolutions: dict[tuple[str, str], str | None] | None = None
@@ -40,6 +45,36 @@ def recording_reads() -> Iterator[set[str]]:
         yield _reads
     finally:
         _reads = outer
+
+
+def record_text_read(path: str) -> None:
+    """Note that the current file's results depend on all of ``path``'s text."""
+    if _reads is not None:
+        _reads.add(path)
+    if _text_reads is not None:
+        _text_reads.add(path)
+
+
+@contextlib.contextmanager
+def recording_text_reads() -> Iterator[set[str]]:
+    """Collect the paths passed to ``record_text_read`` (a subset of the reads)."""
+    global _text_reads
+    outer, _text_reads = _text_reads, set()
+    try:
+        yield _text_reads
+    finally:
+        _text_reads = outer
+
+
+def module_source(qualified: str, importer: str) -> tuple[str, str] | None:
+    """The file defining the module of ``pkg.mod.name`` (or ``..mod.name`` relative to
+    ``importer``) and that module's dotted name, recording the lookup; None when not found."""
+    module = qualified.rpartition(".")[0]
+    if not module.strip("."):
+        return None
+    dotted, anchor = _absolute_module(module, str(Path(importer).resolve()) if importer else "")
+    found = _module_file(dotted, anchor) if dotted else None
+    return (found, dotted) if found else None
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ import fnmatch
 import functools
 import hashlib
 import os
+import sys
 from collections.abc import Iterable, Iterator
 
 from export_lint.analysis.call_scan import name_then_paren
@@ -410,9 +411,11 @@ class Resolver:
         qualified = self._qualified(file, dotted(func), func)
         if not qualified or "." not in qualified:
             return None
-        head = qualified.split(".")[0]
-        if head in {"torch", "builtins"} or head in self.index.files or self.index.resolve(qualified) is not None:
+        head, _, rest = qualified.partition(".")
+        if head in {"torch", "builtins"} or head in sys.stdlib_module_names or head in self.index.files:
             return None
+        if self.index.resolve(qualified) is not None or self.index.resolve(rest) is not None:
+            return None  # the project's own code, also under its installed name (``executorch.exir...``)
         return qualified
 
     def _global(self, qualified: str) -> set[_Class | _Function]:

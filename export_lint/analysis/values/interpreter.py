@@ -45,6 +45,8 @@ Env = dict[str, Value]
 #: Rounds a loop body runs before the names it still changes are dropped to unknown.
 LOOP_ROUNDS = 3
 
+#: List methods that add elements (the list is rebound to what it holds afterwards).
+_GROWING = frozenset({"append", "extend", "insert"})
 _BUILTIN_SEQUENCES = frozenset({"list", "tuple", "sorted", "reversed", "set", "frozenset", "iter"})
 
 
@@ -533,6 +535,14 @@ class Interpreter:
                 return self.calls.call_value(callee, args, star, call, self.depth)
             if receiver.kind is Kind.SEQUENCE and method in ("index", "count"):
                 return STATIC
+            if receiver.kind is Kind.SEQUENCE and method in _GROWING and isinstance(func.value, cst.Name):
+                # `parts.append(t)`: the list now holds what it held and the new element.
+                added = positional[-1] if positional else UNKNOWN
+                if method == "extend":
+                    added = element_of(added)
+                held = receiver.items == () and receiver.element is None
+                env[func.value.value] = sequence_of(added if held else join(element_of(receiver), added))
+                return NONE
             if receiver.kind is not Kind.UNKNOWN:
                 return UNKNOWN
         if isinstance(func, cst.Name):

@@ -163,7 +163,13 @@ def join(a: Value, b: Value) -> Value:
             items = None
             if a.items is not None and b.items is not None and len(a.items) == len(b.items):
                 items = tuple(join(x, y) for x, y in zip(a.items, b.items, strict=True))
-            element = join(element_of(a), element_of(b))
+            # An empty list joined with a filled one (`parts = []` before a loop that appends).
+            if a.items == ():
+                element = element_of(b)
+            elif b.items == ():
+                element = element_of(a)
+            else:
+                element = join(element_of(a), element_of(b))
             same = a.param == b.param
             return Value(kind, a.param if same else None, a.dims if same else (), items=items, element=element)
         return UNKNOWN if kind in (Kind.MODULE, Kind.CALLABLE) else Value(kind)

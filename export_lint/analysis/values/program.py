@@ -6,7 +6,8 @@ Entry values of a traced function's parameters come, in order of trust, from the
 (``self.helper(x)``, ``self.encoder(h)`` -> ``Encoder.forward``, ``helper(x)``, a loop over an
 ``nn.ModuleList`` of a local class), and from annotations and defaults. A call of a local function
 is answered by the callee's summary: its body interpreted with the call's argument values (memoised
-per argument values; recursion and depth are bounded), giving what it returns.
+per argument values; recursion and depth are bounded), giving what it returns. Helpers and module
+classes imported from other files are answered by those files' programs (``values.other_files``).
 
 Module forwards that no other class builds as a submodule are analysed first, with the entry values
 the export call and annotations give; then the callees, with the join of what their call sites
@@ -16,10 +17,12 @@ not analysed, except a ``forward`` and a function an export root reaches from an
 
 from __future__ import annotations
 
+import weakref
+
 import libcst as cst
 
 from export_lint.analysis.semantic import ClassInfo, SemanticModel
-from export_lint.analysis.values import torch_api
+from export_lint.analysis.values import other_files, torch_api
 from export_lint.analysis.values.exports import ExportMode, export_modes
 from export_lint.analysis.values.interpreter import Env, Interpreter
 from export_lint.analysis.values.lattice import (
@@ -77,7 +80,7 @@ def _called_names(function: cst.FunctionDef) -> set[str]:
 class FileProgram:
     """Values of every traced function of one file (see the module docstring)."""
 
-    def __init__(self, semantic: SemanticModel, torch_version: str) -> None:
+    def __init__(self, semantic: SemanticModel, torch_version: str, analyse: bool = True) -> None:
         self.semantic = semantic
         self.torch_version = torch_version
         self.modes: dict[str, ExportMode] = export_modes(semantic, torch_version)
@@ -94,8 +97,14 @@ class FileProgram:
         self._active: set[int] = set()
         self._analysed: set[int] = set()
         self._summary_count = 0
+        #: id(FunctionDef) -> the program of another file that defines it (bound methods of
+        #: submodules defined there).
+        self._foreign: dict[int, FileProgram] = {}
+        #: qualified name -> (the program of its file, its name there), looked up once per file.
+        self._others: dict[str, tuple[FileProgram, str] | None] = {}
         self._index()
-        self._analyse_traced()
+        if analyse:
+            self._analyse_traced()
 
     # -- the file's functions and classes -------------------------------------------------
     def _index(self) -> None:
@@ -153,8 +162,16 @@ class FileProgram:
             return UNKNOWN
         info = self._classes.get(key)
         if info is None:
-            # A torch.nn layer: its weights are tensors.
-            return TENSOR if key.startswith("torch.nn.") and name in ("weight", "bias") else UNKNOWN
+            if key.startswith("torch.nn."):
+                return TENSOR if name in ("weight", "bias") else UNKNOWN  # a torch.nn layer's weights
+            found = self._other_class(key)
+            if found is None:
+                return UNKNOWN
+            other, other_key = found
+            value = other.attribute(Value(Kind.MODULE, cls=other_key), name)
+            if value.kind is Kind.CALLABLE and isinstance(value.const, int):
+                self._foreign[value.const] = other
+            return value
         if name == "training":
             return static(False)
         value = self._class_attributes(key).get(name)
@@ -175,7 +192,8 @@ class FileProgram:
         if callee.kind is Kind.CALLABLE and isinstance(callee.const, int):
             function = self._functions.get(callee.const)
             if function is None:
-                return UNKNOWN
+                other = self._foreign.get(callee.const)
+                return other.call_value(callee, args, star, call, depth + 1) if other is not None else UNKNOWN
             owner = Value(Kind.MODULE, cls=callee.cls) if callee.cls and not _is_static_method(function.node) else None
             return self.summary(function, owner, args, star, depth)
         if callee.kind is Kind.MODULE and callee.cls:
@@ -184,8 +202,14 @@ class FileProgram:
                 forward = self.attribute(callee, "forward")
                 return self.call_value(forward, args, star, call, depth) if forward.kind is Kind.CALLABLE else UNKNOWN
             last = callee.cls.rsplit(".", 1)[-1]
-            if callee.cls.startswith("torch.nn.") and last not in torch_api.NON_TENSOR_LAYERS | _CONTAINERS:
-                return TENSOR if any(value.holds_tensors for _, value in args) else UNKNOWN
+            if callee.cls.startswith("torch.nn."):
+                if last not in torch_api.NON_TENSOR_LAYERS | _CONTAINERS:
+                    return TENSOR if any(value.holds_tensors for _, value in args) else UNKNOWN
+                return UNKNOWN
+            found = self._other_class(callee.cls)
+            if found is not None:
+                other, other_key = found
+                return other.call_value(Value(Kind.MODULE, cls=other_key), args, star, call, depth + 1)
         return UNKNOWN
 
     def call_name(
@@ -204,6 +228,52 @@ class FileProgram:
         if binding.kind == "class" and isinstance(binding.node, cst.ClassDef):
             key = self._class_keys.get(id(binding.node))
             return Value(Kind.MODULE, cls=key) if key is not None and self._module_class(key) else UNKNOWN
+        if binding.kind == "import" and binding.qualified_name and other_files.followed(binding.qualified_name):
+            return self._other_function(binding.qualified_name, args, star, depth)
+        return None
+
+    # -- other files ---------------------------------------------------------------------
+    def _other(self, qualified: str) -> tuple[FileProgram, str] | None:
+        if qualified in self._others:
+            return self._others[qualified]
+        found = other_files.semantic_of(qualified, self.semantic.path)
+        result = None
+        if found is not None:
+            semantic, name = found
+            program = _FOREIGN.get(semantic)
+            if program is None or program.torch_version != self.torch_version:
+                program = _FOREIGN[semantic] = FileProgram(semantic, self.torch_version, analyse=False)
+            result = (program, name)
+        self._others[qualified] = result
+        return result
+
+    def _other_function(
+        self, qualified: str, args: list[tuple[str | None, Value]], star: bool, depth: int
+    ) -> Value | None:
+        """``helper(x)`` imported from another file: its summary there (None: not a function)."""
+        if not any(value.holds_tensors for _, value in args):
+            return None  # nothing the callee could turn into a tensor fact: not worth a parse
+        found = self._other(qualified)
+        if found is None:
+            return None
+        other, name = found
+        function = other.module_function(name)
+        return other.summary(function, None, args, star, depth + 1) if function is not None else None
+
+    def _other_class(self, qualified: str) -> tuple[FileProgram, str] | None:
+        """A module class defined in another file: its file's program and its key there."""
+        found = self._other(qualified)
+        if found is None:
+            return None
+        other, name = found
+        key = f"{other.semantic.module_name}.{name}"
+        return (other, key) if key in other._classes and other._module_class(key) else None
+
+    def module_function(self, name: str) -> _Function | None:
+        """A function defined at the top of this file."""
+        for statement in self.semantic.module.body:
+            if isinstance(statement, cst.FunctionDef) and statement.name.value == name:
+                return self._functions.get(id(statement))
         return None
 
     # -- summaries ---------------------------------------------------------------------
@@ -312,6 +382,9 @@ class FileProgram:
         if qualified in self._classes and self._module_class(qualified):
             return Value(Kind.MODULE, cls=qualified)
         last = qualified.rsplit(".", 1)[-1]
+        if not qualified.startswith("torch.") and other_files.followed(qualified):
+            # A submodule class of another file (followed when it is called).
+            return Value(Kind.MODULE, cls=qualified) if self._other_class(qualified) is not None else UNKNOWN
         if qualified.startswith("torch.nn.") and self.semantic.is_module_class_name(qualified):
             if last == "ModuleList" and len(expr.args) == 1:
                 element = self._element_class(expr.args[0].value, stack)
@@ -425,6 +498,10 @@ class FileProgram:
             return False  # a traced callee that no analysed call reaches (see _analyse_traced)
         self._analyse(found)  # a function nested in traced code
         return True
+
+
+#: Programs of other files (values.other_files), built on demand, one per file and target torch.
+_FOREIGN: weakref.WeakKeyDictionary[SemanticModel, FileProgram] = weakref.WeakKeyDictionary()
 
 
 def _agree(agreed: dict[str, Value], name: str, value: Value) -> None:
