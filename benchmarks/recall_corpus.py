@@ -326,16 +326,26 @@ def report(
     )
     lines.append("")
     lines.append("## Failure causes no rule covers (grouped)\n")
+    lines.append(
+        "Sites with no static finding within "
+        f"{NEAR} lines, grouped by runtime code and message. *rule of that code*: whether a static rule has "
+        "the runtime code (then it reports elsewhere: EXP002 reports at the export call, which a library's "
+        "files do not hold; EXP3xx rules did not see the value as data-dependent there, or the export root "
+        "does not reach the file); EXP6xx causes have no rule.\n"
+    )
+    from export_lint.rules import CODES as static_codes
+
     groups: dict[tuple, list] = collections.defaultdict(list)
     for key, site in sites.items():
         if not site["hit"]:
             groups[(",".join(sorted(site["codes"])), _normalized(site["messages"][0]))].append((key, site))
-    lines.append("| runtime code | cause | sites | example site (models) |")
-    lines.append("|---|---|---|---|")
+    lines.append("| runtime code | cause | sites | example site (models) | rule of that code |")
+    lines.append("|---|---|---|---|---|")
     for (codes, cause), items in sorted(groups.items(), key=lambda item: -len(item[1])):
         (path, line), site = items[0]
         example = f"`{short_path(path)}:{line}` ({', '.join(sorted(set(site['models']))[:2])})"
-        lines.append(f"| {codes} | {cause.replace('|', '/')} | {len(items)} | {example} |")
+        ruled = "yes" if all(code in static_codes for code in codes.split(",")) else "no"
+        lines.append(f"| {codes} | {cause.replace('|', '/')} | {len(items)} | {example} | {ruled} |")
     lines.append("\n## Failure sites\n")
     lines.append("| site | runtime code | static hit | models |")
     lines.append("|---|---|---|---|")

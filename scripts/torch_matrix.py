@@ -174,8 +174,13 @@ def system_torch() -> str | None:
     return out.strip().split("+")[0] or None
 
 
-def ensure_venv(version: str, args) -> Path:
-    """The python of a venv with torch ``version``; built (or reused) on demand."""
+def ensure_venv(version: str, args, fresh: bool = False) -> Path:
+    """The python of a venv with torch ``version``; built (or reused) on demand.
+
+    A venv cloned from another one whose torch then does not import (2.13.0 cloned from 2.7.1 kept
+    2.7.1's ``nvidia-nccl-cu12``: ``undefined symbol: ncclCommResume``) is built again from scratch
+    (``fresh``).
+    """
     venv = args.venvs / f"torch-{version}"
     python = venv / "bin" / "python"
     if (venv / READY).exists():
@@ -186,7 +191,7 @@ def ensure_venv(version: str, args) -> Path:
     log(f"torch {version}: building {venv} ({free_gb(args.venvs):.1f} GB free)")
     started = time.time()
     system = system_torch() == version
-    source = None if system else _clone_source(args.venvs, protect=venv)
+    source = None if system or fresh else _clone_source(args.venvs, protect=venv)
     if source is not None:
         clone(source, venv)
         log(f"torch {version}: {venv.name} starts as a hard-linked copy of {source.name}")
@@ -209,7 +214,20 @@ def ensure_venv(version: str, args) -> Path:
         if pip(python, "--no-build-isolation", "-c", str(constraints), *EXTRAS, log_file=log_file):
             log(f"torch {version}: {' '.join(EXTRAS)} did not install (see {venv / 'build.log'})")
         drop_broken(python, log_file)
+    problem = torch_import_error(python)
+    if problem and source is not None:
+        log(f"torch {version}: torch does not import in the clone ({problem}); building it from scratch")
+        return ensure_venv(version, args, fresh=True)
+    if problem:
+        raise RuntimeError(f"torch {version}: torch does not import: {problem}")
     return _ready(venv, python, started)
+
+
+def torch_import_error(python: Path) -> str:
+    """The last line of the error ``import torch`` raises in the venv, or ``""`` when it imports."""
+    proc = subprocess.run([str(python), "-c", "import torch"], capture_output=True, text=True, cwd="/tmp")
+    lines = proc.stderr.strip().splitlines()
+    return (lines[-1] if lines else f"exit {proc.returncode}") if proc.returncode else ""
 
 
 def drop_broken(python: Path, log_file) -> None:

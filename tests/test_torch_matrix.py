@@ -147,3 +147,17 @@ def test_a_build_waiting_for_room_deletes_a_venv_once_its_verify_is_done(tmp_pat
     finally:
         matrix.IN_USE.clear()
         matrix.PROTECTED.clear()
+
+
+def test_a_venv_whose_torch_does_not_import_is_told_apart(tmp_path):
+    """The build checks ``import torch`` (a clone's stale CUDA library once made it fail)."""
+    import sys
+
+    from golden import load_script
+
+    matrix = load_script("torch_matrix")
+    assert matrix.torch_import_error(Path(sys.executable)) == ""
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'ImportError: undefined symbol: ncclCommResume' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    assert matrix.torch_import_error(broken) == "ImportError: undefined symbol: ncclCommResume"
