@@ -114,6 +114,17 @@ def installed_torch_version() -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=8)
+def installed_version(distribution: str) -> str | None:
+    """An installed distribution's version from package metadata, without importing it."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def strict_by_default(torch_version: str) -> bool:
     """Whether ``torch.export.export`` without ``strict=`` traces strictly on that torch."""
     return not matches(parse_version(torch_version), f">={NON_STRICT_DEFAULT_SINCE}")

@@ -108,6 +108,16 @@ def test_blip_expects_the_frozen_storage_error_only_before_torch_2_6():
     assert {e.code: e.claim for e in blip.expected("2.5.1")} == {"EXP201": FAILS, "EXP202": BAKED}
 
 
+def test_whisper_expects_the_cache_failure_only_where_transformers_returns_its_cache_object():
+    # Up to transformers 4.53 Whisper returns legacy cache tuples, which export (the torch matrix
+    # measured 4.49 on torch 2.4.1 and 2.5.1); from 4.54 an EncoderDecoderCache, which does not.
+    whisper = next(case for case in CASES if case.name == "whisper")
+    assert {e.code for e in whisper.expected("2.5.1", "4.49.0")} == {"EXP003"}
+    assert {e.code for e in whisper.expected("2.5.1", "4.54.0")} == {"EXP002", "EXP003"}
+    assert {e.code for e in whisper.expected("2.14.1", "5.24.0")} == {"EXP002"}
+    assert {e.code for e in whisper.expected("2.14.1", None)} == {"EXP002"}  # no transformers: every claim
+
+
 def test_the_cli_knows_every_case_by_name_without_importing_the_cases():
     from export_lint.verify import CASE_NAMES
 
