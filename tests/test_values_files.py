@@ -82,3 +82,14 @@ def test_an_edited_helper_body_is_seen_through_the_cache(project):
     helpers = project / "helpers.py"
     helpers.write_text(helpers.read_text().replace("return x.softmax(-1)", "return 0.0"))
     assert _lint(project, cache=True) == [(19, "EXP301"), (21, "EXP301")]
+
+
+def test_installed_dependencies_and_large_files_are_not_followed(project):
+    from export_lint.analysis.values import other_files
+
+    importer = str(project / "model.py")
+    assert other_files.semantic_of("helpers.scores", importer) is not None
+    assert other_files.semantic_of("torchvision.ops.boxes.nms", importer) is None  # an installed dependency
+    assert other_files.semantic_of("torch.nn.functional.relu", importer) is None
+    (project / "big.py").write_text("def f(x):\n    return x\n" + "# padding\n" * (other_files.MAX_BYTES // 10))
+    assert other_files.semantic_of("big.f", importer) is None
