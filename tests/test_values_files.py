@@ -93,3 +93,69 @@ def test_installed_dependencies_and_large_files_are_not_followed(project):
     assert other_files.semantic_of("torch.nn.functional.relu", importer) is None
     (project / "big.py").write_text("def f(x):\n    return x\n" + "# padding\n" * (other_files.MAX_BYTES // 10))
     assert other_files.semantic_of("big.f", importer) is None
+
+
+def test_a_helper_an_export_root_reaches_from_another_file_passes_its_values_on(tmp_path):
+    # torchvision-style: ops.py's public function is called from the model's file; the private
+    # helper it calls loops over a data-shaped tensor (EXP302 there).
+    import subprocess
+    import sys
+
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    (tmp_path / "ops.py").write_text(
+        textwrap.dedent(
+            """
+            import torch
+            from torch import Tensor
+
+
+            def _per_class(boxes: Tensor, idxs: Tensor) -> Tensor:
+                keep = []
+                for class_id in torch.unique(idxs):
+                    keep.append(boxes[idxs == class_id].sum())
+                return torch.stack(keep)
+
+
+            def batched(boxes: Tensor, idxs: Tensor) -> Tensor:
+                if boxes.numel() > 4000:
+                    return _per_class(boxes, idxs)
+                return boxes.sum(0)
+            """
+        )
+    )
+    (tmp_path / "model.py").write_text(
+        textwrap.dedent(
+            """
+            import torch
+
+            from ops import batched
+
+
+            class Detector(torch.nn.Module):
+                def forward(self, boxes, idxs):
+                    return batched(boxes, idxs)
+
+
+            torch.export.export(Detector(), (torch.randn(8, 4), torch.zeros(8, dtype=torch.long)))
+            """
+        )
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "export_lint",
+            "check",
+            "--no-cache",
+            "--select",
+            "EXP302",
+            "--output-format",
+            "concise",
+            ".",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "ops.py:8:" in done.stdout and "EXP302" in done.stdout, done.stdout + done.stderr

@@ -464,29 +464,33 @@ class FileProgram:
                 self._analyse(function)
         # A callee is analysed with what its call sites passed, once an analysed caller reached it
         # (waves: a callee's callers may come later in the file). A `forward` nothing reached is
-        # analysed with its own entry values (any module's call may run it).
+        # analysed with its own entry values (any module's call may run it). What is left then no
+        # analysed call reached. Every-module mode traces a method or helper only because traced
+        # code calls it by name: that call is dead (`if self.training:`) or lost, and the function
+        # stays without values (the rules are silent in it). An export root may reach one through
+        # a call in another file: with no call to it in this file's traced code, it is analysed
+        # with its own entry values (and its callees in the next waves).
+        uncalled: list[_Function] | None = None
         while pending:
             ready = [f for f in pending if id(f.node) in self._contexts]
             if not ready:
                 ready = [f for f in pending if f.node.name.value == "forward"][:1]
-                if not ready:
-                    break
+            if not ready and self.semantic.reached is not None:
+                if uncalled is None:
+                    called: set[str] = set()
+                    for function in traced:
+                        called |= _called_names(function.node)
+                    uncalled = [
+                        f
+                        for f in pending
+                        if (f"self.{f.node.name.value}" if f.owner else f.node.name.value) not in called
+                    ]
+                ready = [f for f in uncalled if id(f.node) not in self._analysed][:1]
+            if not ready:
+                break
             for function in ready:
                 self._analyse(function)
             pending = [f for f in pending if id(f.node) not in self._analysed]
-        # What is left no analysed call reached. Every-module mode traces a method or helper only
-        # because traced code calls it by name: that call is dead (`if self.training:`) or lost,
-        # and the function stays without values (the rules are silent in it). An export root may
-        # reach one through a call in another file: with no call to it in this file's traced
-        # code, it is analysed with its own entry values.
-        if pending and self.semantic.reached is not None:
-            called: set[str] = set()
-            for function in traced:
-                called |= _called_names(function.node)
-            for function in pending:
-                name = function.node.name.value
-                if (f"self.{name}" if function.owner else name) not in called:
-                    self._analyse(function)
 
     # -- queries -------------------------------------------------------------------------
     def values_of(self, function: cst.FunctionDef) -> bool:
