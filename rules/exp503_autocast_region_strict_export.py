@@ -43,17 +43,8 @@ from __future__ import annotations
 
 import libcst as cst
 
+from export_lint.analysis.torch_names import AUTOCAST_CONTEXTS
 from export_lint.rule import Invalid, Rule, Valid
-
-_AUTOCAST = frozenset(
-    {
-        "torch.autocast",
-        "torch.amp.autocast",
-        "torch.amp.autocast_mode.autocast",
-        "torch.cpu.amp.autocast",
-        "torch.cuda.amp.autocast",
-    }
-)
 
 
 class AutocastRegionStrictExport(Rule):
@@ -120,7 +111,7 @@ class AutocastRegionStrictExport(Rule):
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         call = node.item
-        if not isinstance(call, cst.Call) or self.semantic.qualified_name(call.func) not in _AUTOCAST:
+        if not isinstance(call, cst.Call) or self.semantic.qualified_name(call.func) not in AUTOCAST_CONTEXTS:
             return
         for arg in call.args:
             if arg.keyword is not None and arg.keyword.value == "enabled":

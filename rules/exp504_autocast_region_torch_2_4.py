@@ -38,18 +38,9 @@ from __future__ import annotations
 
 import libcst as cst
 
+from export_lint.analysis.torch_names import AUTOCAST_CONTEXTS
 from export_lint.analysis.values import queries
 from export_lint.rule import Invalid, Rule, Valid
-
-_AUTOCAST = frozenset(
-    {
-        "torch.autocast",
-        "torch.amp.autocast",
-        "torch.amp.autocast_mode.autocast",
-        "torch.cpu.amp.autocast",
-        "torch.cuda.amp.autocast",
-    }
-)
 
 _MODEL = """
 import torch
@@ -94,7 +85,7 @@ class AutocastRegionTorch24(Rule):
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         call = node.item
-        if not isinstance(call, cst.Call) or self.semantic.qualified_name(call.func) not in _AUTOCAST:
+        if not isinstance(call, cst.Call) or self.semantic.qualified_name(call.func) not in AUTOCAST_CONTEXTS:
             return
         if self.semantic.in_traced_code() and not queries.traced_non_strict(self.semantic, self.context.torch_version):
             self.report(call)

@@ -1,4 +1,4 @@
-"""Names torch gives its export entry points and module base classes (no torch import)."""
+"""Names torch gives its export entry points, module base classes and autocast contexts (no torch import)."""
 
 from __future__ import annotations
 
@@ -18,5 +18,16 @@ KNOWN_MODULE_BASES = frozenset(
         "torch.nn.modules.module.Module",
         "transformers.PreTrainedModel",
         "transformers.modeling_utils.PreTrainedModel",
+    }
+)
+
+#: Context managers that open an autocast region.
+AUTOCAST_CONTEXTS = frozenset(
+    {
+        "torch.autocast",
+        "torch.amp.autocast",
+        "torch.amp.autocast_mode.autocast",
+        "torch.cpu.amp.autocast",
+        "torch.cuda.amp.autocast",
     }
 )
