@@ -138,10 +138,10 @@ def _summarize(tree: ast.Module) -> ModuleSummary:
 def _parse(path: str) -> ModuleSummary | None:
     if _reads is not None:
         _reads.add(path)
-    return _parse_cached(path, _version(path))
+    return _parse_cached(path, file_version(path))
 
 
-def _version(path: str) -> tuple[int, int, int] | None:
+def file_version(path: str) -> tuple[int, int, int] | None:
     """Size, mtime and ctime: a file edited while this process lives is read again."""
     try:
         found = os.stat(path)
@@ -154,7 +154,7 @@ def summary_digest(path: str) -> str | None:
     """A hash of what export-lint reads of a file (its ``ModuleSummary``): a change to the file
     that leaves it alone (a function body, a comment) cannot change the results of files that
     import from it. None when the file cannot be read or parsed."""
-    summary = _parse_cached(path, _version(path))
+    summary = _parse_cached(path, file_version(path))
     return None if summary is None else hashlib.sha256(repr(summary).encode()).hexdigest()
 
 

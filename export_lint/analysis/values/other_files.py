@@ -71,14 +71,6 @@ def _parsed(path: str, dotted: str, version: tuple[int, int, int] | None) -> Sem
         return None
 
 
-def _version(path: str) -> tuple[int, int, int] | None:
-    try:
-        found = os.stat(path)
-    except OSError:
-        return None
-    return (found.st_size, found.st_mtime_ns, found.st_ctime_ns)
-
-
 def semantic_of(qualified: str, importer: str) -> tuple[SemanticModel, str] | None:
     """The semantic model of the file defining ``qualified``'s module, and the name in it."""
     if not followed(qualified):
@@ -93,7 +85,7 @@ def semantic_of(qualified: str, importer: str) -> tuple[SemanticModel, str] | No
         # A project's own files only: following an installed library's modules into each other
         # (transformers' models import other models' layers) cost a quarter more CPU on its tree.
         return None
-    semantic = _parsed(path, dotted, _version(path))
+    semantic = _parsed(path, dotted, external.file_version(path))
     if semantic is None:
         return None
     external.record_text_read(path)
