@@ -229,15 +229,10 @@ def run(models: list[tuple[str, str]], cache: Path, timeout: float) -> None:
 
 
 def read_cache(cache: Path) -> list[dict]:
-    if not cache.exists():
-        return []
-    records = {}
-    for line in cache.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut off by a killed run
-        records[(record["source"], record["name"])] = record
+    """The runtime rows, the last one per model."""
+    from benchmarks.recall_static import jsonl_rows
+
+    records = {(record["source"], record["name"]): record for record in jsonl_rows(cache)}
     return list(records.values())
 
 

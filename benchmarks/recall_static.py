@@ -13,7 +13,7 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,16 +38,21 @@ def rules_digest(root: Path = ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
-def read_static(path: Path, digest: str) -> dict[tuple[str, str], dict]:
-    """{(source, name): {path: [[row, code], ...]}} of the rows linted with the rules of ``digest``."""
+def jsonl_rows(path: Path) -> Iterator[dict]:
+    """The rows of a JSON-lines cache (none when it does not exist), skipping a line a killed run cut off."""
     if not path.exists():
-        return {}
-    found = {}
+        return
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            row = json.loads(line)
+            yield json.loads(line)
         except json.JSONDecodeError:
-            continue  # a line cut off by a killed run
+            continue
+
+
+def read_static(path: Path, digest: str) -> dict[tuple[str, str], dict]:
+    """{(source, name): {path: [[row, code], ...]}} of the rows linted with the rules of ``digest``."""
+    found = {}
+    for row in jsonl_rows(path):
         if row.get("rules") == digest:
             found[(row["source"], row["name"])] = row["static"]
     return found
