@@ -333,8 +333,11 @@ def _lint_text(
     # Rules whose required words the text lacks cannot fire: they are not run (the file is still
     # parsed, so a syntax error is reported whatever the selection). EXP900 still judges their
     # suppression comments, against every selected rule.
-    running = [rule for rule in selected if all(word in text for word in rule.requires)]
     reached = reached_in(text, path, settings)
+    # "class" stands for "defines the module whose forward is traced"; a file of helper functions
+    # an export root reaches (box ops a detection head calls) is traced without one.
+    met = {"class"} if reached else set()
+    running = [rule for rule in selected if all(word in text or word in met for word in rule.requires)]
     if not reached and reached is not None and _nothing_to_walk(text, running, checks_noqa):
         # The same guards and syntax judgement as a parsed file gets (size, nesting, CPython's
         # compiler, LibCST's last word on a rejection), without building the tree.
@@ -344,7 +347,8 @@ def _lint_text(
     module = parse(text, path)
     if isinstance(module, Diagnostic):
         return [module]
-    semantic = SemanticModel(module, path, text=text, reached=reached)
+    reach = settings.reach if settings.traced == "roots" else None
+    semantic = SemanticModel(module, path, text=text, reached=reached, reach=reach)
     context = RuleContext(text, path, module, semantic, settings.torch_version)
     errors: list[Diagnostic] = []
 

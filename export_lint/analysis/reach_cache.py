@@ -22,7 +22,7 @@ from export_lint.analysis.roots import Reach, compute_reach
 
 #: The entry holding the reach itself (file entries are keyed by absolute paths, never like this).
 _REACH_ENTRY = "<reach>"
-_SCHEMA = 2
+_SCHEMA = 3
 
 
 def _key(root: str) -> str:
@@ -91,6 +91,10 @@ def _encode_reach(reach: Reach, state: str) -> dict:
         "files": [[path, [list(pair) for pair in entries]] for path, entries in reach.files],
         "has_forwards": reach.has_forwards,
         "external": list(reach.external),
+        "callers": [
+            [path, [[qualname, [list(site) for site in sites]] for qualname, sites in entries]]
+            for path, entries in reach.callers
+        ],
     }
 
 
@@ -117,4 +121,36 @@ def _decode_reach(data: object, state: str) -> Reach | None:
         if not all(type(p) is list and len(p) == 2 and all(type(v) is str for v in p) for p in pairs):
             return None
         decoded.append((item[0], tuple((p[0], p[1]) for p in pairs)))
-    return Reach(project, tuple(roots), tuple(decoded), forwards, tuple(external))
+    callers = _decode_callers(data.get("callers"))
+    if callers is None:
+        return None
+    return Reach(project, tuple(roots), tuple(decoded), forwards, tuple(external), callers)
+
+
+def _is_site(site: object) -> bool:
+    return (
+        type(site) is list
+        and len(site) == 4
+        and all(type(part) is str for part in site[:3])
+        and type(site[3]) is int
+        and site[3] >= 0
+    )
+
+
+def _decode_callers(data: object) -> tuple | None:
+    """``Reach.callers`` from its JSON form; None when malformed."""
+    if type(data) is not list:
+        return None
+    decoded = []
+    for item in data:
+        if type(item) is not list or len(item) != 2 or type(item[0]) is not str or type(item[1]) is not list:
+            return None
+        entries = []
+        for entry in item[1]:
+            if type(entry) is not list or len(entry) != 2 or type(entry[0]) is not str or type(entry[1]) is not list:
+                return None
+            if not all(_is_site(site) for site in entry[1]):
+                return None
+            entries.append((entry[0], tuple((s[0], s[1], s[2], s[3]) for s in entry[1])))
+        decoded.append((item[0], tuple(entries)))
+    return tuple(decoded)

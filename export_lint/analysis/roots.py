@@ -48,6 +48,9 @@ _ENTRY_METHODS = ("forward", "__call__")
 _MAX_DEPTH = 6
 
 Label = str
+#: A call in traced code of another file: (its file, the qualname of the function holding it, the
+#: called name, which call of that name in the function it is, counting from 0 in source order).
+CallSite = tuple[str, str, str, int]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +65,9 @@ class Reach:
     #: Export targets built by installed packages (``transformers.AutoModel at export.py:12``):
     #: roots whose code is not in the project, named in the summary, not analysed.
     external: tuple[str, ...] = ()
+    #: Calls from other files of the functions reached, per file: real path -> ((qualname,
+    #: (call site, ...)), ...); the value analysis reads what those calls pass (``CallSite``).
+    callers: tuple[tuple[str, tuple[tuple[str, tuple[CallSite, ...]], ...]], ...] = ()
 
     @functools.cached_property
     def _by_file(self) -> dict[str, dict[str, str]]:
@@ -70,6 +76,14 @@ class Reach:
     def for_file(self, path: str) -> dict[str, str]:
         """qualname -> root label of the functions of ``path`` export traces."""
         return self._by_file.get(os.path.realpath(path), {})
+
+    @functools.cached_property
+    def _callers_by_file(self) -> dict[str, dict[str, tuple[CallSite, ...]]]:
+        return {path: dict(entries) for path, entries in self.callers}
+
+    def callers_of(self, path: str) -> dict[str, tuple[CallSite, ...]]:
+        """qualname -> the calls of it in traced code of other files, for the functions of ``path``."""
+        return self._callers_by_file.get(os.path.realpath(path), {})
 
 
 #: The pseudo-dependency a cached result records for what export roots reach in its file.
@@ -84,7 +98,8 @@ def reach_digest(settings, path: str) -> str:
     if settings.reach is None:
         return "local"
     entries = sorted(settings.reach.for_file(path).items())
-    return hashlib.sha256(repr(entries).encode()).hexdigest()[:32]
+    callers = sorted(settings.reach.callers_of(path).items())
+    return hashlib.sha256(repr((entries, callers) if callers else entries).encode()).hexdigest()[:32]
 
 
 # -- scopes -------------------------------------------------------------------------------------
@@ -155,6 +170,18 @@ class _File:
                 self.parents[id(child)] = parent
         self.qualname_of: dict[int, str] = {id(info.node): name for name, info in facts.classes.items()}
         self._scopes: dict[int, _Scope] = {}
+        self._calls: dict[str, list[ast.Call]] | None = None
+
+    def calls_named(self, name: str) -> list[ast.Call]:
+        """The file's calls whose callee's last name is ``name`` (``f(...)``, ``x.f(...)``)."""
+        if self._calls is None:
+            self._calls = {}
+            for node in ast.walk(self.facts.tree):
+                if isinstance(node, ast.Call):
+                    last = _last_name(node.func)
+                    if last is not None:
+                        self._calls.setdefault(last, []).append(node)
+        return self._calls.get(name, [])
 
     def scope(self, node: ast.AST) -> _Scope:
         found = self._scopes.get(id(node))
@@ -340,6 +367,10 @@ class Resolver:
         params = [a.arg for a in (*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs)]
         wanted = which if isinstance(which, str) else (params[which] if which < len(params) else None)
         found: set[_Class] = set()
+        if function.name == "__init__" and owner_class is not None:
+            found = self._constructor_arguments(owner_class, which, wanted, depth)
+            self._arguments_done[key] = found
+            return found
         callers = self.index.files_mentioning(function.name)
         if callers is None:  # a name too common to follow everywhere: the calls in its own file
             callers = [file.facts.path]
@@ -365,6 +396,78 @@ class Resolver:
                     found |= self.instances(caller, argument, depth + 1)
         self._arguments_done[key] = found
         return found
+
+    def _constructor_arguments(self, owner: _Class, which: object, wanted: str | None, depth: int) -> set[_Class]:
+        """Instances passed for a parameter of ``owner.__init__``: by constructions of the class or of
+        a subclass that keeps its ``__init__`` (``Owner(a, b)``), and by a subclass's
+        ``super().__init__(a, b)`` or ``Owner.__init__(self, a, b)`` -- the way a detection model
+        builds its heads and hands them to its base class, which stores ``self.heads = heads``."""
+        found: set[_Class] = set()
+        name = owner.qualname.rsplit(".", 1)[-1]
+        callers = self.index.files_mentioning(name)
+        for path in dict.fromkeys([owner.file, *(callers or ())]):
+            caller = self.file(path)
+            if caller is None:
+                continue
+            # Subclasses that keep the class's __init__ are built under their own names.
+            names = {name, "__init__"} | {
+                facts.qualname.rsplit(".", 1)[-1]
+                for facts in caller.facts.classes.values()
+                if "__init__" not in facts.methods and any(b.rsplit(".", 1)[-1] == name for b in facts.bases)
+            }
+            for node in [call for called in names for call in caller.calls_named(called)]:
+                implicit_self = self._constructs(caller, node, owner, depth)
+                if implicit_self is None:
+                    continue
+                argument: ast.expr | None = None
+                if isinstance(which, int):
+                    position = which - 1 if implicit_self else which
+                    if 0 <= position < len(node.args) and not any(isinstance(a, ast.Starred) for a in node.args):
+                        argument = node.args[position]
+                for keyword in node.keywords:
+                    if keyword.arg is not None and keyword.arg == wanted:
+                        argument = keyword.value
+                if argument is not None:
+                    found |= self.instances(caller, argument, depth + 1)
+        return found
+
+    def _constructs(self, caller: _File, call: ast.Call, owner: _Class, depth: int) -> bool | None:
+        """Whether ``call`` runs ``owner.__init__``: True when ``self`` is passed implicitly
+        (``Owner(...)``, ``super().__init__(...)``), False when explicitly (``Owner.__init__(self, ...)``),
+        None when it does not (as far as names tell)."""
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr == "__init__":
+            receiver = func.value
+            if isinstance(receiver, ast.Call) and dotted(receiver.func) == "super":
+                enclosing = _enclosing_class(caller, call)
+                if enclosing is None or enclosing == owner:
+                    return None
+                bases = self.lineage(enclosing) - {enclosing}
+                return True if owner in bases else None
+            classes = {c for c in self.callables(caller, receiver, depth + 1) if isinstance(c, _Class)}
+            return False if owner in classes else None
+        if _last_name(func) is None:
+            return None
+        for cls in self.callables(caller, func, depth + 1):
+            if isinstance(cls, _Class) and self._init_of(cls) == owner:
+                return True
+        return None
+
+    def _init_of(self, cls: _Class, depth: int = 0) -> _Class | None:
+        """The project class whose ``__init__`` constructing ``cls`` runs (first in its bases)."""
+        file = self.file(cls.file)
+        info = file.facts.classes.get(cls.qualname) if file is not None else None
+        if info is None or depth > _MAX_DEPTH:
+            return None
+        if "__init__" in info.methods:
+            return cls
+        for base in info.node.bases:
+            for value in self.callables(file, base):
+                if isinstance(value, _Class):
+                    found = self._init_of(value, depth + 1)
+                    if found is not None:
+                        return found
+        return None
 
     def _calls(self, caller: _File, call: ast.Call, function: ast.AST, owner: _Class | None, depth: int) -> bool:
         """Whether ``call`` (in ``caller``) calls ``function`` (a method of ``owner`` when not None)."""
@@ -555,6 +658,11 @@ class _Reacher:
         self.reached: dict[str, dict[str, str]] = {}  # path -> qualname -> label
         self._done: set[tuple[str, str, str]] = set()
         self._attributes: dict[tuple[str, str], dict[str, set[_Class]]] = {}
+        #: attributes assigned from names (``self.heads = heads``): (file, expression) per class and name
+        self._deferred: dict[tuple[str, str], dict[str, list[tuple[_File, ast.expr]]]] = {}
+        self._resolved: dict[tuple[str, str, str], set[_Class]] = {}
+        #: (callee path, callee qualname) -> call sites in other files
+        self.callers: dict[tuple[str, str], set[CallSite]] = {}
         self.todo: list[tuple[str, str, str, str]] = []  # (path, class qualname or "", method, label)
 
     def add_class(self, cls: _Class, methods: Iterable[str], label: str) -> None:
@@ -578,7 +686,7 @@ class _Reacher:
                 node = file.facts.functions.get(method)
                 if node is not None:
                     self._mark(path, method, label)
-                    self._scan(file, node, None, label)
+                    self._scan(file, node, None, label, method)
                 continue
             info = file.facts.classes.get(qualname)
             if info is None:
@@ -588,7 +696,7 @@ class _Reacher:
             node = info.methods.get(method)
             if node is not None:
                 self._mark(path, f"{qualname}.{method}", label)
-                self._scan(file, node, _Class(path, qualname), label)
+                self._scan(file, node, _Class(path, qualname), label, f"{qualname}.{method}")
 
     def _mark(self, path: str, qualname: str, label: str) -> None:
         self.reached.setdefault(path, {}).setdefault(qualname, label)
@@ -609,6 +717,7 @@ class _Reacher:
         if found is not None:
             return found
         found = self._attributes[key] = {}
+        deferred = self._deferred[key] = {}
         file = self.resolver.file(cls.file)
         if file is None:
             return found
@@ -623,6 +732,11 @@ class _Reacher:
                     names = [n for n in names if n]
                     if names and node.value is not None:
                         built = self._built(file, node.value)
+                        if isinstance(node.value, (ast.Name, ast.IfExp, ast.BoolOp)):
+                            # ``self.heads = heads``: what the constructor calls pass for the
+                            # parameter, resolved when traced code uses the attribute
+                            for name in names:
+                                deferred.setdefault(name, []).append((file, node.value))
                         for name in names:
                             found.setdefault(name, set()).update(built)
                 elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -634,6 +748,30 @@ class _Reacher:
         for base in self._bases(file, cls.qualname):
             for name, classes in self.attributes(base).items():
                 found.setdefault(name, set()).update(classes)
+            for name, values in self._deferred.get((base.file, base.qualname), {}).items():
+                deferred.setdefault(name, []).extend(values)
+        return found
+
+    def attribute(self, owner: _Class, attributes: dict[str, set[_Class]], name: str) -> set[_Class]:
+        """The classes ``self.<name>`` of ``owner`` holds (``attributes`` is ``self.attributes(owner)``)."""
+        found = attributes.get(name, set())
+        pending = self._deferred.get((owner.file, owner.qualname), {}).get(name)
+        if not pending:
+            return found
+        key = (owner.file, owner.qualname, name)
+        passed = self._resolved.get(key)
+        if passed is None:
+            passed = self._resolved[key] = set()
+            for file, expr in pending:
+                passed |= self._passed(file, expr)
+        return found | passed
+
+    def _passed(self, file: _File, expr: ast.expr) -> set[_Class]:
+        """The classes a name (or ``a if c else b``, ``a or B()``) in a method holds as an instance."""
+        names = [expr] if isinstance(expr, ast.Name) else [n for n in ast.walk(expr) if isinstance(n, ast.Name)]
+        found: set[_Class] = set()
+        for name in names:
+            found |= self.resolver.instances(file, name)
         return found
 
     def _built(self, file: _File, expr: ast.expr) -> set[_Class]:
@@ -643,19 +781,33 @@ class _Reacher:
                 found |= {value for value in self.resolver.callables(file, node.func) if isinstance(value, _Class)}
         return found
 
-    def _scan(self, file: _File, function: ast.AST, owner: _Class | None, label: str) -> None:
+    def _scan(self, file: _File, function: ast.AST, owner: _Class | None, label: str, qualname: str = "") -> None:
         attributes = self.attributes(owner) if owner is not None else {}
         owner_info = file.facts.classes.get(owner.qualname) if owner is not None else None
         nodes = list(ast.walk(function))
+        occurrences = _call_occurrences(nodes)
+
+        def called_from_here(callee_file: str, callee: str, call: ast.Call) -> None:
+            name = _last_name(call.func)
+            if callee_file != file.facts.path and name is not None and qualname:
+                site = (file.facts.path, qualname, name, occurrences[id(call)])
+                self.callers.setdefault((callee_file, callee), set()).add(site)
+
         # ``self.vq`` in ``self.vq.encode(...)`` reaches ``encode``, not ``forward``.
         receivers = {
             id(node.func.value) for node in nodes if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
         }
+        # What the constructor calls passed for ``self.x`` is looked for where ``self.x(...)`` is
+        # called (``self.rpn(images)``), not where it is read (``self.config``, ``self.eps``).
+        called = {id(node.func) for node in nodes if isinstance(node, ast.Call)}
         for node in nodes:
             if isinstance(node, ast.Attribute) and owner is not None and id(node) not in receivers:
                 name = _self_attribute(node)
                 if name is not None:
-                    for cls in attributes.get(name, set()) | attributes.get("*", set()):
+                    held = (
+                        self.attribute(owner, attributes, name) if id(node) in called else attributes.get(name, set())
+                    )
+                    for cls in held | attributes.get("*", set()):
                         self.add_class(cls, _ENTRY_METHODS, label)
             if not isinstance(node, ast.Call):
                 continue
@@ -663,11 +815,14 @@ class _Reacher:
             if isinstance(func, ast.Attribute):
                 receiver = _self_attribute(func.value)
                 if receiver is not None and owner is not None:  # self.vq.encode(...)
-                    for cls in attributes.get(receiver, ()):
+                    for cls in self.attribute(owner, attributes, receiver):
                         self.add_class(cls, (func.attr,), label)
+                        called_from_here(cls.file, f"{cls.qualname}.{func.attr}", node)
                     continue
                 if dotted(func.value) == "self" and owner is not None and owner_info is not None:
                     self.todo.append((owner.file, owner.qualname, func.attr, label))
+                    for cls in self.attribute(owner, attributes, func.attr):  # self.head(x): its forward
+                        called_from_here(cls.file, f"{cls.qualname}.forward", node)
                     continue
                 if isinstance(func.value, ast.Call) and dotted(func.value.func) == "super" and owner is not None:
                     for base in self._bases(file, owner.qualname):
@@ -686,6 +841,23 @@ class _Reacher:
                     node_def = self.resolver.function_nodes[value.node_id]
                     if target is not None and target.facts.functions.get(value.name) is node_def:
                         self.add_function(value, label)
+                        called_from_here(value.file, value.name, node)
+
+
+def _call_occurrences(nodes: list[ast.AST]) -> dict[int, int]:
+    """id(call) -> how many calls of the same last name come before it in source order (an outer
+    call before the calls inside it), the order LibCST's pre-order walk meets them in."""
+    calls = sorted(
+        (node for node in nodes if isinstance(node, ast.Call)),
+        key=lambda c: (c.lineno, c.col_offset, -(c.end_lineno or 0), -(c.end_col_offset or 0)),
+    )
+    counts: dict[str | None, int] = {}
+    found: dict[int, int] = {}
+    for call in calls:
+        name = _last_name(call.func)
+        found[id(call)] = counts.get(name, 0)
+        counts[name] = found[id(call)] + 1
+    return found
 
 
 def _self_attribute(expr: ast.AST) -> str | None:
@@ -757,4 +929,14 @@ def compute_reach(
     files = tuple(
         (path, tuple(sorted(entries.items()))) for path, entries in sorted(reacher.reached.items()) if entries
     )
-    return Reach(index.root, tuple(dict.fromkeys(labels)), files, has_forwards, tuple(dict.fromkeys(external)))
+    callers: dict[str, dict[str, tuple[CallSite, ...]]] = {}
+    for (path, qualname), sites in sorted(reacher.callers.items()):
+        callers.setdefault(path, {})[qualname] = tuple(sorted(sites))
+    return Reach(
+        index.root,
+        tuple(dict.fromkeys(labels)),
+        files,
+        has_forwards,
+        tuple(dict.fromkeys(external)),
+        tuple((path, tuple(entries.items())) for path, entries in callers.items()),
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import weakref
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -18,6 +19,9 @@ from export_lint.analysis import external
 from export_lint.analysis.call_scan import name_then_paren
 from export_lint.analysis.torch_names import EXPORT_FUNCTIONS, KNOWN_MODULE_BASES
 from export_lint.traversal import EXPRESSION_TYPES, NODE_TYPES, TRIVIA_TYPES, children, descendants, visit
+
+if TYPE_CHECKING:
+    from export_lint.analysis.roots import Reach
 
 #: The last names of ``EXPORT_FUNCTIONS``: a call ending in another name is not an export call.
 _EXPORT_FUNCTION_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in EXPORT_FUNCTIONS)
@@ -272,8 +276,12 @@ class SemanticModel:
         module_name: str = "<module>",
         text: str | None = None,
         reached: dict[str, str] | None = None,
+        reach: Reach | None = None,
     ) -> None:
         self.module = module
+        #: The project's reach this file's lint runs with (its ``callers`` give values to functions
+        #: other files call); None without one.
+        self.reach = reach
         #: What export roots reach in this file (function qualname -> root label, see
         #: ``analysis.roots``); None: every module's forward counts as traced (``all-modules``).
         self.reached = reached

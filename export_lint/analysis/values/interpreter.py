@@ -73,6 +73,10 @@ class Calls(Protocol):
 
     def closure(self, function: cst.FunctionDef, env: Env) -> None: ...
 
+    def call_qualified(
+        self, qualified: str, args: list[tuple[str | None, Value]], star: bool, depth: int
+    ) -> Value | None: ...
+
 
 class _Loop:
     def __init__(self) -> None:
@@ -559,6 +563,10 @@ class Interpreter:
         builtin = _builtin(qualified, positional, star)
         if builtin is not None:
             return builtin
+        if isinstance(func, cst.Attribute):  # `box_ops.clip_boxes_to_image(...)`: a module's function
+            found = self.calls.call_qualified(qualified, args, star, self.depth)
+            if found is not None:
+                return found
         return torch_api.torch_function(qualified, positional, call)
 
 

@@ -71,8 +71,18 @@ def _parsed(path: str, dotted: str, version: tuple[int, int, int] | None) -> Sem
         return None
 
 
-def semantic_of(qualified: str, importer: str) -> tuple[SemanticModel, str] | None:
-    """The semantic model of the file defining ``qualified``'s module, and the name in it."""
+def _reached_in_package(reach, path: str, importer: str, name: str) -> bool:
+    """Whether an export root reaches ``name`` (a function, or a method of the class ``name``) in
+    ``path``, a file of the importer's own installed package."""
+    if reach is None or _installed_package(path) != _installed_package(importer):
+        return False
+    reached = reach.for_file(path)
+    return name in reached or any(qualname.startswith(name + ".") for qualname in reached)
+
+
+def semantic_of(qualified: str, importer: str, reach=None) -> tuple[SemanticModel, str] | None:
+    """The semantic model of the file defining ``qualified``'s module, and the name in it. Within
+    an installed package, only what the export roots of ``reach`` reach is followed."""
     if not followed(qualified):
         return None
     found = external.module_source(qualified, importer)
@@ -81,9 +91,11 @@ def semantic_of(qualified: str, importer: str) -> tuple[SemanticModel, str] | No
     path, dotted = found
     if os.path.abspath(path) == os.path.abspath(importer):
         return None
-    if _installed_package(path) is not None or _installed_package(importer) is not None:
-        # A project's own files only: following an installed library's modules into each other
-        # (transformers' models import other models' layers) cost a quarter more CPU on its tree.
+    installed = _installed_package(path) is not None or _installed_package(importer) is not None
+    if installed and not _reached_in_package(reach, path, importer, qualified.rpartition(".")[2]):
+        # A project's own files, and of an installed library only the functions an export root
+        # reaches: following a library's modules into each other (transformers' models import
+        # other models' layers) cost a quarter more CPU on its tree.
         return None
     semantic = _parsed(path, dotted, external.file_version(path))
     if semantic is None:

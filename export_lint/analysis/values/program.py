@@ -22,7 +22,7 @@ import weakref
 import libcst as cst
 
 from export_lint.analysis.semantic import ClassInfo, SemanticModel
-from export_lint.analysis.values import other_files, torch_api
+from export_lint.analysis.values import callers, other_files, torch_api
 from export_lint.analysis.values.exports import ExportMode, export_modes
 from export_lint.analysis.values.interpreter import Env, Interpreter
 from export_lint.analysis.values.lattice import (
@@ -80,8 +80,11 @@ def _called_names(function: cst.FunctionDef) -> set[str]:
 class FileProgram:
     """Values of every traced function of one file (see the module docstring)."""
 
-    def __init__(self, semantic: SemanticModel, torch_version: str, analyse: bool = True) -> None:
+    def __init__(self, semantic: SemanticModel, torch_version: str, analyse: bool = True, callers: bool = True) -> None:
         self.semantic = semantic
+        #: Whether the calls other files' traced code makes of this file's functions give them
+        #: entry values (``values.callers``); not for a calling file analysed for those values.
+        self.callers = callers
         self.torch_version = torch_version
         self.modes: dict[str, ExportMode] = export_modes(semantic, torch_version)
         self.has_dynamic = any(mode.dynamic for mode in self.modes.values())
@@ -96,6 +99,8 @@ class FileProgram:
         self._summaries: dict[tuple, Value] = {}
         self._active: set[int] = set()
         self._analysed: set[int] = set()
+        #: id(FunctionDef) -> the entry values it was analysed with
+        self._entries: dict[int, Env] = {}
         self._summary_count = 0
         #: id(FunctionDef) -> the program of another file that defines it (bound methods of
         #: submodules defined there).
@@ -204,7 +209,9 @@ class FileProgram:
             last = callee.cls.rsplit(".", 1)[-1]
             if callee.cls.startswith("torch.nn."):
                 if last not in torch_api.NON_TENSOR_LAYERS | _CONTAINERS:
-                    return TENSOR if any(value.holds_tensors for _, value in args) else UNKNOWN
+                    # A tensor layer returns a tensor whatever the analysis knew of its input (a
+                    # call that does not get one raises, and export traces no such path).
+                    return TENSOR if args else UNKNOWN
                 return UNKNOWN
             found = self._other_class(callee.cls)
             if found is not None:
@@ -232,11 +239,20 @@ class FileProgram:
             return self._other_function(binding.qualified_name, args, star, depth)
         return None
 
+    def call_qualified(
+        self, qualified: str, args: list[tuple[str | None, Value]], star: bool, depth: int
+    ) -> Value | None:
+        """``module.helper(x)`` of an imported module of another file: its summary there."""
+        if qualified.split(".")[0] == "torch" or not other_files.followed(qualified):
+            return None
+        return self._other_function(qualified, args, star, depth)
+
     # -- other files ---------------------------------------------------------------------
     def _other(self, qualified: str) -> tuple[FileProgram, str] | None:
         if qualified in self._others:
             return self._others[qualified]
-        found = other_files.semantic_of(qualified, self.semantic.path)
+        reach = getattr(self.semantic, "reach", None)
+        found = other_files.semantic_of(qualified, self.semantic.path, reach)
         result = None
         if found is not None:
             semantic, name = found
@@ -269,6 +285,42 @@ class FileProgram:
         key = f"{other.semantic.module_name}.{name}"
         return (other, key) if key in other._classes and other._module_class(key) else None
 
+    def function_named(self, qualname: str) -> _Function | None:
+        """A function or method of this file by its qualname (``Class.method``)."""
+        prefix = len(self.semantic.module_name) + 1
+        for function in self._functions.values():
+            owner = function.owner[prefix:] + "." if function.owner else ""
+            if owner + function.node.name.value == qualname:
+                return function
+        return None
+
+    def _foreign_contexts(self, traced: list[_Function]) -> None:
+        """Entry values from the calls of other files (``values.callers``) for the traced functions
+        no traced code of this file calls by name (so no call of this file joins them later)."""
+        reach = getattr(self.semantic, "reach", None)
+        if not self.callers or reach is None:
+            return
+        sites_of = reach.callers_of(self.semantic.path)
+        if not sites_of:
+            return
+        called: set[str] = set()
+        for function in traced:
+            called |= _called_names(function.node)
+        prefix = len(self.semantic.module_name) + 1
+        for function in traced:
+            name = function.node.name.value
+            qualname = (function.owner[prefix:] + "." if function.owner else "") + name
+            sites = sites_of.get(qualname)
+            if not sites or (f"self.{name}" if function.owner else name) in called:
+                continue
+            owner = (
+                Value(Kind.MODULE, cls=function.owner)
+                if function.owner and not _is_static_method(function.node)
+                else None
+            )
+            for args, star in callers.passed_arguments(reach, sites, self.torch_version):
+                self._add_context(function, self._bind_arguments(function.node, owner, args, star))
+
     def module_function(self, name: str) -> _Function | None:
         """A function defined at the top of this file."""
         for statement in self.semantic.module.body:
@@ -283,6 +335,7 @@ class FileProgram:
         """What calling ``function`` with these argument values returns."""
         env = self._bind_arguments(function.node, owner, args, star)
         self._add_context(function, env)
+        env = _with_declared_tensors(function.node, env)
         key = (id(function.node), tuple(sorted(env.items(), key=lambda item: item[0])))
         known = self._summaries.get(key)
         if known is not None:
@@ -326,7 +379,7 @@ class FileProgram:
 
     def _add_context(self, function: _Function, env: Env) -> None:
         known = self._contexts.get(id(function.node))
-        self._contexts[id(function.node)] = env if known is None else _join_env(known, env, keep_missing=False)
+        self._contexts[id(function.node)] = dict(env) if known is None else _join_calls(known, env)
 
     # -- class attributes from __init__ ---------------------------------------------------
     def _class_attributes(self, key: str) -> dict[str, Value]:
@@ -441,7 +494,9 @@ class FileProgram:
         if id(function.node) in self._analysed:
             return
         self._analysed.add(id(function.node))
-        Interpreter(self, function.stack, self.record).run(function.node, self._entry(function))
+        entry = self._entry(function)
+        self._entries[id(function.node)] = dict(entry)
+        Interpreter(self, function.stack, self.record).run(function.node, entry)
 
     def _analyse_traced(self) -> None:
         traced_ids = self.semantic.traced_functions()
@@ -451,6 +506,7 @@ class FileProgram:
             if function.node.name.value == "__init__" and function.owner is not None:
                 constructed |= _called_names(function.node)
         exported = {self._classes[f.owner].name for f in traced if f.owner in self._classes} & set(self.modes)
+        self._foreign_contexts(traced)
 
         def is_entry(function: _Function) -> bool:
             info = self._classes.get(function.owner or "")
@@ -491,6 +547,16 @@ class FileProgram:
             for function in ready:
                 self._analyse(function)
             pending = [f for f in pending if id(f.node) not in self._analysed]
+        # A call analysed later (a deeper wave, or a summary that knew more) may have told more
+        # of a callee's parameters than the calls it was analysed with: analyse it again (twice
+        # at most; the values only gain facts, and the later run's values stand).
+        for _ in range(2):
+            stale = [f for f in traced if id(f.node) in self._entries and self._entry(f) != self._entries[id(f.node)]]
+            if not stale:
+                break
+            for function in stale:
+                self._analysed.discard(id(function.node))
+                self._analyse(function)
 
     # -- queries -------------------------------------------------------------------------
     def values_of(self, function: cst.FunctionDef) -> bool:
@@ -522,6 +588,39 @@ def _join_env(a: Env, b: Env, keep_missing: bool = True) -> Env:
                 result[name] = value
         else:
             result[name] = join(known, value)
+    return result
+
+
+def _join_calls(a: Env, b: Env) -> Env:
+    """The values two calls of a function pass (or one call, seen at two depths of the summaries),
+    where what one passes is unknown the other's stands: each call is a path export traces, so a
+    fact of one of them (a data-shaped tensor handed to a data-dependent branch) is a hazard of the
+    trace whatever the analysis could not tell of the other; known values join as usual."""
+    result = dict(a)
+    for name, value in b.items():
+        known = result.get(name)
+        if known is None or known.kind is Kind.UNKNOWN:
+            result[name] = value
+        elif value.kind is not Kind.UNKNOWN:
+            result[name] = join(known, value)
+    return result
+
+
+def _with_declared_tensors(function: cst.FunctionDef, env: Env) -> Env:
+    """``env`` where a parameter annotated as a tensor, not optional and without a default
+    (``mask: torch.Tensor``), was passed what the caller's analysis could not tell: a tensor.
+    (Not for the callee's entry values: there the other calls' values stand.)"""
+    params = function.params
+    result = env
+    for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
+        name = param.name.value
+        value = env.get(name)
+        if value is None or value.kind is not Kind.UNKNOWN or param.default is not None or param.annotation is None:
+            continue
+        annotation = param.annotation.annotation
+        if isinstance(annotation, (cst.Name, cst.Attribute)) and torch_api.annotation_is_tensor(annotation):
+            result = dict(result) if result is env else result
+            result[name] = TENSOR
     return result
 
 

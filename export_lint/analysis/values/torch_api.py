@@ -210,6 +210,8 @@ def torch_function(qualified: str, args: list[Value], call: cst.Call) -> Value:
     factory = qualified.count(".") == 1 and (last in _SIZED_FACTORIES or last in _FIRST_SIZED_FACTORIES)
     if factory and _sized_by_data(args, last in _FIRST_SIZED_FACTORIES):
         return DATA_SHAPED
+    if factory:  # `torch.ones(shape)`: a new tensor whatever its sizes are
+        return TENSOR
     if not any(arg.holds_tensors for arg in args):
         return UNKNOWN
     if last in _TORCH_DATA_BOOL:
