@@ -599,9 +599,13 @@ def _join_calls(a: Env, b: Env) -> Env:
     result = dict(a)
     for name, value in b.items():
         known = result.get(name)
-        if known is None or known.kind is Kind.UNKNOWN:
+        if known is None:
             result[name] = value
-        elif value.kind is not Kind.UNKNOWN:
+        elif {known, value} == {UNKNOWN, NONE}:
+            result[name] = UNKNOWN  # `None` from one call, anything from the other
+        elif known.kind is Kind.UNKNOWN or known == NONE:
+            result[name] = value  # (a call that passes `None` for a tensor is one the analysis could not narrow)
+        elif value.kind is not Kind.UNKNOWN and value != NONE:
             result[name] = join(known, value)
     return result
 
