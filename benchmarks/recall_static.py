@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
+import sysconfig
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -58,18 +60,31 @@ def read_static(path: Path, digest: str) -> dict[tuple[str, str], dict]:
     return found
 
 
+def local_path(path: str) -> str:
+    """``path`` as it is on this machine: a library file a row recorded under another environment's
+    site-packages (an earlier session's interpreter) is looked up in this one's (same package versions:
+    the report names them)."""
+    if os.path.exists(path):
+        return path
+    for marker in ("site-packages/", "dist-packages/"):
+        if marker in path:
+            return os.path.join(sysconfig.get_paths()["purelib"], path.split(marker, 1)[1])
+    return path
+
+
 def lint_record(record: dict, memo: dict) -> dict[str, list[list]]:
     """check --select ALL on a model's files and the files of its failure sites, with its class (from
     the cache row) as the export root."""
     from export_lint.verify.static_side import ExportRoot, static_findings
 
     named = [*record.get("model_files", []), *(finding["path"] for finding in record.get("findings", []))]
-    files = [path for path in dict.fromkeys(named) if Path(path).is_file()]
+    recorded = {local_path(path): path for path in named}  # findings keyed by the paths the row names
+    files = [path for path in recorded if Path(path).is_file()]
     if not files:
         return {}
-    roots = [ExportRoot(**root) for root in record.get("roots", [])]
+    roots = [ExportRoot(**{**root, "path": local_path(root["path"])}) for root in record.get("roots", [])]
     static = static_findings(files, SELECT, roots, memo=memo)
-    return {path: [[item["row"], item["code"]] for item in items] for path, items in static.items()}
+    return {recorded.get(path, path): [[item["row"], item["code"]] for item in items] for path, items in static.items()}
 
 
 def relint(
