@@ -22,7 +22,7 @@ from export_lint.analysis.roots import Reach, compute_reach
 
 #: The entry holding the reach itself (file entries are keyed by absolute paths, never like this).
 _REACH_ENTRY = "<reach>"
-_SCHEMA = 2
+_SCHEMA = 3
 
 
 def _key(root: str) -> str:
@@ -91,6 +91,7 @@ def _encode_reach(reach: Reach, state: str) -> dict:
         "files": [[path, [list(pair) for pair in entries]] for path, entries in reach.files],
         "has_forwards": reach.has_forwards,
         "external": list(reach.external),
+        "outputs": [[path, [list(fact) for fact in facts]] for path, facts in reach.outputs],
     }
 
 
@@ -117,4 +118,22 @@ def _decode_reach(data: object, state: str) -> Reach | None:
         if not all(type(p) is list and len(p) == 2 and all(type(v) is str for v in p) for p in pairs):
             return None
         decoded.append((item[0], tuple((p[0], p[1]) for p in pairs)))
-    return Reach(project, tuple(roots), tuple(decoded), forwards, tuple(external))
+    outputs = _decode_outputs(data.get("outputs"))
+    if outputs is None:
+        return None
+    return Reach(project, tuple(roots), tuple(decoded), forwards, tuple(external), outputs)
+
+
+def _decode_outputs(data: object) -> tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] | None:
+    """The stored output facts (path -> facts of five strings each), None when malformed."""
+    if type(data) is not list:
+        return None
+    decoded = []
+    for item in data:
+        if type(item) is not list or len(item) != 2 or type(item[0]) is not str or type(item[1]) is not list:
+            return None
+        facts = item[1]
+        if not all(type(f) is list and len(f) == 5 and all(type(v) is str for v in f) for f in facts):
+            return None
+        decoded.append((item[0], tuple(tuple(f) for f in facts)))
+    return tuple(decoded)
