@@ -246,17 +246,89 @@ def test_check_reports_at_the_roots_forward_with_the_class_and_the_remedy(librar
     assert "register_pytree_node" in lines[0] and "export-roots entry 'pkg.decoder:Model'" in lines[0]
 
 
+AUTO_PACKAGE = {
+    "transformers/__init__.py": "",
+    "transformers/models/__init__.py": "",
+    "transformers/models/auto/__init__.py": "",
+    "transformers/models/auto/modeling_auto.py": """
+        from collections import OrderedDict
+
+        MODEL_MAPPING_NAMES = OrderedDict([("tiny_text", "TinyTextModel"), ("other", "OtherModel")])
+
+
+        class AutoModel:
+            @classmethod
+            def from_config(cls, config):
+                raise NotImplementedError
+    """,
+    "transformers/models/tiny/__init__.py": "",
+    "transformers/models/tiny/configuration_tiny.py": """
+        class TinyTextConfig:
+            model_type = "tiny_text"
+
+
+        class TinyConfig:
+            model_type = "tiny"
+            sub_configs_defaults = {"text_config": TinyTextConfig}
+    """,
+    "transformers/models/tiny/modeling_tiny.py": """
+        from torch import nn
+
+        from ..auto.modeling_auto import AutoModel
+        from .configuration_tiny import TinyConfig
+
+
+        class TinyCache:
+            pass
+
+
+        class TinyTextModel(nn.Module):
+            def forward(self, x):
+                return x, TinyCache()
+
+
+        class TinyModel(nn.Module):
+            def __init__(self, config: TinyConfig):
+                super().__init__()
+                self.language_model = AutoModel.from_config(config.text_config)
+
+            def forward(self, x):
+                return self.language_model(x)
+    """,
+}
+
+
+def test_a_part_built_by_an_auto_factory_is_followed_through_the_config_and_the_auto_mapping(tmp_path):
+    write_project(tmp_path, AUTO_PACKAGE)
+    found = outputs(tmp_path, ["transformers.models.tiny.modeling_tiny:TinyModel"])
+    assert found == {
+        "transformers/models/tiny/modeling_tiny.py": [
+            (
+                "TinyModel.forward",
+                "transformers.models.tiny.modeling_tiny.TinyCache",
+                "transformers/models/tiny/modeling_tiny.py:14",
+                "in a tuple",
+            )
+        ]
+    }
+    # A model type the mapping does not name: unknown, silent.
+    mapping = tmp_path / "transformers/models/auto/modeling_auto.py"
+    mapping.write_text(mapping.read_text().replace('"tiny_text"', '"renamed"'))
+    assert outputs(tmp_path, ["transformers.models.tiny.modeling_tiny:TinyModel"]) == {}
+
+
 @pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers not installed")
-def test_installed_transformers_decoder_returns_its_cache():
-    """The installed transformers' own Llama: with the cache on, its forward returns a DynamicCache
-    (the recall corpus measured the export failing that way on 5.24)."""
+@pytest.mark.parametrize(("model", "cls"), [("llama", "LlamaModel"), ("aria", "AriaModel")])
+def test_installed_transformers_models_return_their_cache(model, cls):
+    """The installed transformers' own models: with the cache on, a decoder's forward returns a
+    DynamicCache, and so does Aria's, whose language model is built by ``AutoModel.from_config``
+    (the recall corpus measured both exports failing that way on 5.24)."""
     import transformers
 
-    base = os.path.dirname(os.path.dirname(transformers.__file__))
     from export_lint.verify.static_side import ExportRoot, static_findings
 
-    path = os.path.join(os.path.dirname(transformers.__file__), "models", "llama", "modeling_llama.py")
-    root = ExportRoot(os.path.realpath(path), "LlamaModel", "transformers.models.llama.modeling_llama")
+    path = os.path.join(os.path.dirname(transformers.__file__), "models", model, f"modeling_{model}.py")
+    root = ExportRoot(os.path.realpath(path), cls, f"transformers.models.{model}.modeling_{model}")
     found = static_findings([path], ("EXP008",), [root])
     messages = [item["message"] for items in found.values() for item in items]
-    assert base and any("Cache`" in message and "use_cache=False" in message for message in messages), found
+    assert any("Cache`" in message and "use_cache=False" in message for message in messages), found

@@ -23,6 +23,7 @@ import dataclasses
 import os
 from collections.abc import Iterator
 
+from export_lint.analysis.auto_classes import AutoClasses
 from export_lint.analysis.index import dotted
 
 #: Bases that add nothing torch.export would know how to flatten.
@@ -101,6 +102,7 @@ class OutputAnalysis:
         self.reacher = reacher
         self.resolver = reacher.resolver
         self.index = reacher.resolver.index
+        self.auto = AutoClasses(reacher.resolver)
         self._verdicts: dict[tuple[str, str], bool] = {}
         self._registry: tuple[set[tuple[str, ...]], bool, dict[str, set[tuple[str, ...]]]] | None = None
         self._export_call: tuple[object, ast.Call] | None = None
@@ -250,8 +252,27 @@ class OutputAnalysis:
             func = func.value
         if context.owner is None or not (isinstance(func, ast.Attribute) and _is_self(func.value)):
             return None
-        classes = self.reacher.attributes(context.owner).get(func.attr)
+        classes = self.reacher.attributes(context.owner).get(func.attr) or self._auto_attribute(
+            context.owner, func.attr
+        )
         return set(classes) if classes else None
+
+    def _auto_attribute(self, owner, attribute: str) -> set:
+        """The classes ``self.<attribute> = AutoModel.from_config(config.text_config)`` in the
+        ``__init__`` of ``owner`` (or a base) builds (``analysis.auto_classes``)."""
+        found: set = set()
+        for cls in self.resolver.lineage(owner):
+            file = self.resolver.file(cls.file)
+            info = file.facts.classes.get(cls.qualname) if file is not None else None
+            init = info.methods.get("__init__") if info is not None else None
+            for node in ast.walk(init) if init is not None else ():
+                if (
+                    isinstance(node, ast.Assign)
+                    and isinstance(node.value, ast.Call)
+                    and any(_self_attribute_name(t) == attribute for t in node.targets)
+                ):
+                    found |= self.auto.built(file, node.value, init)
+        return found
 
     def _where(self, context: _Context, node: ast.AST) -> str:
         relative = os.path.relpath(context.file.facts.path, self.index.root)
@@ -454,6 +475,10 @@ def _attributes(expr: ast.AST) -> set[str]:
 def _branch(node: ast.If | ast.IfExp) -> list[ast.AST]:
     """The statements (or expression) that run when the test holds."""
     return node.body if isinstance(node, ast.If) else [node.body]
+
+
+def _self_attribute_name(target: ast.expr) -> str | None:
+    return target.attr if isinstance(target, ast.Attribute) and _is_self(target.value) else None
 
 
 def _is_self(expr: ast.expr) -> bool:
