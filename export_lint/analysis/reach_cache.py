@@ -110,30 +110,24 @@ def _decode_reach(data: object, state: str) -> Reach | None:
     external = data.get("external")
     if type(external) is not list or not all(type(label) is str for label in [*roots, *external]):
         return None
-    decoded: list[tuple[str, tuple[tuple[str, str], ...]]] = []
-    for item in files:
-        if type(item) is not list or len(item) != 2 or type(item[0]) is not str or type(item[1]) is not list:
-            return None
-        pairs = item[1]
-        if not all(type(p) is list and len(p) == 2 and all(type(v) is str for v in p) for p in pairs):
-            return None
-        decoded.append((item[0], tuple((p[0], p[1]) for p in pairs)))
-    outputs = _decode_outputs(data.get("outputs"))
-    if outputs is None:
+    decoded = _decode_per_file(files, 2)
+    outputs = _decode_per_file(data.get("outputs"), 5)
+    if decoded is None or outputs is None:
         return None
-    return Reach(project, tuple(roots), tuple(decoded), forwards, tuple(external), outputs)
+    return Reach(project, tuple(roots), decoded, forwards, tuple(external), outputs)  # type: ignore[arg-type]
 
 
-def _decode_outputs(data: object) -> tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] | None:
-    """The stored output facts (path -> facts of five strings each), None when malformed."""
+def _decode_per_file(data: object, width: int) -> tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] | None:
+    """Stored ``[[path, [[str * width], ...]], ...]`` (what roots reach, what they return) as tuples;
+    None when malformed."""
     if type(data) is not list:
         return None
     decoded = []
     for item in data:
         if type(item) is not list or len(item) != 2 or type(item[0]) is not str or type(item[1]) is not list:
             return None
-        facts = item[1]
-        if not all(type(f) is list and len(f) == 5 and all(type(v) is str for v in f) for f in facts):
+        rows = item[1]
+        if not all(type(r) is list and len(r) == width and all(type(v) is str for v in r) for r in rows):
             return None
-        decoded.append((item[0], tuple(tuple(f) for f in facts)))
+        decoded.append((item[0], tuple(tuple(r) for r in rows)))
     return tuple(decoded)
