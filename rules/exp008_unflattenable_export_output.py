@@ -67,6 +67,22 @@ import libcst as cst
 
 from export_lint.rule import Invalid, Rule, Valid
 
+#: The module of three examples: a detector returning ``Detections`` (defined by each example).
+_DETECTOR = """
+
+            class Detector(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.head = torch.nn.Linear(4, 5)
+
+                def forward(self, x):
+                    out = self.head(x)
+                    return Detections(out[:, :4], out[:, 4])
+
+
+            torch.export.export(Detector(), (torch.randn(2, 4),){strict})
+            """
+
 
 class UnflattenableExportOutput(Rule):
     """An export root's forward returns an object torch.export cannot flatten."""
@@ -91,20 +107,8 @@ class UnflattenableExportOutput(Rule):
             class Detections(NamedTuple):
                 boxes: torch.Tensor
                 scores: torch.Tensor
-
-
-            class Detector(torch.nn.Module):
-                def __init__(self):
-                    super().__init__()
-                    self.head = torch.nn.Linear(4, 5)
-
-                def forward(self, x):
-                    out = self.head(x)
-                    return Detections(out[:, :4], out[:, 4])
-
-
-            torch.export.export(Detector(), (torch.randn(2, 4),))
             """
+            + _DETECTOR.format(strict="")
         ),
         Valid(
             """
@@ -123,20 +127,8 @@ class UnflattenableExportOutput(Rule):
                 lambda d: ((d.boxes, d.scores), None),
                 lambda children, context: Detections(*children),
             )
-
-
-            class Detector(torch.nn.Module):
-                def __init__(self):
-                    super().__init__()
-                    self.head = torch.nn.Linear(4, 5)
-
-                def forward(self, x):
-                    out = self.head(x)
-                    return Detections(out[:, :4], out[:, 4])
-
-
-            torch.export.export(Detector(), (torch.randn(2, 4),), strict=False)
             """
+            + _DETECTOR.format(strict=", strict=False")
         ),
         Valid(
             """
@@ -196,20 +188,8 @@ class UnflattenableExportOutput(Rule):
                 def __init__(self, boxes, scores):
                     self.boxes = boxes
                     self.scores = scores
-
-
-            class Detector(torch.nn.Module):
-                def __init__(self):
-                    super().__init__()
-                    self.head = torch.nn.Linear(4, 5)
-
-                def forward(self, x):
-                    out = self.head(x)
-                    return Detections(out[:, :4], out[:, 4])
-
-
-            torch.export.export(Detector(), (torch.randn(2, 4),))
             """
+            + _DETECTOR.format(strict="")
         ),
         Invalid(
             """
