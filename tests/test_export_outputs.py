@@ -197,6 +197,57 @@ def test_a_cache_a_flag_set_false_on_the_way_disables_is_silent(library):
     assert list(outputs(library, ["pkg.encoder:Trained"])) == ["pkg/encoder.py"]
 
 
+CONFIGURED = """
+    from torch import nn
+
+
+    class Cache:
+        pass
+
+
+    class OnConfig:
+        use_cache: bool = True
+
+
+    class OffConfig:
+        use_cache: bool = False
+
+
+    class SilentConfig:
+        hidden_size = 4
+
+
+    class Model(nn.Module):
+        def __init__(self, config: OnConfig):
+            super().__init__()
+            self.config = config
+
+        def forward(self, x, cache=None, use_cache=None):
+            if use_cache and cache is None:
+                cache = Cache()
+            return x, cache
+
+
+    class OffModel(Model):
+        def __init__(self, config: OffConfig):
+            super().__init__(config)
+
+
+    class SilentModel(Model):
+        def __init__(self, config: SilentConfig):
+            super().__init__(config)
+"""
+
+
+def test_a_cache_the_config_leaves_off_by_default_is_silent(tmp_path):
+    """transformers fills ``use_cache=None`` from the config: a config defaulting it to False, or not
+    defining it (read as None), builds no cache; one defaulting it to True does."""
+    write_project(tmp_path, {"pyproject.toml": '[project]\nname = "x"\n', "model.py": CONFIGURED})
+    assert list(outputs(tmp_path, ["model:Model"])) == ["model.py"]
+    assert outputs(tmp_path, ["model:OffModel"]) == {}
+    assert outputs(tmp_path, ["model:SilentModel"]) == {}
+
+
 def test_a_base_class_outside_the_project_is_silent(tmp_path):
     write_project(
         tmp_path,

@@ -45,7 +45,7 @@ class AutoClasses:
         argument = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "config"), None)
         if not (isinstance(argument, ast.Attribute) and isinstance(argument.value, ast.Name)):
             return set()
-        config = self._config_class(file, init, argument.value.id)
+        config = self.config_class(file, init, argument.value.id)
         model_type = self._sub_model_type(config, argument.attr) if config is not None else None
         if model_type is None:
             return set()
@@ -74,7 +74,7 @@ class AutoClasses:
                             return self._located
         return self._located
 
-    def _config_class(self, file, init: ast.AST | None, parameter: str):
+    def config_class(self, file, init: ast.AST | None, parameter: str):
         """The class annotating ``init``'s ``parameter`` (``config: AriaConfig``)."""
         if not isinstance(init, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return None
@@ -86,7 +86,7 @@ class AutoClasses:
 
     def _sub_model_type(self, config, key: str, depth: int = 0) -> str | None:
         """The ``model_type`` the config class gives its sub-config ``key``."""
-        for cls in self._lineage(config):
+        for cls in self.lineage(config):
             file = self.resolver.file(cls.file)
             info = file.facts.classes[cls.qualname]
             for value in _class_assignments(info.node, _SUB_CONFIGS):
@@ -108,14 +108,14 @@ class AutoClasses:
         classes = [c for c in self.resolver.callables(file, spec) if hasattr(c, "qualname")]
         if len(classes) != 1:
             return None
-        for cls in self._lineage(classes[0]):
+        for cls in self.lineage(classes[0]):
             info = self.resolver.file(cls.file).facts.classes[cls.qualname]
             for value in _class_assignments(info.node, ("model_type",)):
                 if isinstance(value, ast.Constant) and isinstance(value.value, str) and value.value:
                     return value.value
         return None
 
-    def _lineage(self, cls) -> list:
+    def lineage(self, cls) -> list:
         """The class, then its project bases (the class's own assignment wins)."""
         found = [cls]
         for member in self.resolver.lineage(cls):

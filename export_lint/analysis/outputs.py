@@ -77,9 +77,11 @@ class _Context:
         """The context of a function this one calls."""
         return _Context(file, function, owner, self.disabled)
 
-    def guarded(self, node: ast.AST) -> bool:
-        """Whether ``node`` runs only under an ``if`` (or ``a if c else b``) testing a disabled flag."""
-        if not self.disabled:
+    def guarded(self, node: ast.AST, extra: frozenset[str] = frozenset()) -> bool:
+        """Whether ``node`` runs only under an ``if`` (or ``a if c else b``) testing a disabled flag
+        (or one of ``extra``)."""
+        disabled = self.disabled | extra
+        if not disabled:
             return False
         current, parents = node, self.file.parents
         while current is not None and current is not self.function:
@@ -87,7 +89,7 @@ class _Context:
             if (
                 isinstance(parent, (ast.If, ast.IfExp))
                 and any(current is part for part in _branch(parent))
-                and _names(parent.test) & self.disabled
+                and _names(parent.test) & disabled
             ):
                 return True
             current = parent
@@ -106,6 +108,7 @@ class OutputAnalysis:
         self._verdicts: dict[tuple[str, str], bool] = {}
         self._registry: tuple[set[tuple[str, ...]], bool, dict[str, set[tuple[str, ...]]]] | None = None
         self._export_call: tuple[object, ast.Call] | None = None
+        self._config_flags: dict[tuple[str, str], frozenset[str]] = {}
         self._path_names: set[tuple[str, ...]] | None = None
 
     # -- roots ----------------------------------------------------------------------------------
@@ -127,6 +130,56 @@ class OutputAnalysis:
             cls_name = f"{self._module_of(value)}.{value.qualname}"
             facts.setdefault(cls_name, OutputFact(qualname, cls_name, built, via, hint))
         return [(owner.file, fact) for fact in facts.values()]
+
+    def _off_by_config(self, owner) -> frozenset[str]:
+        """Flags the config class of ``owner`` (its ``__init__``'s ``config: XConfig``) leaves off by
+        default: fields defaulting to ``False``, and ``use_cache`` when the config does not define it
+        (transformers reads a missing field as None, so such a model builds no cache)."""
+        if owner is None:
+            return frozenset()
+        key = (owner.file, owner.qualname)
+        if key not in self._config_flags:
+            self._config_flags[key] = frozenset()
+            found = self._method(owner, "__init__")
+            file = self.resolver.file(found[0].file) if found is not None else None
+            config = self.auto.config_class(file, found[1], "config") if file is not None else None
+            if config is not None:
+                defaults = self._config_defaults(config)
+                off = {name for name, value in defaults.items() if value is False}
+                if "use_cache" not in defaults:
+                    off.add("use_cache")
+                self._config_flags[key] = frozenset(off)
+        return self._config_flags[key]
+
+    def _config_defaults(self, config) -> dict[str, object]:
+        """Literal ``True``/``False`` defaults of a config class's fields (class-level annotations and
+        assignments, ``__init__`` parameters), the class's own before its bases'."""
+        found: dict[str, object] = {}
+        for cls in self.auto.lineage(config):
+            info = self.resolver.file(cls.file).facts.classes[cls.qualname]
+            for statement in info.node.body:
+                target = statement.target if isinstance(statement, ast.AnnAssign) else None
+                if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+                    target = statement.targets[0]
+                value = getattr(statement, "value", None)
+                if isinstance(target, ast.Name) and isinstance(value, ast.Constant) and isinstance(value.value, bool):
+                    found.setdefault(target.id, value.value)
+            init = info.methods.get("__init__")
+            if init is not None:
+                arguments = init.args
+                positional = [*arguments.posonlyargs, *arguments.args]
+                pairs = [
+                    *zip(positional[len(positional) - len(arguments.defaults) :], arguments.defaults, strict=True),
+                    *(
+                        (a, d)
+                        for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)
+                        if d is not None
+                    ),
+                ]
+                for arg, default in pairs:
+                    if isinstance(default, ast.Constant) and isinstance(default.value, bool):
+                        found.setdefault(arg.arg, default.value)
+        return found
 
     def _method(self, cls, name: str, depth: int = 0):
         """(the class defining ``name`` in ``cls``'s lineage, its node), bases searched in order."""
@@ -198,7 +251,7 @@ class OutputAnalysis:
                         yield from self._values(context, keyword.value, depth + 1, via or f"in `{name}.{keyword.arg}`")
                     for argument in call.args:
                         yield from self._values(context, argument, depth + 1, via or f"in a `{name}`")
-                elif not context.guarded(call):
+                elif not context.guarded(call, self._off_by_config(context.owner)):
                     yield value, self._where(context, call), via
             else:  # a helper function: what it returns
                 node = self.resolver.function_nodes.get(value.node_id)
