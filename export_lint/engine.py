@@ -283,18 +283,21 @@ def lint_text(
         return _lint_text(python_newlines(text), path, settings, rules)
 
 
-def reached_in(text: str, path: str, settings: Settings) -> dict[str, str] | None:
-    """What export roots reach in the file (qualname -> root label); None with ``all-modules``.
-    Without a project's reach (the API, stdin) the file's own export calls are its roots."""
-    if settings.traced == "all-modules":
-        return None
-    if settings.reach is not None:
-        return settings.reach.for_file(path)
-    from export_lint.analysis.index import ProjectIndex
-    from export_lint.analysis.roots import compute_reach
+def reached_in(text: str, path: str, settings: Settings) -> tuple[dict[str, str] | None, dict]:
+    """What export roots reach in the file (qualname -> root label; None with ``all-modules``) and
+    what the roots' forwards there return that export cannot flatten (qualname -> facts). Without a
+    project's reach (the API, stdin, ``all-modules``) the file's own export calls are its roots."""
+    all_modules = settings.traced == "all-modules"
+    reach = None if all_modules else settings.reach
+    if reach is None:
+        if all_modules and not may_export(text):  # every forward is traced; only export calls are roots
+            return None, {}
+        from export_lint.analysis.index import ProjectIndex
+        from export_lint.analysis.roots import compute_reach
 
-    folder = os.path.dirname(os.path.abspath(path))
-    return compute_reach(ProjectIndex(folder, texts={path: text}, discover=False)).for_file(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        reach = compute_reach(ProjectIndex(folder, texts={path: text}, discover=False))
+    return (None if all_modules else reach.for_file(path)), reach.outputs_for(path)
 
 
 def _nothing_to_walk(text: str, running: Sequence[type[Rule]], checks_noqa: bool) -> bool:
@@ -333,7 +336,7 @@ def _lint_text(
     # Rules whose required words the text lacks cannot fire: they are not run (the file is still
     # parsed, so a syntax error is reported whatever the selection). EXP900 still judges their
     # suppression comments, against every selected rule.
-    reached = reached_in(text, path, settings)
+    reached, outputs = reached_in(text, path, settings)
     # "class" stands for "defines the module whose forward is traced"; a file of helper functions
     # an export root reaches (box ops a detection head calls) is traced without one.
     met = {"class"} if reached else set()
@@ -348,7 +351,7 @@ def _lint_text(
     if isinstance(module, Diagnostic):
         return [module]
     reach = settings.reach if settings.traced == "roots" else None
-    semantic = SemanticModel(module, path, text=text, reached=reached, reach=reach)
+    semantic = SemanticModel(module, path, text=text, reached=reached, outputs=outputs, reach=reach)
     context = RuleContext(text, path, module, semantic, settings.torch_version)
     errors: list[Diagnostic] = []
 

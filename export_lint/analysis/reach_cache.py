@@ -22,7 +22,7 @@ from export_lint.analysis.roots import Reach, compute_reach
 
 #: The entry holding the reach itself (file entries are keyed by absolute paths, never like this).
 _REACH_ENTRY = "<reach>"
-_SCHEMA = 3
+_SCHEMA = 4
 
 
 def _key(root: str) -> str:
@@ -91,6 +91,7 @@ def _encode_reach(reach: Reach, state: str) -> dict:
         "files": [[path, [list(pair) for pair in entries]] for path, entries in reach.files],
         "has_forwards": reach.has_forwards,
         "external": list(reach.external),
+        "outputs": [[path, [list(fact) for fact in facts]] for path, facts in reach.outputs],
         "callers": [
             [path, [[qualname, [list(site) for site in sites]] for qualname, sites in entries]]
             for path, entries in reach.callers
@@ -113,18 +114,36 @@ def _decode_reach(data: object, state: str) -> Reach | None:
     external = data.get("external")
     if type(external) is not list or not all(type(label) is str for label in [*roots, *external]):
         return None
-    decoded: list[tuple[str, tuple[tuple[str, str], ...]]] = []
-    for item in files:
+    decoded = _decode_per_file(files, 2)
+    outputs = _decode_per_file(data.get("outputs"), 5)
+    callers = _decode_callers(data.get("callers"))
+    if decoded is None or outputs is None or callers is None:
+        return None
+    return Reach(
+        project,
+        tuple(roots),
+        decoded,  # type: ignore[arg-type]
+        forwards,
+        tuple(external),
+        outputs,  # type: ignore[arg-type]
+        callers=callers,
+    )
+
+
+def _decode_per_file(data: object, width: int) -> tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] | None:
+    """Stored ``[[path, [[str * width], ...]], ...]`` (what roots reach, what they return) as tuples;
+    None when malformed."""
+    if type(data) is not list:
+        return None
+    decoded = []
+    for item in data:
         if type(item) is not list or len(item) != 2 or type(item[0]) is not str or type(item[1]) is not list:
             return None
-        pairs = item[1]
-        if not all(type(p) is list and len(p) == 2 and all(type(v) is str for v in p) for p in pairs):
+        rows = item[1]
+        if not all(type(r) is list and len(r) == width and all(type(v) is str for v in r) for r in rows):
             return None
-        decoded.append((item[0], tuple((p[0], p[1]) for p in pairs)))
-    callers = _decode_callers(data.get("callers"))
-    if callers is None:
-        return None
-    return Reach(project, tuple(roots), tuple(decoded), forwards, tuple(external), callers)
+        decoded.append((item[0], tuple(tuple(r) for r in rows)))
+    return tuple(decoded)
 
 
 def _is_site(site: object) -> bool:

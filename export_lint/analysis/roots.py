@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 
 from export_lint.analysis.call_scan import name_then_paren
 from export_lint.analysis.index import FileFacts, ProjectIndex, dotted
+from export_lint.analysis.outputs import OutputAnalysis, OutputFact
 from export_lint.analysis.torch_names import EXPORT_FUNCTIONS
 
 #: Entry points that trace their first argument like torch.export does.
@@ -65,6 +66,9 @@ class Reach:
     #: Export targets built by installed packages (``transformers.AutoModel at export.py:12``):
     #: roots whose code is not in the project, named in the summary, not analysed.
     external: tuple[str, ...] = ()
+    #: What roots' forwards return that export cannot flatten, per file (real path -> facts as
+    #: tuples, see :class:`export_lint.analysis.outputs.OutputFact`).
+    outputs: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = ()
     #: Calls from other files of the functions reached, per file: real path -> ((qualname,
     #: (call site, ...)), ...); the value analysis reads what those calls pass (``CallSite``).
     callers: tuple[tuple[str, tuple[tuple[str, tuple[CallSite, ...]], ...]], ...] = ()
@@ -76,6 +80,16 @@ class Reach:
     def for_file(self, path: str) -> dict[str, str]:
         """qualname -> root label of the functions of ``path`` export traces."""
         return self._by_file.get(os.path.realpath(path), {})
+
+    def outputs_for(self, path: str) -> dict[str, list[OutputFact]]:
+        """function qualname -> the unflattenable objects it returns as a root's ``forward``."""
+        found: dict[str, list[OutputFact]] = {}
+        wanted = os.path.realpath(path)
+        for file, facts in self.outputs:
+            if file == wanted:
+                for fact in facts:
+                    found.setdefault(fact[0], []).append(OutputFact(*fact))
+        return found
 
     @functools.cached_property
     def _callers_by_file(self) -> dict[str, dict[str, tuple[CallSite, ...]]]:
@@ -98,8 +112,12 @@ def reach_digest(settings, path: str) -> str:
     if settings.reach is None:
         return "local"
     entries = sorted(settings.reach.for_file(path).items())
+    outputs = sorted(
+        (name, [fact.to_tuple() for fact in facts]) for name, facts in settings.reach.outputs_for(path).items()
+    )
     callers = sorted(settings.reach.callers_of(path).items())
-    return hashlib.sha256(repr((entries, callers) if callers else entries).encode()).hexdigest()[:32]
+    extra = tuple(part for part in (outputs, callers) if part)
+    return hashlib.sha256(repr((entries, *extra) if extra else entries).encode()).hexdigest()[:32]
 
 
 # -- scopes -------------------------------------------------------------------------------------
@@ -889,6 +907,8 @@ def compute_reach(
     read and added to it)."""
     resolver = Resolver(index)
     reacher = _Reacher(resolver)
+    returned = OutputAnalysis(reacher)
+    outputs: dict[str, dict[OutputFact, None]] = {}
     labels: list[str] = []
     external: list[str] = []
     has_forwards = False
@@ -906,10 +926,13 @@ def compute_reach(
         for call, target in export_calls(resolver, file):
             if target is None:
                 continue
+            returned.export_path(file, call)
             for cls in sorted(resolver.instances(file, target), key=lambda c: (c.file, c.qualname)):
                 label = f"export of {cls.qualname} at {_relative(path, index.root)}:{call.lineno}"
                 labels.append(label)
                 reacher.add_class(cls, _ENTRY_METHODS, label)
+                for where, fact in returned.of_root(cls):
+                    outputs.setdefault(where, {})[fact] = None
             found = False
             for value in resolver.callables(file, target):  # export of a plain function
                 if isinstance(value, _Function):
@@ -922,13 +945,17 @@ def compute_reach(
                 if builder is not None:
                     external.append(f"{builder} at {_relative(path, index.root)}:{call.lineno}")
             reacher.run()
+    returned.export_path(None, None)
     for path, qualname, label in configured_roots(index, patterns):
         labels.append(label)
         reacher.add_class(_Class(path, qualname), _ENTRY_METHODS, label)
+        for where, fact in returned.of_root(_Class(path, qualname)):
+            outputs.setdefault(where, {})[fact] = None
     reacher.run()
     files = tuple(
         (path, tuple(sorted(entries.items()))) for path, entries in sorted(reacher.reached.items()) if entries
     )
+    returns = tuple((path, tuple(fact.to_tuple() for fact in facts)) for path, facts in sorted(outputs.items()))
     callers: dict[str, dict[str, tuple[CallSite, ...]]] = {}
     for (path, qualname), sites in sorted(reacher.callers.items()):
         callers.setdefault(path, {})[qualname] = tuple(sorted(sites))
@@ -938,5 +965,6 @@ def compute_reach(
         files,
         has_forwards,
         tuple(dict.fromkeys(external)),
-        tuple((path, tuple(entries.items())) for path, entries in callers.items()),
+        returns,
+        callers=tuple((path, tuple(entries.items())) for path, entries in callers.items()),
     )
