@@ -49,6 +49,10 @@ _ENTRY_METHODS = ("forward", "__call__")
 _MAX_DEPTH = 6
 
 Label = str
+#: Files larger than this are not analysed for the values their calls pass to other files (a
+#: library's big model files would be analysed once more for every small helper file they call
+#: into; torchvision's detection heads are 12-38 kB); their calls are not recorded.
+CALLER_MAX_BYTES = 40_000
 #: A call in traced code of another file: (its file, the qualname of the function holding it, the
 #: called name, which call of that name in the function it is, counting from 0 in source order).
 CallSite = tuple[str, str, str, int]
@@ -786,10 +790,11 @@ class _Reacher:
 
     def _passed(self, file: _File, expr: ast.expr) -> set[_Class]:
         """The classes a name (or ``a if c else b``, ``a or B()``) in a method holds as an instance."""
-        names = [expr] if isinstance(expr, ast.Name) else [n for n in ast.walk(expr) if isinstance(n, ast.Name)]
+        if isinstance(expr, ast.Name):
+            return self.resolver.instances(file, expr)
         found: set[_Class] = set()
-        for name in names:
-            found |= self.resolver.instances(file, name)
+        for part in (expr.body, expr.orelse) if isinstance(expr, ast.IfExp) else getattr(expr, "values", ()):
+            found |= self._passed(file, part)  # the values it may take, not its condition
         return found
 
     def _built(self, file: _File, expr: ast.expr) -> set[_Class]:
@@ -804,10 +809,12 @@ class _Reacher:
         owner_info = file.facts.classes.get(owner.qualname) if owner is not None else None
         nodes = list(ast.walk(function))
         occurrences = _call_occurrences(nodes)
+        # Calls in a larger file are not analysed for the values they pass (values.callers).
+        small_caller = len(file.facts.text) <= CALLER_MAX_BYTES
 
         def called_from_here(callee_file: str, callee: str, call: ast.Call) -> None:
             name = _last_name(call.func)
-            if callee_file != file.facts.path and name is not None and qualname:
+            if callee_file != file.facts.path and name is not None and qualname and small_caller:
                 site = (file.facts.path, qualname, name, occurrences[id(call)])
                 self.callers.setdefault((callee_file, callee), set()).add(site)
 

@@ -22,14 +22,14 @@ import os
 import libcst as cst
 
 from export_lint.analysis import external
+from export_lint.analysis.roots import CALLER_MAX_BYTES
 from export_lint.analysis.semantic import SemanticModel
 from export_lint.analysis.values.lattice import Value
-from export_lint.source import read_source_file
+from export_lint.source import decode_source, read_source_file
 from export_lint.traversal import descendants
 
-#: Calling files larger than this are not analysed (a library's big model files would be
-#: analysed once more for every small helper file they call into).
-MAX_BYTES = 64_000
+#: Calling files larger than this are not analysed (``Reach`` records none of their calls).
+MAX_BYTES = CALLER_MAX_BYTES
 #: Calls of one function followed at most.
 MAX_SITES = 8
 
@@ -51,11 +51,12 @@ def _module_name(path: str, project: str) -> str:
 
 
 @functools.lru_cache(maxsize=32)
-def _parsed(path: str, project: str, version: tuple[int, int, int] | None) -> cst.Module | None:
+def _parsed(path: str, project: str, version: tuple[int, int, int] | None) -> tuple[cst.Module, str] | None:
     try:
         if os.path.getsize(path) > MAX_BYTES:
             return None
-        return cst.parse_module(read_source_file(path))
+        text = decode_source(read_source_file(path))[0]
+        return cst.parse_module(text), text
     except (OSError, SyntaxError, ValueError, RecursionError, MemoryError, cst.ParserSyntaxError):
         return None
 
@@ -65,9 +66,10 @@ def _calling_program(path: str, reach, torch_version: str):
     from export_lint.analysis.values.program import FileProgram
 
     version = external.file_version(path)
-    module = _parsed(path, reach.project, version)
-    if module is None:
+    parsed = _parsed(path, reach.project, version)
+    if parsed is None:
         return None
+    module, text = parsed
     key = (path, version, torch_version)
     stored = _PROGRAMS.get(key)
     if stored is not None and stored[0] is reach:
@@ -77,7 +79,7 @@ def _calling_program(path: str, reach, torch_version: str):
             module,
             path,
             _module_name(path, reach.project),
-            text=module.code,
+            text=text,
             reached=reach.for_file(path),
             reach=reach,
         )
