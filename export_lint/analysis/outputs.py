@@ -65,17 +65,38 @@ class _Context:
     the flags the functions on the way from the root set to ``False`` (``use_cache = False`` when
     the config is not a decoder's): an object built under a test of one of them may never be."""
 
-    __slots__ = ("disabled", "file", "function", "owner")
+    __slots__ = ("arguments", "disabled", "file", "function", "owner")
 
-    def __init__(self, file, function: ast.AST, owner, disabled: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        file,
+        function: ast.AST,
+        owner,
+        disabled: frozenset[str] = frozenset(),
+        arguments: dict[str, tuple[_Context, ast.expr]] | None = None,
+    ) -> None:
         self.file = file
         self.function = function
         self.owner = owner
         self.disabled = disabled | _flags_set_false(function)
+        #: parameter -> (the caller's context, the expression it passed)
+        self.arguments = arguments or {}
 
-    def inner(self, file, function: ast.AST, owner) -> _Context:
-        """The context of a function this one calls."""
-        return _Context(file, function, owner, self.disabled)
+    def inner(self, file, function: ast.AST, owner, call: ast.Call | None = None) -> _Context:
+        """The context of a function this one calls (with ``call``'s arguments bound to its parameters)."""
+        arguments: dict[str, tuple[_Context, ast.expr]] = {}
+        if call is not None and isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            params = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
+            if owner is not None and params:
+                params = params[1:]  # self
+            for name, value in zip(params, call.args, strict=False):
+                if isinstance(value, ast.Starred):
+                    break
+                arguments[name] = (self, value)
+            for keyword in call.keywords:
+                if keyword.arg is not None:
+                    arguments[keyword.arg] = (self, keyword.value)
+        return _Context(file, function, owner, self.disabled, arguments)
 
     def guarded(self, node: ast.AST, extra: frozenset[str] = frozenset()) -> bool:
         """Whether ``node`` runs only under an ``if`` (or ``a if c else b``) testing a disabled flag
@@ -222,6 +243,9 @@ class OutputAnalysis:
         elif isinstance(expr, ast.Name):
             for value in self._assigned(context, expr):
                 yield from self._values(context, value, depth + 1, via)
+            if expr.id in context.arguments:  # a parameter: what the caller passed
+                caller, value = context.arguments[expr.id]
+                yield from self._values(caller, value, depth + 1, via)
         elif isinstance(expr, ast.Attribute) and not _is_self(expr.value):
             for value_context, value in self._field(context, expr.value, expr.attr, depth + 1):
                 yield from self._values(value_context, value, depth + 1, via or f"in `.{expr.attr}`")
@@ -241,7 +265,7 @@ class OutputAnalysis:
                 found = self._method(cls, "forward")
                 file = self.resolver.file(found[0].file) if found is not None else None
                 if found is not None and file is not None:
-                    yield from self._returns(context.inner(file, found[1], cls), depth + 1)
+                    yield from self._returns(context.inner(file, found[1], cls, call), depth + 1)
             return
         for value in self.resolver.callables(context.file, call.func):
             if hasattr(value, "qualname"):  # a class: its instance, or a container of its arguments
@@ -257,7 +281,7 @@ class OutputAnalysis:
                 node = self.resolver.function_nodes.get(value.node_id)
                 file = self.resolver.file(value.file)
                 if node is not None and file is not None:
-                    for built, where, inner in self._returns(context.inner(file, node, None), depth + 1):
+                    for built, where, inner in self._returns(context.inner(file, node, None, call), depth + 1):
                         yield built, where, via or inner
 
     def _assigned(self, context: _Context, name: ast.Name) -> list[ast.expr]:
@@ -275,6 +299,9 @@ class OutputAnalysis:
         if isinstance(expr, ast.Name):
             for value in self._assigned(context, expr):
                 yield from self._field(context, value, field, depth + 1)
+            if expr.id in context.arguments:
+                caller, value = context.arguments[expr.id]
+                yield from self._field(caller, value, field, depth + 1)
         elif isinstance(expr, ast.IfExp):
             yield from self._field(context, expr.body, field, depth + 1)
             yield from self._field(context, expr.orelse, field, depth + 1)
@@ -286,7 +313,7 @@ class OutputAnalysis:
                     file = self.resolver.file(found[0].file) if found is not None else None
                     if found is None or file is None:
                         continue
-                    inner = context.inner(file, found[1], cls)
+                    inner = context.inner(file, found[1], cls, expr)
                     for node in _own_nodes(found[1]):
                         if isinstance(node, ast.Return) and node.value is not None:
                             yield from self._field(inner, node.value, field, depth + 1)
@@ -500,19 +527,24 @@ def _own_nodes(function: ast.AST) -> Iterator[ast.AST]:
 
 
 def _flags_set_false(function: ast.AST) -> frozenset[str]:
-    """Names a function assigns ``False`` outside training-only branches (``if self.training``)."""
+    """Names a function assigns ``False`` unconditionally or under tests of the config only
+    (``if not self.config.is_decoder: use_cache = False``): not under a test of its inputs
+    (``if labels is not None``), which the export's inputs may not meet, nor of ``self.training``."""
     found: set[str] = set()
-    todo: list[tuple[ast.AST, bool]] = [(function, False)]
+    todo: list[tuple[ast.AST, bool]] = [(function, True)]
     while todo:
-        node, training = todo.pop()
+        node, by_config = todo.pop()
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
                 continue
-            if isinstance(child, ast.Assign) and not training:
+            if isinstance(child, ast.Assign) and by_config:
                 value = child.value
                 if isinstance(value, ast.Constant) and value.value is False:
                     found.update(t.id for t in child.targets if isinstance(t, ast.Name))
-            inside = training or (isinstance(child, ast.If) and "training" in _attributes(child.test))
+            inside = by_config
+            if isinstance(child, ast.If):
+                reads = _attributes(child.test) | _names(child.test)
+                inside = by_config and "config" in reads and "training" not in reads
             todo.append((child, inside))
     return frozenset(found)
 
