@@ -383,3 +383,46 @@ def test_installed_transformers_models_return_their_cache(model, cls):
     found = static_findings([path], ("EXP008",), [root])
     messages = [item["message"] for items in found.values() for item in items]
     assert any("Cache`" in message and "use_cache=False" in message for message in messages), found
+
+
+def test_the_results_cache_relints_the_forward_when_another_file_registers_the_class(tmp_path):
+    """The finding is in model.py; the registration that silences it lands in another file."""
+    write_project(
+        tmp_path,
+        {
+            "pyproject.toml": '[project]\nname = "x"\n',
+            "pkg/__init__.py": "",
+            "pkg/model.py": """
+                import torch
+
+
+                class Boxes:
+                    def __init__(self, t):
+                        self.t = t
+
+
+                class Model(torch.nn.Module):
+                    def forward(self, x):
+                        return Boxes(x)
+            """,
+            "export.py": """
+                import torch
+
+                from pkg.model import Model
+
+                torch.export.export(Model(), (torch.randn(2),))
+            """,
+        },
+    )
+
+    def check() -> str:
+        command = [sys.executable, "-m", "export_lint", "check", "--select", "EXP008", "pkg/model.py"]
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120).stdout
+
+    assert "EXP008" in check()
+    assert "EXP008" in check()  # from the cache
+    (tmp_path / "pkg" / "registry.py").write_text(
+        "import torch.utils._pytree as pytree\n\nfrom pkg.model import Boxes\n\n"
+        "pytree.register_pytree_node(Boxes, lambda b: ((b.t,), None), lambda c, _: Boxes(*c))\n"
+    )
+    assert "EXP008" not in check()
