@@ -223,9 +223,30 @@ CONFIGURED = """
             self.config = config
 
         def forward(self, x, cache=None, use_cache=None):
+            use_cache = use_cache if use_cache is not None else self.config.use_cache
             if use_cache and cache is None:
                 cache = Cache()
             return x, cache
+
+
+    class Unfilled(nn.Module):
+        def __init__(self, config: OnConfig):
+            super().__init__()
+            self.config = config
+
+        def forward(self, x, cache=None, use_cache=None):
+            if use_cache and cache is None:
+                cache = Cache()
+            return x, cache
+
+
+    class Outer(nn.Module):
+        def __init__(self, config: OnConfig):
+            super().__init__()
+            self.inner = Unfilled(config)
+
+        def forward(self, x):
+            return self.inner(x, use_cache=True)
 
 
     class OffModel(Model):
@@ -241,9 +262,12 @@ CONFIGURED = """
 
 def test_a_cache_the_config_leaves_off_by_default_is_silent(tmp_path):
     """transformers fills ``use_cache=None`` from the config: a config defaulting it to False, or not
-    defining it (read as None), builds no cache; one defaulting it to True does."""
+    defining it (read as None), builds no cache; one defaulting it to True does. A forward that does
+    not fill it leaves it None (no cache) unless its caller passes it on."""
     write_project(tmp_path, {"pyproject.toml": '[project]\nname = "x"\n', "model.py": CONFIGURED})
     assert list(outputs(tmp_path, ["model:Model"])) == ["model.py"]
+    assert outputs(tmp_path, ["model:Unfilled"]) == {}
+    assert list(outputs(tmp_path, ["model:Outer"])) == ["model.py"]
     assert outputs(tmp_path, ["model:OffModel"]) == {}
     assert outputs(tmp_path, ["model:SilentModel"]) == {}
 

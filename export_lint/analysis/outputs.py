@@ -98,23 +98,16 @@ class _Context:
                     arguments[keyword.arg] = (self, keyword.value)
         return _Context(file, function, owner, self.disabled, arguments)
 
-    def guarded(self, node: ast.AST, extra: frozenset[str] = frozenset()) -> bool:
-        """Whether ``node`` runs only under an ``if`` (or ``a if c else b``) testing a disabled flag
-        (or one of ``extra``)."""
-        disabled = self.disabled | extra
-        if not disabled:
-            return False
+    def guards(self, node: ast.AST) -> set[str]:
+        """The names the tests of the ``if``s (and ``a if c else b``) ``node`` runs under read."""
+        found: set[str] = set()
         current, parents = node, self.file.parents
         while current is not None and current is not self.function:
             parent = parents.get(id(current))
-            if (
-                isinstance(parent, (ast.If, ast.IfExp))
-                and any(current is part for part in _branch(parent))
-                and _names(parent.test) & disabled
-            ):
-                return True
+            if isinstance(parent, (ast.If, ast.IfExp)) and any(current is part for part in _branch(parent)):
+                found |= _truth_tested(parent.test)
             current = parent
-        return False
+        return found
 
 
 class OutputAnalysis:
@@ -151,6 +144,31 @@ class OutputAnalysis:
             cls_name = f"{self._module_of(value)}.{value.qualname}"
             facts.setdefault(cls_name, OutputFact(qualname, cls_name, built, via, hint))
         return [(owner.file, fact) for fact in facts.values()]
+
+    def _flag_off(self, context: _Context, name: str, depth: int = 0) -> bool:
+        """Whether the flag ``name`` is off where ``context`` tests it, with the export's defaults: set
+        ``False`` on the way (config tests only), or a parameter that the caller passes off, or that
+        defaults to ``None``/``False`` -- unless the function fills it from the model's config
+        (transformers' ``@merge_with_config_defaults``, ``use_cache = ... self.config.use_cache``),
+        which then decides. Anything else (a local value, a non-literal argument) is on: it may be."""
+        if name in context.disabled:
+            return True
+        function = context.function
+        if depth > _MAX_DEPTH or not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return False
+        default = _parameter_default(function, name)
+        if default is _NOT_A_PARAMETER:
+            return False
+        if _fills_from_config(function, name):
+            return name in self._off_by_config(context.owner)
+        if name in context.arguments:
+            caller, value = context.arguments[name]
+            if isinstance(value, ast.Constant):
+                return not value.value
+            if isinstance(value, ast.Name) and value.id == name:
+                return self._flag_off(caller, name, depth + 1)
+            return False
+        return isinstance(default, ast.Constant) and not default.value
 
     def _off_by_config(self, owner) -> frozenset[str]:
         """Flags the config class of ``owner`` (its ``__init__``'s ``config: XConfig``) leaves off by
@@ -275,7 +293,7 @@ class OutputAnalysis:
                         yield from self._values(context, keyword.value, depth + 1, via or f"in `{name}.{keyword.arg}`")
                     for argument in call.args:
                         yield from self._values(context, argument, depth + 1, via or f"in a `{name}`")
-                elif not context.guarded(call, self._off_by_config(context.owner)):
+                elif not any(self._flag_off(context, name) for name in context.guards(call)):
                     yield value, self._where(context, call), via
             else:  # a helper function: what it returns
                 node = self.resolver.function_nodes.get(value.node_id)
@@ -524,6 +542,47 @@ def _own_nodes(function: ast.AST) -> Iterator[ast.AST]:
             continue
         yield node
         todo.extend(ast.iter_child_nodes(node))
+
+
+_NOT_A_PARAMETER = object()
+#: Decorators that fill a parameter left ``None`` from the model's config (transformers).
+_CONFIG_DEFAULT_DECORATORS = frozenset({"merge_with_config_defaults"})
+
+
+def _parameter_default(function: ast.FunctionDef | ast.AsyncFunctionDef, name: str) -> object:
+    """The default expression of parameter ``name`` (None: no default), or ``_NOT_A_PARAMETER``."""
+    arguments = function.args
+    positional = [*arguments.posonlyargs, *arguments.args]
+    defaults = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
+    for arg, default in [
+        *zip(positional, defaults, strict=True),
+        *zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True),
+    ]:
+        if arg.arg == name:
+            return default
+    return _NOT_A_PARAMETER
+
+
+def _fills_from_config(function: ast.FunctionDef | ast.AsyncFunctionDef, name: str) -> bool:
+    """Whether the function sets parameter ``name`` from the config when it is left unset."""
+    if any(_decorator_name(d).rsplit(".", 1)[-1] in _CONFIG_DEFAULT_DECORATORS for d in function.decorator_list):
+        return True
+    return any(
+        isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+        and "config" in _attributes(node.value) | _names(node.value)
+        for node in _own_nodes(function)
+    )
+
+
+def _truth_tested(test: ast.expr) -> set[str]:
+    """Names a test needs true for its branch to run: ``flag``, ``flag and ...`` (not ``not flag``,
+    nor names inside comparisons such as ``cache is None``)."""
+    if isinstance(test, ast.Name):
+        return {test.id}
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return set().union(*(_truth_tested(value) for value in test.values))
+    return set()
 
 
 def _flags_set_false(function: ast.AST) -> frozenset[str]:
