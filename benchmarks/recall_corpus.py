@@ -21,9 +21,11 @@ Usage: ``OMP_NUM_THREADS=1 nice -n 10 python benchmarks/recall_corpus.py [--samp
 from __future__ import annotations
 
 import argparse
+import ast
 import collections
 import contextlib
 import datetime
+import functools
 import json
 import os
 import platform
@@ -239,6 +241,31 @@ def read_cache(cache: Path) -> list[dict]:
 
 
 # -- the report -----------------------------------------------------------------------------------
+@functools.cache
+def _decorated_spans(path: str) -> tuple[tuple[int, int], ...]:
+    """(first decorator line, ``def`` line) of every decorated function of a file."""
+    from benchmarks.recall_static import local_path
+
+    try:
+        tree = ast.parse(Path(local_path(path)).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return ()
+    return tuple(
+        (node.decorator_list[0].lineno, node.lineno)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.decorator_list
+    )
+
+
+def def_line(path: str, line: int) -> int:
+    """A site inside a function's decorators, moved to its ``def`` line: rows recorded before verify's
+    forward fallback skipped decorators that span lines put a whole-model failure on one of them."""
+    for first, definition in _decorated_spans(path):
+        if first <= line < definition:
+            return definition
+    return line
+
+
 def _static_near(record: dict, path: str, line: int) -> bool:
     return any(abs(row - line) <= NEAR for row, _ in record["static"].get(path, []))
 
@@ -258,7 +285,7 @@ def report(
         for finding in record["findings"]:
             if finding["code"] in DIVERGENCE:
                 continue
-            key = (finding["path"], finding["line"])
+            key = (finding["path"], def_line(finding["path"], finding["line"]))
             if finding["path"] == "<unknown>":  # no frame (recorded before forward was the fallback)
                 key = (f"<no frame: {record['source']}:{record['name']}>", 0)
             site = sites.setdefault(key, {"hit": False, "codes": set(), "messages": [], "models": []})
