@@ -24,7 +24,8 @@ import os
 from collections.abc import Iterator
 
 from export_lint.analysis.auto_classes import AutoClasses
-from export_lint.analysis.index import dotted
+from export_lint.analysis.index import decorator_name, dotted, own_nodes
+from export_lint.analysis.pytree_registry import PytreeRegistry, registers
 
 #: Bases that add nothing torch.export would know how to flatten.
 _NEUTRAL_BASES = frozenset({"object", "abc.ABC", "typing.Generic", "typing.Protocol", "builtins.object"})
@@ -33,8 +34,6 @@ _DISPLAY_CALLS = frozenset({"tuple", "list", "dict"})
 #: A cache class of transformers (its lineage holds this class): the remedy differs.
 _TRANSFORMERS_CACHE = ("cache_utils", "Cache")
 _MAX_DEPTH = 6
-#: Words a file that registers pytree nodes contains.
-_REGISTRATION_WORDS = ("pytree", "register_dataclass", "register_constant")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,10 +119,8 @@ class OutputAnalysis:
         self.index = reacher.resolver.index
         self.auto = AutoClasses(reacher.resolver)
         self._verdicts: dict[tuple[str, str], bool] = {}
-        self._registry: tuple[set[tuple[str, ...]], bool, dict[str, set[tuple[str, ...]]]] | None = None
-        self._export_call: tuple[object, ast.Call] | None = None
+        self.registry = PytreeRegistry(reacher.resolver)
         self._config_flags: dict[tuple[str, str], frozenset[str]] = {}
-        self._path_names: set[tuple[str, ...]] | None = None
 
     # -- roots ----------------------------------------------------------------------------------
     def of_root(self, cls) -> list[tuple[str, OutputFact]]:
@@ -236,7 +233,7 @@ class OutputAnalysis:
 
     # -- values ---------------------------------------------------------------------------------
     def _returns(self, context: _Context, depth: int) -> Iterator[tuple[object, str, str]]:
-        for node in _own_nodes(context.function):
+        for node in own_nodes(context.function):
             if isinstance(node, ast.Return) and node.value is not None:
                 yield from self._values(context, node.value, depth, "")
 
@@ -332,7 +329,7 @@ class OutputAnalysis:
                     if found is None or file is None:
                         continue
                     inner = context.inner(file, found[1], cls, expr)
-                    for node in _own_nodes(found[1]):
+                    for node in own_nodes(found[1]):
                         if isinstance(node, ast.Return) and node.value is not None:
                             yield from self._field(inner, node.value, field, depth + 1)
                 return
@@ -391,7 +388,7 @@ class OutputAnalysis:
             member_info = member_file.facts.classes.get(member.qualname) if member_file is not None else None
             if member_info is None:
                 continue
-            if "__init_subclass__" in member_info.methods and _registers(member_info.methods["__init_subclass__"]):
+            if "__init_subclass__" in member_info.methods and registers(member_info.methods["__init_subclass__"]):
                 return True
             if any(self._qualified(member_file, base) in _NAMED_TUPLE_BASES for base in member_info.node.bases):
                 return True
@@ -404,7 +401,7 @@ class OutputAnalysis:
             self._verdicts[key] = self._plain(value, 0)
         if not self._verdicts[key]:
             return False
-        return not any(self._registered(member) for member in self.resolver.lineage(value))
+        return not any(self.registry.registered(member) for member in self.resolver.lineage(value))
 
     def _plain(self, value, depth: int) -> bool:
         """A project class with nothing that could make export flatten it (see the module docstring)."""
@@ -430,89 +427,7 @@ class OutputAnalysis:
         info = file.facts.classes.get(cls.qualname) if file is not None else None
         if info is None:
             return False
-        if any(_registering_decorator(d) for d in info.node.decorator_list):
-            return True
-        return self._registered(cls)
-
-    def _registered(self, cls) -> bool:
-        """Whether a registration of ``cls`` runs at import, or on the way to the root's export call
-        (a module-level registration whose class is not a plain name counts for every class)."""
-        at_import, opaque, _ = self._registrations()
-        keys = {("class", cls.file, cls.qualname), ("name", cls.qualname.rsplit(".", 1)[-1])}
-        return opaque or bool(keys & at_import) or bool(keys & self._on_export_path)
-
-    def _registered_keys(self, file, call: ast.Call) -> set[tuple[str, ...]]:
-        """What a registration call registers: ``("class", path, qualname)`` for the project classes
-        its first argument resolves to, else ``("name", last name)``; empty when indirect."""
-        first = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg in ("cls", "typ")), None)
-        name = dotted(first) if first is not None else None
-        if not name:
-            return set()
-        classes = {c for c in self.resolver.callables(file, first) if hasattr(c, "qualname")}
-        if classes:
-            return {("class", c.file, c.qualname) for c in classes}
-        return {("name", name.rsplit(".", 1)[-1])}
-
-    def _registrations(self) -> tuple[set[tuple[str, ...]], bool, dict[str, set[tuple[str, ...]]]]:
-        """(what module-level registrations register, whether one of them names its class
-        indirectly, function name -> what its body registers), over the whole project."""
-        if self._registry is not None:
-            return self._registry
-        at_import: set[tuple[str, ...]] = set()
-        by_function: dict[str, set[tuple[str, ...]]] = {}
-        opaque = False
-        for path in sorted(set(self.index.files.values())):
-            text = self.index.text(path) or ""
-            if "register" not in text or not any(word in text for word in _REGISTRATION_WORDS):
-                continue
-            file = self.resolver.file(path)
-            if file is None:
-                continue
-            called_at_import = {
-                dotted(node.func)
-                for node in ast.walk(file.facts.tree)
-                if isinstance(node, ast.Call) and _at_module_level(file, node)
-            }
-            for call in ast.walk(file.facts.tree):
-                if not (isinstance(call, ast.Call) and _is_registration(call)):
-                    continue
-                names = self._registered_keys(file, call)
-                function = _enclosing_function(file, call)
-                if function is None or function.name in called_at_import:
-                    at_import |= names
-                    first = call.args[0] if call.args else None
-                    indirect = isinstance(first, ast.Name) and not (
-                        first.id in file.facts.classes or first.id in file.facts.imports
-                    )
-                    opaque = opaque or not names or indirect
-                else:
-                    by_function.setdefault(function.name, set()).update(names)
-        self._registry = (at_import, opaque, by_function)
-        return self._registry
-
-    def export_path(self, file, call: ast.Call | None) -> None:
-        """The export ``call`` (in ``file``) the next roots come from; None: a configured root, for
-        which only the registrations that run at import count."""
-        self._export_call = (file, call) if call is not None else None
-        self._path_names = None
-
-    @property
-    def _on_export_path(self) -> set[tuple[str, ...]]:
-        """Class names registered before the current export call: in the function making it and in
-        the functions that function calls (found by name)."""
-        if self._path_names is None:
-            self._path_names = set()
-            if self._export_call is not None:
-                file, call = self._export_call
-                _, _, by_function = self._registrations()
-                scope = _enclosing_function(file, call) or file.facts.tree
-                for node in _own_nodes(scope):
-                    if isinstance(node, ast.Call):
-                        if _is_registration(node):
-                            self._path_names |= self._registered_keys(file, node)
-                        last = (dotted(node.func) or "").rsplit(".", 1)[-1]
-                        self._path_names |= by_function.get(last, set())
-        return self._path_names
+        return self.registry.registered(cls, info.node)
 
     def _is_transformers_cache(self, value) -> bool:
         for member in self.resolver.lineage(value):
@@ -531,17 +446,6 @@ class OutputAnalysis:
             return None
         qualified = self.resolver._qualified(file, name, base)
         return qualified or name
-
-
-def _own_nodes(function: ast.AST) -> Iterator[ast.AST]:
-    """The nodes of a function's body, not those of functions, lambdas and classes inside it."""
-    todo = list(ast.iter_child_nodes(function))
-    while todo:
-        node = todo.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            continue
-        yield node
-        todo.extend(ast.iter_child_nodes(node))
 
 
 _NOT_A_PARAMETER = object()
@@ -565,13 +469,13 @@ def _parameter_default(function: ast.FunctionDef | ast.AsyncFunctionDef, name: s
 
 def _fills_from_config(function: ast.FunctionDef | ast.AsyncFunctionDef, name: str) -> bool:
     """Whether the function sets parameter ``name`` from the config when it is left unset."""
-    if any(_decorator_name(d).rsplit(".", 1)[-1] in _CONFIG_DEFAULT_DECORATORS for d in function.decorator_list):
+    if any(decorator_name(d).rsplit(".", 1)[-1] in _CONFIG_DEFAULT_DECORATORS for d in function.decorator_list):
         return True
     return any(
         isinstance(node, ast.Assign)
         and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
         and "config" in _attributes(node.value) | _names(node.value)
-        for node in _own_nodes(function)
+        for node in own_nodes(function)
     )
 
 
@@ -634,44 +538,5 @@ def _base_expr(base: ast.expr) -> ast.expr:
     return base.value if isinstance(base, ast.Subscript) else base
 
 
-def _decorator_name(decorator: ast.expr) -> str:
-    target = decorator.func if isinstance(decorator, ast.Call) else decorator
-    return dotted(target) or ""
-
-
 def _is_dataclass_decorator(decorator: ast.expr) -> bool:
-    return _decorator_name(decorator).rsplit(".", 1)[-1] == "dataclass"
-
-
-def _registering_decorator(decorator: ast.expr) -> bool:
-    name = _decorator_name(decorator).lower()
-    return "register" in name or "pytree" in name
-
-
-def _registers(function: ast.AST) -> bool:
-    """Whether a function calls a pytree registration."""
-    return any(isinstance(node, ast.Call) and _is_registration(node) for node in ast.walk(function))
-
-
-def _is_registration(call: ast.Call) -> bool:
-    """``register_pytree_node(...)``, ``pytree.register_dataclass(...)``, ``register_constant(...)``."""
-    name = (dotted(call.func) or "").rsplit(".", 1)[-1].lower()
-    return "register" in name and any(word in name for word in ("pytree", "dataclass", "constant"))
-
-
-def _enclosing_function(file, node: ast.AST) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    current = file.parents.get(id(node))
-    while current is not None:
-        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            return current
-        current = file.parents.get(id(current))
-    return None
-
-
-def _at_module_level(file, node: ast.AST) -> bool:
-    current = file.parents.get(id(node))
-    while current is not None:
-        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            return False
-        current = file.parents.get(id(current))
-    return True
+    return decorator_name(decorator).rsplit(".", 1)[-1] == "dataclass"
