@@ -450,3 +450,28 @@ def test_the_results_cache_relints_the_forward_when_another_file_registers_the_c
         "pytree.register_pytree_node(Boxes, lambda b: ((b.t,), None), lambda c, _: Boxes(*c))\n"
     )
     assert "EXP008" not in check()
+
+
+def test_an_export_call_passing_the_flag_off_is_silent(tmp_path):
+    model = """
+        import torch
+
+
+        class Cache:
+            pass
+
+
+        class Model(torch.nn.Module):
+            def forward(self, x, use_cache=True):
+                cache = Cache() if use_cache else None
+                return x, cache
+
+
+        torch.export.export(Model(), (torch.randn(2),), {EXTRA})
+    """
+    write_project(tmp_path, {"model.py": model.replace("{EXTRA}", "{}")})
+    assert list(outputs(tmp_path)) == ["model.py"]
+    write_project(tmp_path, {"model.py": model.replace("{EXTRA}", '{"use_cache": False}')})
+    assert outputs(tmp_path) == {}
+    write_project(tmp_path, {"model.py": model.replace("(torch.randn(2),), {EXTRA}", "(torch.randn(2), False)")})
+    assert outputs(tmp_path) == {}

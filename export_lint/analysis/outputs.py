@@ -134,13 +134,34 @@ class OutputAnalysis:
             return []
         qualname = f"{owner.qualname}.forward"
         facts: dict[str, OutputFact] = {}
-        for value, built, via in self._returns(_Context(file, node, cls), 0):
+        for value, built, via in self._returns(_Context(file, node, cls, arguments=self._export_inputs(node)), 0):
             if not self._unflattenable(value):
                 continue
             hint = "cache" if self._is_transformers_cache(value) else ""
             cls_name = f"{self._module_of(value)}.{value.qualname}"
             facts.setdefault(cls_name, OutputFact(qualname, cls_name, built, via, hint))
         return [(owner.file, fact) for fact in facts.values()]
+
+    def _export_inputs(self, forward: ast.AST) -> dict[str, tuple[_Context, ast.expr]]:
+        """The root's ``forward`` parameters the export call gives literally: its ``args`` tuple and
+        ``kwargs`` dict (``kwargs={"use_cache": False}`` turns the cache off)."""
+        if self.registry.export_call is None or not isinstance(forward, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return {}
+        file, call = self.registry.export_call
+        caller = _Context(file, file.facts.tree, None)
+        given = {keyword.arg: keyword.value for keyword in call.keywords if keyword.arg}
+        args = call.args[1] if len(call.args) > 1 else given.get("args")
+        kwargs = call.args[2] if len(call.args) > 2 else given.get("kwargs")
+        inputs = ast.Call(
+            func=ast.Name("forward"), args=list(args.elts) if isinstance(args, ast.Tuple) else [], keywords=[]
+        )
+        if isinstance(kwargs, ast.Dict):
+            inputs.keywords = [
+                ast.keyword(arg=key.value, value=value)
+                for key, value in zip(kwargs.keys, kwargs.values, strict=True)
+                if isinstance(key, ast.Constant) and isinstance(key.value, str)
+            ]
+        return caller.inner(file, forward, object(), inputs).arguments
 
     def _flag_off(self, context: _Context, name: str, depth: int = 0) -> bool:
         """Whether the flag ``name`` is off where ``context`` tests it, with the export's defaults: set

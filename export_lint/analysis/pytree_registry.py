@@ -29,7 +29,8 @@ class PytreeRegistry:
     def __init__(self, resolver) -> None:
         self.resolver = resolver
         self._registry: tuple[set[Key], bool, dict[str, set[Key]]] | None = None
-        self._export_call: tuple[object, ast.Call] | None = None
+        #: (file, call) of the export call the current roots come from; None for configured roots.
+        self.export_call: tuple[object, ast.Call] | None = None
         self._path_names: set[Key] | None = None
 
     def registered(self, cls, node: ast.ClassDef | None = None) -> bool:
@@ -93,7 +94,7 @@ class PytreeRegistry:
     def export_path(self, file, call: ast.Call | None) -> None:
         """The export ``call`` (in ``file``) the next roots come from; None: a configured root, for
         which only the registrations that run at import count."""
-        self._export_call = (file, call) if call is not None else None
+        self.export_call = (file, call) if call is not None else None
         self._path_names = None
 
     @property
@@ -102,8 +103,8 @@ class PytreeRegistry:
         the functions that function calls (found by name)."""
         if self._path_names is None:
             self._path_names = set()
-            if self._export_call is not None:
-                file, call = self._export_call
+            if self.export_call is not None:
+                file, call = self.export_call
                 _, _, by_function = self._registrations()
                 scope = _enclosing_function(file, call) or file.facts.tree
                 for node in own_nodes(scope):
