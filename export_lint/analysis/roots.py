@@ -933,7 +933,7 @@ def compute_reach(
         for call, target in export_calls(resolver, file):
             if target is None:
                 continue
-            returned.export_path(file, call)
+            returned.registry.export_path(file, call)
             for cls in sorted(resolver.instances(file, target), key=lambda c: (c.file, c.qualname)):
                 label = f"export of {cls.qualname} at {_relative(path, index.root)}:{call.lineno}"
                 labels.append(label)
@@ -952,7 +952,7 @@ def compute_reach(
                 if builder is not None:
                     external.append(f"{builder} at {_relative(path, index.root)}:{call.lineno}")
             reacher.run()
-    returned.export_path(None, None)
+    returned.registry.export_path(None, None)
     for path, qualname, label in configured_roots(index, patterns):
         labels.append(label)
         reacher.add_class(_Class(path, qualname), _ENTRY_METHODS, label)
