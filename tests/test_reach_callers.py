@@ -284,3 +284,27 @@ def test_a_number_read_from_data_reaches_a_branch_three_submodules_down(tmp_path
     path.write_text(textwrap.dedent(GLOBAL_ATTENTION))
     settings = Settings(select=("EXP301",), traced="all-modules")
     assert [(d.start.row, d.code) for d in lint_text(path.read_text(), str(path), settings)] == [(13, "EXP301")]
+
+
+def test_an_edit_of_the_calling_file_is_seen_through_the_results_cache(project):
+    import subprocess
+    import sys
+
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "det"\n\n[tool.export-lint]\nexport-roots = ["det.model:Detector"]\n'
+    )
+
+    def check() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "export_lint", "check", "--select", "EXP301", "--output-format", "concise", "."],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        return sorted(line.split(" ")[0] for line in done.stdout.splitlines() if "EXP301" in line)
+
+    assert check() == ["det/box_ops.py:13:8:", "det/box_ops.py:7:8:"]
+    heads = project / "det" / "heads.py"
+    heads.write_text(heads.read_text().replace("boxes, scores = boxes[keep], scores.flatten()[keep]", "pass"))
+    assert check() == ["det/box_ops.py:13:8:"]  # box_ops.py itself did not change
