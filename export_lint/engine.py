@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 import libcst as cst
 
 from export_lint import budget, fix_checks, versions
-from export_lint.analysis.roots import may_export
+from export_lint.analysis.roots import Reach, may_export
 from export_lint.analysis.semantic import PRUNED_WALK_CONTAINERS, SCOPE_TYPES, SemanticModel
 from export_lint.config import Settings
 from export_lint.diagnostics import BUG_REPORT_HINT, Diagnostic, FileResult, LineIndex, file_error
@@ -283,26 +283,33 @@ def lint_text(
         return _lint_text(python_newlines(text), path, settings, rules)
 
 
-def reached_in(text: str, path: str, settings: Settings) -> dict[str, str] | None:
-    """What export roots reach in the file (qualname -> root label); None with ``all-modules``.
-    Without a project's reach (the API, stdin) the file's own export calls are its roots."""
+def reach_for(text: str, path: str, settings: Settings) -> Reach | None:
+    """What export roots reach (:class:`Reach`); None with ``all-modules``. Without a project's
+    reach (the API, stdin) the file's own export calls are its roots."""
     if settings.traced == "all-modules":
         return None
     if settings.reach is not None:
-        return settings.reach.for_file(path)
+        return settings.reach
     from export_lint.analysis.index import ProjectIndex
     from export_lint.analysis.roots import compute_reach
 
     folder = os.path.dirname(os.path.abspath(path))
-    return compute_reach(ProjectIndex(folder, texts={path: text}, discover=False)).for_file(path)
+    return compute_reach(ProjectIndex(folder, texts={path: text}, discover=False))
 
 
-def _nothing_to_walk(text: str, running: Sequence[type[Rule]], checks_noqa: bool) -> bool:
+def _makes_no_export_call(text: str, path: str, reach: Reach) -> bool:
+    """The file holds no call the semantic model takes for an export call. The text decides when it
+    says no entry point's name before ``(`` or never says ``torch`` (every export function is
+    torch's: its name, or an import of it, spells it); else the project index's ``ast`` of it."""
+    return "torch" not in text or not may_export(text) or reach.makes_no_export_call(path, text)
+
+
+def _nothing_to_walk(text: str, path: str, reach: Reach, running: Sequence[type[Rule]]) -> bool:
     """No root reaches the file and it makes no export call: rules about traced code and export
-    calls have nothing to look at, so the file is not parsed by LibCST (only checked to be Python)."""
-    # A rule that only judges noqa comments (EXP900) needs the parse only when the file has one.
-    return not (
-        checks_noqa or not all(rule.traced_only or hasattr(rule, "check_noqa") for rule in running) or may_export(text)
+    calls have nothing to look at, so the file is not parsed by LibCST (only checked to be Python).
+    A rule that only judges noqa comments (EXP900) reads the text, not the tree."""
+    return all(rule.traced_only or hasattr(rule, "check_noqa") for rule in running) and _makes_no_export_call(
+        text, path, reach
     )
 
 
@@ -334,12 +341,19 @@ def _lint_text(
     # parsed, so a syntax error is reported whatever the selection). EXP900 still judges their
     # suppression comments, against every selected rule.
     running = [rule for rule in selected if all(word in text for word in rule.requires)]
-    reached = reached_in(text, path, settings)
-    if not reached and reached is not None and _nothing_to_walk(text, running, checks_noqa):
+    reach = reach_for(text, path, settings)
+    reached = None if reach is None else reach.for_file(path)
+    if reach is not None and not reached and _nothing_to_walk(text, path, reach, running):
         # The same guards and syntax judgement as a parsed file gets (size, nesting, CPython's
         # compiler, LibCST's last word on a rejection), without building the tree.
         refused = _too_complex(text, path)
-        return [refused] if refused is not None else _syntax_errors_only(text, path)
+        broken = [refused] if refused is not None else _syntax_errors_only(text, path)
+        if broken or not checks_noqa:
+            return broken
+        # No rule that runs finds anything here: the noqa comments are judged against no finding.
+        context = RuleContext.without_tree(text, path, settings.torch_version)
+        judges = [rule(context) for rule in running if hasattr(rule, "check_noqa")]
+        return _judged(text, path, settings, selected, judges, [], [])
     budget.enter("parsing")
     module = parse(text, path)
     if isinstance(module, Diagnostic):
@@ -349,16 +363,7 @@ def _lint_text(
     errors: list[Diagnostic] = []
 
     def on_error(rule: Rule, error: BaseException) -> None:
-        frame = traceback.extract_tb(error.__traceback__)[-1]
-        errors.append(
-            file_error(
-                path,
-                "internal-error",
-                f"rule {rule.code} ({rule.name}) crashed: {type(error).__name__}: {error} "
-                f"(at {frame.filename}:{frame.lineno}); {BUG_REPORT_HINT}",
-                internal=True,
-            )
-        )
+        errors.append(_crash(rule, error, path))
 
     instances = [rule(context) for rule in running]
     budget.enter("running the rules")
@@ -375,6 +380,44 @@ def _lint_text(
     gates = {rule.code: rule.torch_versions for rule in running if rule.torch_versions}
     if any(d.code in gates for d in found):
         found = _outside_version_guards(text, found, gates)
+    return _judged(text, path, settings, selected, instances, found, errors)
+
+
+def _may_judge_noqa(rule: Rule, text: str) -> bool:
+    """Whether a rule judges noqa comments (``check_noqa``) and may report in this text: a rule
+    telling by ``judges_noqa_in(text)``, else any rule with ``check_noqa``."""
+    if not hasattr(rule, "check_noqa"):
+        return False
+    judges = getattr(rule, "judges_noqa_in", None)
+    return judges is None or judges(text)
+
+
+def _crash(rule: Rule, error: BaseException, path: str) -> Diagnostic:
+    """The EXP000 internal-error of a rule that raised."""
+    frame = traceback.extract_tb(error.__traceback__)[-1]
+    return file_error(
+        path,
+        "internal-error",
+        f"rule {rule.code} ({rule.name}) crashed: {type(error).__name__}: {error} "
+        f"(at {frame.filename}:{frame.lineno}); {BUG_REPORT_HINT}",
+        internal=True,
+    )
+
+
+def _judged(
+    text: str,
+    path: str,
+    settings: Settings,
+    selected: Sequence[type[Rule]],
+    instances: Sequence[Rule],
+    found: list[Diagnostic],
+    errors: list[Diagnostic],
+) -> list[Diagnostic]:
+    """The rules' findings with noqa applied, then the findings about the noqa comments themselves
+    (EXP900), their fixes checked, sorted by position. The noqa comments are not read (tokenized)
+    when nothing was found and no rule judging them can report anything in this text."""
+    if not found and not any(_may_judge_noqa(rule, text) for rule in instances):
+        return sorted(errors, key=Diagnostic.sort_key)
     budget.enter("reading noqa comments")
     suppressions = parse_suppressions(text)
     kept: list[Diagnostic] = []
@@ -388,11 +431,11 @@ def _lint_text(
         # After a crash the noqa comments' use is unknown: say nothing rather than remove a needed one.
         if hasattr(rule, "check_noqa") and not errors:
             try:
-                found = rule.check_noqa(suppressions, used, settings, selected)
+                judged = rule.check_noqa(suppressions, used, settings, selected)
             except Exception as error:
-                on_error(rule, error)
+                errors.append(_crash(rule, error, path))
                 continue
-            kept += [d for d in found if not suppressions.suppresses(d.code, d.noqa_row)]
+            kept += [d for d in judged if not suppressions.suppresses(d.code, d.noqa_row)]
     return sorted(fix_checks.offered(text, path, kept) + errors, key=Diagnostic.sort_key)
 
 

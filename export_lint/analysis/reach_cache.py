@@ -22,7 +22,7 @@ from export_lint.analysis.roots import Reach, compute_reach
 
 #: The entry holding the reach itself (file entries are keyed by absolute paths, never like this).
 _REACH_ENTRY = "<reach>"
-_SCHEMA = 2
+_SCHEMA = 3
 
 
 def _key(root: str) -> str:
@@ -83,6 +83,13 @@ def _is_scan(value: object) -> bool:
     return type(value) is list and len(value) == 2 and all(type(v) is bool for v in value)
 
 
+def _is_string_pairs(value: object) -> bool:
+    """A JSON list of two-string lists."""
+    return type(value) is list and all(
+        type(pair) is list and len(pair) == 2 and all(type(v) is str for v in pair) for pair in value
+    )
+
+
 def _encode_reach(reach: Reach, state: str) -> dict:
     return {
         "state": state,
@@ -91,6 +98,7 @@ def _encode_reach(reach: Reach, state: str) -> dict:
         "files": [[path, [list(pair) for pair in entries]] for path, entries in reach.files],
         "has_forwards": reach.has_forwards,
         "external": list(reach.external),
+        "export_free": [list(pair) for pair in reach.export_free],
     }
 
 
@@ -109,12 +117,15 @@ def _decode_reach(data: object, state: str) -> Reach | None:
     external = data.get("external")
     if type(external) is not list or not all(type(label) is str for label in [*roots, *external]):
         return None
+    free = data.get("export_free")
+    if not _is_string_pairs(free):
+        return None
     decoded: list[tuple[str, tuple[tuple[str, str], ...]]] = []
     for item in files:
         if type(item) is not list or len(item) != 2 or type(item[0]) is not str or type(item[1]) is not list:
             return None
         pairs = item[1]
-        if not all(type(p) is list and len(p) == 2 and all(type(v) is str for v in p) for p in pairs):
+        if not _is_string_pairs(pairs):
             return None
         decoded.append((item[0], tuple((p[0], p[1]) for p in pairs)))
-    return Reach(project, tuple(roots), tuple(decoded), forwards, tuple(external))
+    return Reach(project, tuple(roots), tuple(decoded), forwards, tuple(external), tuple((p[0], p[1]) for p in free))
