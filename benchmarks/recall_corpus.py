@@ -380,6 +380,7 @@ def main() -> int:
     parser.add_argument("--static-cache", type=Path, help="default: recall_static.jsonl beside --cache")
     parser.add_argument("--output", type=Path, default=RESULTS / "recall.md")
     parser.add_argument("--report-only", action="store_true", help="re-lint what is stale, rewrite the report")
+    parser.add_argument("--jobs", type=int, default=1, help="processes re-linting the static side (default 1)")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     models = list_models()
@@ -390,7 +391,7 @@ def main() -> int:
         run(chosen, args.cache, args.timeout)
     wanted = set(chosen)
     records = [r for r in read_cache(args.cache) if (r["source"], r["name"]) in wanted]
-    statics = relint(records, args.static_cache or args.cache.with_name("recall_static.jsonl"))
+    statics = relint(records, args.static_cache or args.cache.with_name("recall_static.jsonl"), jobs=args.jobs)
     for record in records:
         record["static"] = statics.get((record["source"], record["name"]), {})
     text = report(records, models, args.sample)

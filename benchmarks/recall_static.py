@@ -9,9 +9,12 @@ the checkout it runs in.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
+import os
 import sys
+import sysconfig
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -58,37 +61,66 @@ def read_static(path: Path, digest: str) -> dict[tuple[str, str], dict]:
     return found
 
 
+def local_path(path: str) -> str:
+    """``path`` as it is on this machine: a library file a row recorded under another environment's
+    site-packages (an earlier session's interpreter) is looked up in this one's (same package versions:
+    the report names them)."""
+    if os.path.exists(path):
+        return path
+    for marker in ("site-packages/", "dist-packages/"):
+        if marker in path:
+            return os.path.join(sysconfig.get_paths()["purelib"], path.split(marker, 1)[1])
+    return path
+
+
 def lint_record(record: dict, memo: dict) -> dict[str, list[list]]:
     """check --select ALL on a model's files and the files of its failure sites, with its class (from
     the cache row) as the export root."""
     from export_lint.verify.static_side import ExportRoot, static_findings
 
     named = [*record.get("model_files", []), *(finding["path"] for finding in record.get("findings", []))]
-    files = [path for path in dict.fromkeys(named) if Path(path).is_file()]
+    recorded = {local_path(path): path for path in named}  # findings keyed by the paths the row names
+    files = [path for path in recorded if Path(path).is_file()]
     if not files:
         return {}
-    roots = [ExportRoot(**root) for root in record.get("roots", [])]
+    roots = [ExportRoot(**{**root, "path": local_path(root["path"])}) for root in record.get("roots", [])]
     static = static_findings(files, SELECT, roots, memo=memo)
-    return {path: [[item["row"], item["code"]] for item in items] for path, items in static.items()}
+    return {recorded.get(path, path): [[item["row"], item["code"]] for item in items] for path, items in static.items()}
+
+
+def _lint_chunk(records: list[dict]) -> list[tuple[tuple[str, str], dict]]:
+    """One worker's share of the stale records (its own memo: models of a family share files, and
+    the chunks keep families together)."""
+    memo: dict = {}
+    return [((record["source"], record["name"]), lint_record(record, memo)) for record in records]
 
 
 def relint(
-    records: list[dict], path: Path, *, say: Callable[[str], None] = lambda text: print(text, file=sys.stderr)
+    records: list[dict],
+    path: Path,
+    *,
+    say: Callable[[str], None] = lambda text: print(text, file=sys.stderr),
+    jobs: int = 1,
 ) -> dict[tuple[str, str], dict]:
-    """The static side of every record: cached when the rules are unchanged, else linted (and cached)."""
+    """The static side of every record: cached when the rules are unchanged, else linted (and cached),
+    in ``jobs`` worker processes."""
     digest = rules_digest()
     found = read_static(path, digest)
     stale = [r for r in records if (r["source"], r["name"]) not in found]
-    if stale:
-        say(f"linting {len(stale)} models' files (rules {digest})")
-    memo: dict = {}
+    if not stale:
+        return found
+    say(f"linting {len(stale)} models' files (rules {digest}, {jobs} worker(s))")
     started = time.perf_counter()
-    for number, record in enumerate(stale, start=1):
-        key = (record["source"], record["name"])
-        found[key] = lint_record(record, memo)
-        with path.open("a", encoding="utf-8") as handle:
-            row = {"source": key[0], "name": key[1], "rules": digest, "static": found[key]}
-            handle.write(json.dumps(row) + "\n")
-        if number % 25 == 0:
-            say(f"  linted {number}/{len(stale)} ({time.perf_counter() - started:.0f}s)")
+    size = max(1, min(25, -(-len(stale) // max(jobs, 1))))
+    chunks = [stale[i : i + size] for i in range(0, len(stale), size)]
+    done = 0
+    with concurrent.futures.ProcessPoolExecutor(max_workers=max(jobs, 1)) as pool:
+        for results in pool.map(_lint_chunk, chunks):
+            with path.open("a", encoding="utf-8") as handle:
+                for key, static in results:
+                    found[key] = static
+                    row = {"source": key[0], "name": key[1], "rules": digest, "static": static}
+                    handle.write(json.dumps(row) + "\n")
+            done += len(results)
+            say(f"  linted {done}/{len(stale)} ({time.perf_counter() - started:.0f}s)")
     return found

@@ -284,17 +284,32 @@ def lint_text(
 
 
 def reach_for(text: str, path: str, settings: Settings) -> Reach | None:
-    """What export roots reach (:class:`Reach`); None with ``all-modules``. Without a project's
-    reach (the API, stdin) the file's own export calls are its roots."""
-    if settings.traced == "all-modules":
-        return None
-    if settings.reach is not None:
-        return settings.reach
-    from export_lint.analysis.index import ProjectIndex
-    from export_lint.analysis.roots import compute_reach
+    """The export roots of the file's project and what they reach (:class:`Reach`). Without a
+    project's reach (the API, stdin, ``all-modules``) the file's own export calls are its roots;
+    None with ``all-modules`` for a file without one (every forward is traced anyway)."""
+    all_modules = settings.traced == "all-modules"
+    reach = None if all_modules else settings.reach
+    if reach is None:
+        if all_modules and not may_export(text):
+            return None
+        from export_lint.analysis.index import ProjectIndex
+        from export_lint.analysis.roots import compute_reach
 
-    folder = os.path.dirname(os.path.abspath(path))
-    return compute_reach(ProjectIndex(folder, texts={path: text}, discover=False))
+        folder = os.path.dirname(os.path.abspath(path))
+        reach = compute_reach(ProjectIndex(folder, texts={path: text}, discover=False))
+    return reach
+
+
+def reached_in(text: str, path: str, settings: Settings) -> tuple[dict[str, str] | None, dict]:
+    """What export roots reach in the file (qualname -> root label; None with ``all-modules``) and
+    what the roots' forwards there return that export cannot flatten (qualname -> facts)."""
+    return _reached(reach_for(text, path, settings), path, settings)
+
+
+def _reached(reach: Reach | None, path: str, settings: Settings) -> tuple[dict[str, str] | None, dict]:
+    if reach is None:
+        return None, {}
+    return (None if settings.traced == "all-modules" else reach.for_file(path)), reach.outputs_for(path)
 
 
 def _makes_no_export_call(text: str, path: str, reach: Reach) -> bool:
@@ -342,8 +357,8 @@ def _lint_text(
     # suppression comments, against every selected rule.
     running = [rule for rule in selected if all(word in text for word in rule.requires)]
     reach = reach_for(text, path, settings)
-    reached = None if reach is None else reach.for_file(path)
-    if reach is not None and not reached and _nothing_to_walk(text, path, reach, running):
+    reached, outputs = _reached(reach, path, settings)
+    if reach is not None and not reached and reached is not None and _nothing_to_walk(text, path, reach, running):
         # The same guards and syntax judgement as a parsed file gets (size, nesting, CPython's
         # compiler, LibCST's last word on a rejection), without building the tree.
         refused = _too_complex(text, path)
@@ -358,7 +373,7 @@ def _lint_text(
     module = parse(text, path)
     if isinstance(module, Diagnostic):
         return [module]
-    semantic = SemanticModel(module, path, text=text, reached=reached)
+    semantic = SemanticModel(module, path, text=text, reached=reached, outputs=outputs)
     context = RuleContext(text, path, module, semantic, settings.torch_version)
     errors: list[Diagnostic] = []
 

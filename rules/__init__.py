@@ -32,6 +32,7 @@ CODES: dict[str, str] = {
     "EXP005": "exp005_removed_export_constraints:RemovedExportConstraints",
     "EXP006": "exp006_removed_dynamic_dim:RemovedDynamicDim",
     "EXP007": "exp007_removed_export_for_training:RemovedExportForTraining",
+    "EXP008": "exp008_unflattenable_export_output:UnflattenableExportOutput",
     "EXP101": "exp101_missing_dynamic_shapes:MissingDynamicShapes",
     "EXP102": "exp102_dim_zero_one_specialization:DimZeroOneSpecialization",
     "EXP103": "exp103_dynamic_shapes_key_mismatch:DynamicShapesKeyMismatch",

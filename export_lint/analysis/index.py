@@ -157,9 +157,17 @@ class ProjectIndex:
     """The Python files under ``root`` (and ``root/src``), by module name."""
 
     def __init__(
-        self, root: str, extra_files: Iterable[str] = (), texts: dict[str, str] | None = None, discover: bool = True
+        self,
+        root: str,
+        extra_files: Iterable[str] = (),
+        texts: dict[str, str] | None = None,
+        discover: bool = True,
+        on_demand: bool = False,
     ) -> None:
         self.root = os.path.realpath(root)
+        #: Whether a module a name resolves to is looked for under ``root`` when not indexed yet
+        #: (an index of a few files of a large installed package, as ``verify``'s static side builds).
+        self.on_demand = on_demand
         #: real path -> text, for files linted from memory (stdin, the API).
         self.texts = {os.path.realpath(path): text for path, text in (texts or {}).items()}
         self.files: dict[str, str] = {}  # module name -> real path
@@ -201,6 +209,23 @@ class ProjectIndex:
             for name in sorted(files):
                 if name.endswith(".py"):
                     yield os.path.join(folder, name)
+
+    def _on_demand(self, parts: list[str]) -> str | None:
+        """With ``on_demand``: the file of module ``parts`` under the root, indexed from now on, when
+        its top package is one the index already holds."""
+        if not self.on_demand or not any(module.split(".")[0] == parts[0] for module in self.files):
+            return None
+        stem = os.path.join(self.root, *parts)
+        for candidate, is_package in ((stem + ".py", False), (os.path.join(stem, "__init__.py"), True)):
+            real = os.path.realpath(candidate)
+            if real.startswith(self.root + os.sep) and os.path.isfile(real):
+                module = ".".join(parts)
+                self.files[module] = real
+                self.module_of[real] = module
+                if is_package:
+                    self.packages.add(module)
+                return real
+        return None
 
     def text(self, path: str) -> str | None:
         if path in self.texts:
@@ -262,7 +287,7 @@ class ProjectIndex:
             return None
         parts = qualified.split(".")
         for cut in range(len(parts) - 1, 0, -1):
-            path = self.files.get(".".join(parts[:cut]))
+            path = self.files.get(".".join(parts[:cut])) or self._on_demand(parts[:cut])
             if path is None:
                 continue
             facts = self.facts(path)

@@ -22,7 +22,7 @@ from export_lint.analysis.roots import Reach, compute_reach
 
 #: The entry holding the reach itself (file entries are keyed by absolute paths, never like this).
 _REACH_ENTRY = "<reach>"
-_SCHEMA = 3
+_SCHEMA = 4
 
 
 def _key(root: str) -> str:
@@ -83,13 +83,6 @@ def _is_scan(value: object) -> bool:
     return type(value) is list and len(value) == 2 and all(type(v) is bool for v in value)
 
 
-def _is_string_pairs(value: object) -> bool:
-    """A JSON list of two-string lists."""
-    return type(value) is list and all(
-        type(pair) is list and len(pair) == 2 and all(type(v) is str for v in pair) for pair in value
-    )
-
-
 def _encode_reach(reach: Reach, state: str) -> dict:
     return {
         "state": state,
@@ -98,6 +91,7 @@ def _encode_reach(reach: Reach, state: str) -> dict:
         "files": [[path, [list(pair) for pair in entries]] for path, entries in reach.files],
         "has_forwards": reach.has_forwards,
         "external": list(reach.external),
+        "outputs": [[path, [list(fact) for fact in facts]] for path, facts in reach.outputs],
         "export_free": [list(pair) for pair in reach.export_free],
     }
 
@@ -117,15 +111,34 @@ def _decode_reach(data: object, state: str) -> Reach | None:
     external = data.get("external")
     if type(external) is not list or not all(type(label) is str for label in [*roots, *external]):
         return None
-    free = data.get("export_free")
-    if not _is_string_pairs(free):
+    decoded = _decode_per_file(files, 2)
+    outputs = _decode_per_file(data.get("outputs"), 5)
+    export_free = _decode_rows(data.get("export_free"), 2)  # (path, digest) pairs
+    if decoded is None or outputs is None or export_free is None:
         return None
-    decoded: list[tuple[str, tuple[tuple[str, str], ...]]] = []
-    for item in files:
-        if type(item) is not list or len(item) != 2 or type(item[0]) is not str or type(item[1]) is not list:
+    return Reach(project, tuple(roots), decoded, forwards, tuple(external), outputs, export_free)  # type: ignore[arg-type]
+
+
+def _decode_per_file(data: object, width: int) -> tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] | None:
+    """Stored ``[[path, [[str * width], ...]], ...]`` (what roots reach, what they return) as tuples;
+    None when malformed."""
+    if type(data) is not list:
+        return None
+    decoded = []
+    for item in data:
+        if type(item) is not list or len(item) != 2 or type(item[0]) is not str:
             return None
-        pairs = item[1]
-        if not _is_string_pairs(pairs):
+        rows = _decode_rows(item[1], width)
+        if rows is None:
             return None
-        decoded.append((item[0], tuple((p[0], p[1]) for p in pairs)))
-    return Reach(project, tuple(roots), tuple(decoded), forwards, tuple(external), tuple((p[0], p[1]) for p in free))
+        decoded.append((item[0], rows))
+    return tuple(decoded)
+
+
+def _decode_rows(data: object, width: int) -> tuple[tuple[str, ...], ...] | None:
+    """Stored ``[[str * width], ...]`` as tuples; None when malformed."""
+    if type(data) is not list or not all(
+        type(r) is list and len(r) == width and all(type(v) is str for v in r) for r in data
+    ):
+        return None
+    return tuple(tuple(r) for r in data)

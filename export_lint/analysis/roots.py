@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from export_lint.analysis import call_sites
 from export_lint.analysis.call_scan import name_then_paren
 from export_lint.analysis.index import FileFacts, ProjectIndex, dotted
+from export_lint.analysis.outputs import OutputAnalysis, OutputFact
 from export_lint.analysis.torch_names import EXPORT_FUNCTIONS
 
 #: Entry points that trace their first argument like torch.export does.
@@ -65,6 +66,9 @@ class Reach:
     #: Export targets built by installed packages (``transformers.AutoModel at export.py:12``):
     #: roots whose code is not in the project, named in the summary, not analysed.
     external: tuple[str, ...] = ()
+    #: What roots' forwards return that export cannot flatten, per file (real path -> facts as
+    #: tuples, see :class:`export_lint.analysis.outputs.OutputFact`).
+    outputs: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = ()
     #: (real path, :func:`text_digest` of the text read) of the files that mention an export call
     #: but whose calls cannot be one (:func:`call_sites.may_call_export` on their ``ast``).
     export_free: tuple[tuple[str, str], ...] = ()
@@ -76,6 +80,16 @@ class Reach:
     def for_file(self, path: str) -> dict[str, str]:
         """qualname -> root label of the functions of ``path`` export traces."""
         return self._by_file.get(os.path.realpath(path), {})
+
+    def outputs_for(self, path: str) -> dict[str, list[OutputFact]]:
+        """function qualname -> the unflattenable objects it returns as a root's ``forward``."""
+        found: dict[str, list[OutputFact]] = {}
+        wanted = os.path.realpath(path)
+        for file, facts in self.outputs:
+            if file == wanted:
+                for fact in facts:
+                    found.setdefault(fact[0], []).append(OutputFact(*fact))
+        return found
 
     @functools.cached_property
     def _export_free(self) -> dict[str, str]:
@@ -105,7 +119,10 @@ def reach_digest(settings, path: str) -> str:
     if settings.reach is None:
         return "local"
     entries = sorted(settings.reach.for_file(path).items())
-    return hashlib.sha256(repr(entries).encode()).hexdigest()[:32]
+    outputs = sorted(
+        (name, [fact.to_tuple() for fact in facts]) for name, facts in settings.reach.outputs_for(path).items()
+    )
+    return hashlib.sha256(repr((entries, outputs) if outputs else entries).encode()).hexdigest()[:32]
 
 
 # -- scopes -------------------------------------------------------------------------------------
@@ -792,6 +809,8 @@ def _collector_paused() -> Iterator[None]:
 def _compute_reach(index: ProjectIndex, patterns: Iterable[str], scans: dict[str, tuple[bool, bool]]) -> Reach:
     resolver = Resolver(index)
     reacher = _Reacher(resolver)
+    returned = OutputAnalysis(reacher)
+    outputs: dict[str, dict[OutputFact, None]] = {}
     labels: list[str] = []
     external: list[str] = []
     export_free: list[tuple[str, str]] = []
@@ -811,10 +830,13 @@ def _compute_reach(index: ProjectIndex, patterns: Iterable[str], scans: dict[str
         for call, target in export_calls(resolver, file):
             if target is None:
                 continue
+            returned.export_path(file, call)
             for cls in sorted(resolver.instances(file, target), key=lambda c: (c.file, c.qualname)):
                 label = f"export of {cls.qualname} at {_relative(path, index.root)}:{call.lineno}"
                 labels.append(label)
                 reacher.add_class(cls, _ENTRY_METHODS, label)
+                for where, fact in returned.of_root(cls):
+                    outputs.setdefault(where, {})[fact] = None
             found = False
             for value in resolver.callables(file, target):  # export of a plain function
                 if isinstance(value, _Function):
@@ -827,18 +849,23 @@ def _compute_reach(index: ProjectIndex, patterns: Iterable[str], scans: dict[str
                 if builder is not None:
                     external.append(f"{builder} at {_relative(path, index.root)}:{call.lineno}")
             reacher.run()
+    returned.export_path(None, None)
     for path, qualname, label in configured_roots(index, patterns):
         labels.append(label)
         reacher.add_class(_Class(path, qualname), _ENTRY_METHODS, label)
+        for where, fact in returned.of_root(_Class(path, qualname)):
+            outputs.setdefault(where, {})[fact] = None
     reacher.run()
     files = tuple(
         (path, tuple(sorted(entries.items()))) for path, entries in sorted(reacher.reached.items()) if entries
     )
+    returns = tuple((path, tuple(fact.to_tuple() for fact in facts)) for path, facts in sorted(outputs.items()))
     return Reach(
         index.root,
         tuple(dict.fromkeys(labels)),
         files,
         has_forwards,
         tuple(dict.fromkeys(external)),
+        returns,
         tuple(export_free),
     )

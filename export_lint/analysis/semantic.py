@@ -17,6 +17,7 @@ import libcst as cst
 
 from export_lint.analysis import external
 from export_lint.analysis.call_scan import name_then_paren
+from export_lint.analysis.outputs import OutputFact
 from export_lint.analysis.torch_names import EXPORT_FUNCTIONS, KNOWN_MODULE_BASES
 from export_lint.traversal import EXPRESSION_TYPES, NODE_TYPES, TRIVIA_TYPES, children, descendants, visit
 
@@ -273,11 +274,14 @@ class SemanticModel:
         module_name: str = "<module>",
         text: str | None = None,
         reached: dict[str, str] | None = None,
+        outputs: dict[str, list[OutputFact]] | None = None,
     ) -> None:
         self.module = module
         #: What export roots reach in this file (function qualname -> root label, see
         #: ``analysis.roots``); None: every module's forward counts as traced (``all-modules``).
         self.reached = reached
+        #: Roots' forwards here -> what they return that export cannot flatten (``analysis.outputs``).
+        self.output_facts = outputs or {}
         self._labels: dict[int, str] = {}
         self._all_classes: list[tuple[str, ClassInfo]] | None = None
         self._enclosing_functions: dict[int, list[int]] = {}  # class node id -> ids of the functions around it
@@ -628,6 +632,21 @@ class SemanticModel:
                     self._labels.setdefault(id(method), label)
                     self.traced_holders.update(self._enclosing_functions.get(id(info.node), ()))
         return found
+
+    def function_qualname(self, node: cst.FunctionDef) -> str:
+        """The qualname (``Model.forward``, as ``analysis.index`` names it) of a function the engine
+        is visiting; a function inside another function gets its bare name."""
+        for parent in reversed(self.stack):
+            if parent is node:
+                continue
+            if type(parent) is cst.ClassDef:
+                for qualname, info in self.all_classes():
+                    if info.node is parent:
+                        return f"{qualname}.{node.name.value}"
+                break
+            if type(parent) is cst.FunctionDef:
+                break
+        return node.name.value
 
     def root_label(self, stack: list[cst.CSTNode] | None = None) -> str | None:
         """The export root that makes the innermost traced function around a node traced."""

@@ -139,7 +139,10 @@ def root_reach(roots: Sequence[ExportRoot], files: Sequence[str]):
     if base is not None:  # an importable module (a library): its files and what they import
         package = root.module.split(".")[0]
         index = ProjectIndex(
-            base, extra_files=_with_imports(base, package, [r.path for r in roots] + list(files)), discover=False
+            base,
+            extra_files=_with_imports(base, package, [r.path for r in roots] + list(files)),
+            discover=False,
+            on_demand=True,
         )
     else:  # a file loaded by path: the project around it, as ``check`` sees it
         index = ProjectIndex(_project_folder(root.path), extra_files=[r.path for r in roots])
