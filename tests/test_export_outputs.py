@@ -223,9 +223,30 @@ CONFIGURED = """
             self.config = config
 
         def forward(self, x, cache=None, use_cache=None):
+            use_cache = use_cache if use_cache is not None else self.config.use_cache
             if use_cache and cache is None:
                 cache = Cache()
             return x, cache
+
+
+    class Unfilled(nn.Module):
+        def __init__(self, config: OnConfig):
+            super().__init__()
+            self.config = config
+
+        def forward(self, x, cache=None, use_cache=None):
+            if use_cache and cache is None:
+                cache = Cache()
+            return x, cache
+
+
+    class Outer(nn.Module):
+        def __init__(self, config: OnConfig):
+            super().__init__()
+            self.inner = Unfilled(config)
+
+        def forward(self, x):
+            return self.inner(x, use_cache=True)
 
 
     class OffModel(Model):
@@ -241,9 +262,12 @@ CONFIGURED = """
 
 def test_a_cache_the_config_leaves_off_by_default_is_silent(tmp_path):
     """transformers fills ``use_cache=None`` from the config: a config defaulting it to False, or not
-    defining it (read as None), builds no cache; one defaulting it to True does."""
+    defining it (read as None), builds no cache; one defaulting it to True does. A forward that does
+    not fill it leaves it None (no cache) unless its caller passes it on."""
     write_project(tmp_path, {"pyproject.toml": '[project]\nname = "x"\n', "model.py": CONFIGURED})
     assert list(outputs(tmp_path, ["model:Model"])) == ["model.py"]
+    assert outputs(tmp_path, ["model:Unfilled"]) == {}
+    assert list(outputs(tmp_path, ["model:Outer"])) == ["model.py"]
     assert outputs(tmp_path, ["model:OffModel"]) == {}
     assert outputs(tmp_path, ["model:SilentModel"]) == {}
 
@@ -383,3 +407,71 @@ def test_installed_transformers_models_return_their_cache(model, cls):
     found = static_findings([path], ("EXP008",), [root])
     messages = [item["message"] for items in found.values() for item in items]
     assert any("Cache`" in message and "use_cache=False" in message for message in messages), found
+
+
+def test_the_results_cache_relints_the_forward_when_another_file_registers_the_class(tmp_path):
+    """The finding is in model.py; the registration that silences it lands in another file."""
+    write_project(
+        tmp_path,
+        {
+            "pyproject.toml": '[project]\nname = "x"\n',
+            "pkg/__init__.py": "",
+            "pkg/model.py": """
+                import torch
+
+
+                class Boxes:
+                    def __init__(self, t):
+                        self.t = t
+
+
+                class Model(torch.nn.Module):
+                    def forward(self, x):
+                        return Boxes(x)
+            """,
+            "export.py": """
+                import torch
+
+                from pkg.model import Model
+
+                torch.export.export(Model(), (torch.randn(2),))
+            """,
+        },
+    )
+
+    def check() -> str:
+        command = [sys.executable, "-m", "export_lint", "check", "--select", "EXP008", "pkg/model.py"]
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120).stdout
+
+    assert "EXP008" in check()
+    assert "EXP008" in check()  # from the cache
+    (tmp_path / "pkg" / "registry.py").write_text(
+        "import torch.utils._pytree as pytree\n\nfrom pkg.model import Boxes\n\n"
+        "pytree.register_pytree_node(Boxes, lambda b: ((b.t,), None), lambda c, _: Boxes(*c))\n"
+    )
+    assert "EXP008" not in check()
+
+
+def test_an_export_call_passing_the_flag_off_is_silent(tmp_path):
+    model = """
+        import torch
+
+
+        class Cache:
+            pass
+
+
+        class Model(torch.nn.Module):
+            def forward(self, x, use_cache=True):
+                cache = Cache() if use_cache else None
+                return x, cache
+
+
+        torch.export.export(Model(), (torch.randn(2),), {EXTRA})
+    """
+    write_project(tmp_path, {"model.py": model.replace("{EXTRA}", "{}")})
+    assert list(outputs(tmp_path)) == ["model.py"]
+    write_project(tmp_path, {"model.py": model.replace("{EXTRA}", '{"use_cache": False}')})
+    assert outputs(tmp_path) == {}
+    write_project(tmp_path, {"model.py": model.replace("(torch.randn(2),), {EXTRA}", "(torch.randn(2), False)")})
+    assert outputs(tmp_path) == {}

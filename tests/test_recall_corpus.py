@@ -143,3 +143,14 @@ def test_the_static_side_is_cached_by_the_rules_digest_and_relinted_when_it_chan
     rows = [json.loads(line) for line in cache.read_text().splitlines()]
     assert rows[0]["rules"] == static.rules_digest()
     assert static.read_static(cache, "another digest") == {}
+
+
+def test_a_site_inside_a_multi_line_decorator_moves_to_the_def_line(tmp_path):
+    from benchmarks.recall_corpus import def_line
+
+    source = tmp_path / "modeling.py"
+    source.write_text(
+        'class M:\n    @doc(\n        intro="""\n        x\n        """\n    )\n    def forward(self, x):\n        return x\n'
+    )
+    assert def_line(str(source), 3) == 7
+    assert def_line(str(source), 8) == 8

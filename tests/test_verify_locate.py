@@ -54,6 +54,24 @@ def test_a_decorated_forward_is_reported_in_the_file_that_defines_it():
     assert "def forward" in Path(__file__).read_text().splitlines()[frame.line - 1]
 
 
+def test_a_forward_under_a_decorator_spanning_lines_is_reported_at_its_def():
+    def documented(**_options):
+        return lambda function: function
+
+    class Model:
+        @documented(
+            intro="""
+            several lines
+            """
+        )
+        def forward(self, x):
+            return x
+
+    frame = forward_frame(Model())
+    assert frame is not None
+    assert Path(__file__).read_text().splitlines()[frame.line - 1].strip() == "def forward(self, x):"
+
+
 def _work(n: int) -> int:
     total = 0
     for i in range(n):

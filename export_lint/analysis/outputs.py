@@ -24,7 +24,8 @@ import os
 from collections.abc import Iterator
 
 from export_lint.analysis.auto_classes import AutoClasses
-from export_lint.analysis.index import dotted
+from export_lint.analysis.index import decorator_name, dotted, own_nodes
+from export_lint.analysis.pytree_registry import PytreeRegistry, registers
 
 #: Bases that add nothing torch.export would know how to flatten.
 _NEUTRAL_BASES = frozenset({"object", "abc.ABC", "typing.Generic", "typing.Protocol", "builtins.object"})
@@ -33,8 +34,6 @@ _DISPLAY_CALLS = frozenset({"tuple", "list", "dict"})
 #: A cache class of transformers (its lineage holds this class): the remedy differs.
 _TRANSFORMERS_CACHE = ("cache_utils", "Cache")
 _MAX_DEPTH = 6
-#: Words a file that registers pytree nodes contains.
-_REGISTRATION_WORDS = ("pytree", "register_dataclass", "register_constant")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,23 +97,16 @@ class _Context:
                     arguments[keyword.arg] = (self, keyword.value)
         return _Context(file, function, owner, self.disabled, arguments)
 
-    def guarded(self, node: ast.AST, extra: frozenset[str] = frozenset()) -> bool:
-        """Whether ``node`` runs only under an ``if`` (or ``a if c else b``) testing a disabled flag
-        (or one of ``extra``)."""
-        disabled = self.disabled | extra
-        if not disabled:
-            return False
+    def guards(self, node: ast.AST) -> set[str]:
+        """The names the tests of the ``if``s (and ``a if c else b``) ``node`` runs under read."""
+        found: set[str] = set()
         current = node
         while current is not None and current is not self.function:
             parent = self.file.parent(current)
-            if (
-                isinstance(parent, (ast.If, ast.IfExp))
-                and any(current is part for part in _branch(parent))
-                and _names(parent.test) & disabled
-            ):
-                return True
+            if isinstance(parent, (ast.If, ast.IfExp)) and any(current is part for part in _branch(parent)):
+                found |= _truth_tested(parent.test)
             current = parent
-        return False
+        return found
 
 
 class OutputAnalysis:
@@ -127,10 +119,8 @@ class OutputAnalysis:
         self.index = reacher.resolver.index
         self.auto = AutoClasses(reacher.resolver)
         self._verdicts: dict[tuple[str, str], bool] = {}
-        self._registry: tuple[set[tuple[str, ...]], bool, dict[str, set[tuple[str, ...]]]] | None = None
-        self._export_call: tuple[object, ast.Call] | None = None
+        self.registry = PytreeRegistry(reacher.resolver)
         self._config_flags: dict[tuple[str, str], frozenset[str]] = {}
-        self._path_names: set[tuple[str, ...]] | None = None
 
     # -- roots ----------------------------------------------------------------------------------
     def of_root(self, cls) -> list[tuple[str, OutputFact]]:
@@ -144,13 +134,59 @@ class OutputAnalysis:
             return []
         qualname = f"{owner.qualname}.forward"
         facts: dict[str, OutputFact] = {}
-        for value, built, via in self._returns(_Context(file, node, cls), 0):
+        for value, built, via in self._returns(_Context(file, node, cls, arguments=self._export_inputs(node)), 0):
             if not self._unflattenable(value):
                 continue
             hint = "cache" if self._is_transformers_cache(value) else ""
             cls_name = f"{self._module_of(value)}.{value.qualname}"
             facts.setdefault(cls_name, OutputFact(qualname, cls_name, built, via, hint))
         return [(owner.file, fact) for fact in facts.values()]
+
+    def _export_inputs(self, forward: ast.AST) -> dict[str, tuple[_Context, ast.expr]]:
+        """The root's ``forward`` parameters the export call gives literally: its ``args`` tuple and
+        ``kwargs`` dict (``kwargs={"use_cache": False}`` turns the cache off)."""
+        if self.registry.export_call is None or not isinstance(forward, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return {}
+        file, call = self.registry.export_call
+        caller = _Context(file, file.facts.tree, None)
+        given = {keyword.arg: keyword.value for keyword in call.keywords if keyword.arg}
+        args = call.args[1] if len(call.args) > 1 else given.get("args")
+        kwargs = call.args[2] if len(call.args) > 2 else given.get("kwargs")
+        inputs = ast.Call(
+            func=ast.Name("forward"), args=list(args.elts) if isinstance(args, ast.Tuple) else [], keywords=[]
+        )
+        if isinstance(kwargs, ast.Dict):
+            inputs.keywords = [
+                ast.keyword(arg=key.value, value=value)
+                for key, value in zip(kwargs.keys, kwargs.values, strict=True)
+                if isinstance(key, ast.Constant) and isinstance(key.value, str)
+            ]
+        return caller.inner(file, forward, object(), inputs).arguments
+
+    def _flag_off(self, context: _Context, name: str, depth: int = 0) -> bool:
+        """Whether the flag ``name`` is off where ``context`` tests it, with the export's defaults: set
+        ``False`` on the way (config tests only), or a parameter that the caller passes off, or that
+        defaults to ``None``/``False`` -- unless the function fills it from the model's config
+        (transformers' ``@merge_with_config_defaults``, ``use_cache = ... self.config.use_cache``),
+        which then decides. Anything else (a local value, a non-literal argument) is on: it may be."""
+        if name in context.disabled:
+            return True
+        function = context.function
+        if depth > _MAX_DEPTH or not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return False
+        default = _parameter_default(function, name)
+        if default is _NOT_A_PARAMETER:
+            return False
+        if _fills_from_config(function, name):
+            return name in self._off_by_config(context.owner)
+        if name in context.arguments:
+            caller, value = context.arguments[name]
+            if isinstance(value, ast.Constant):
+                return not value.value
+            if isinstance(value, ast.Name) and value.id == name:
+                return self._flag_off(caller, name, depth + 1)
+            return False
+        return isinstance(default, ast.Constant) and not default.value
 
     def _off_by_config(self, owner) -> frozenset[str]:
         """Flags the config class of ``owner`` (its ``__init__``'s ``config: XConfig``) leaves off by
@@ -218,7 +254,7 @@ class OutputAnalysis:
 
     # -- values ---------------------------------------------------------------------------------
     def _returns(self, context: _Context, depth: int) -> Iterator[tuple[object, str, str]]:
-        for node in _own_nodes(context.function):
+        for node in own_nodes(context.function):
             if isinstance(node, ast.Return) and node.value is not None:
                 yield from self._values(context, node.value, depth, "")
 
@@ -275,7 +311,7 @@ class OutputAnalysis:
                         yield from self._values(context, keyword.value, depth + 1, via or f"in `{name}.{keyword.arg}`")
                     for argument in call.args:
                         yield from self._values(context, argument, depth + 1, via or f"in a `{name}`")
-                elif not context.guarded(call, self._off_by_config(context.owner)):
+                elif not any(self._flag_off(context, name) for name in context.guards(call)):
                     yield value, self._where(context, call), via
             else:  # a helper function: what it returns
                 node = self.resolver.function_nodes.get(value.node_id)
@@ -314,7 +350,7 @@ class OutputAnalysis:
                     if found is None or file is None:
                         continue
                     inner = context.inner(file, found[1], cls, expr)
-                    for node in _own_nodes(found[1]):
+                    for node in own_nodes(found[1]):
                         if isinstance(node, ast.Return) and node.value is not None:
                             yield from self._field(inner, node.value, field, depth + 1)
                 return
@@ -373,7 +409,7 @@ class OutputAnalysis:
             member_info = member_file.facts.classes.get(member.qualname) if member_file is not None else None
             if member_info is None:
                 continue
-            if "__init_subclass__" in member_info.methods and _registers(member_info.methods["__init_subclass__"]):
+            if "__init_subclass__" in member_info.methods and registers(member_info.methods["__init_subclass__"]):
                 return True
             if any(self._qualified(member_file, base) in _NAMED_TUPLE_BASES for base in member_info.node.bases):
                 return True
@@ -386,7 +422,7 @@ class OutputAnalysis:
             self._verdicts[key] = self._plain(value, 0)
         if not self._verdicts[key]:
             return False
-        return not any(self._registered(member) for member in self.resolver.lineage(value))
+        return not any(self.registry.registered(member) for member in self.resolver.lineage(value))
 
     def _plain(self, value, depth: int) -> bool:
         """A project class with nothing that could make export flatten it (see the module docstring)."""
@@ -412,89 +448,7 @@ class OutputAnalysis:
         info = file.facts.classes.get(cls.qualname) if file is not None else None
         if info is None:
             return False
-        if any(_registering_decorator(d) for d in info.node.decorator_list):
-            return True
-        return self._registered(cls)
-
-    def _registered(self, cls) -> bool:
-        """Whether a registration of ``cls`` runs at import, or on the way to the root's export call
-        (a module-level registration whose class is not a plain name counts for every class)."""
-        at_import, opaque, _ = self._registrations()
-        keys = {("class", cls.file, cls.qualname), ("name", cls.qualname.rsplit(".", 1)[-1])}
-        return opaque or bool(keys & at_import) or bool(keys & self._on_export_path)
-
-    def _registered_keys(self, file, call: ast.Call) -> set[tuple[str, ...]]:
-        """What a registration call registers: ``("class", path, qualname)`` for the project classes
-        its first argument resolves to, else ``("name", last name)``; empty when indirect."""
-        first = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg in ("cls", "typ")), None)
-        name = dotted(first) if first is not None else None
-        if not name:
-            return set()
-        classes = {c for c in self.resolver.callables(file, first) if hasattr(c, "qualname")}
-        if classes:
-            return {("class", c.file, c.qualname) for c in classes}
-        return {("name", name.rsplit(".", 1)[-1])}
-
-    def _registrations(self) -> tuple[set[tuple[str, ...]], bool, dict[str, set[tuple[str, ...]]]]:
-        """(what module-level registrations register, whether one of them names its class
-        indirectly, function name -> what its body registers), over the whole project."""
-        if self._registry is not None:
-            return self._registry
-        at_import: set[tuple[str, ...]] = set()
-        by_function: dict[str, set[tuple[str, ...]]] = {}
-        opaque = False
-        for path in sorted(set(self.index.files.values())):
-            text = self.index.text(path) or ""
-            if "register" not in text or not any(word in text for word in _REGISTRATION_WORDS):
-                continue
-            file = self.resolver.file(path)
-            if file is None:
-                continue
-            called_at_import = {
-                dotted(node.func)
-                for node in ast.walk(file.facts.tree)
-                if isinstance(node, ast.Call) and _at_module_level(file, node)
-            }
-            for call in ast.walk(file.facts.tree):
-                if not (isinstance(call, ast.Call) and _is_registration(call)):
-                    continue
-                names = self._registered_keys(file, call)
-                function = _enclosing_function(file, call)
-                if function is None or function.name in called_at_import:
-                    at_import |= names
-                    first = call.args[0] if call.args else None
-                    indirect = isinstance(first, ast.Name) and not (
-                        first.id in file.facts.classes or first.id in file.facts.imports
-                    )
-                    opaque = opaque or not names or indirect
-                else:
-                    by_function.setdefault(function.name, set()).update(names)
-        self._registry = (at_import, opaque, by_function)
-        return self._registry
-
-    def export_path(self, file, call: ast.Call | None) -> None:
-        """The export ``call`` (in ``file``) the next roots come from; None: a configured root, for
-        which only the registrations that run at import count."""
-        self._export_call = (file, call) if call is not None else None
-        self._path_names = None
-
-    @property
-    def _on_export_path(self) -> set[tuple[str, ...]]:
-        """Class names registered before the current export call: in the function making it and in
-        the functions that function calls (found by name)."""
-        if self._path_names is None:
-            self._path_names = set()
-            if self._export_call is not None:
-                file, call = self._export_call
-                _, _, by_function = self._registrations()
-                scope = _enclosing_function(file, call) or file.facts.tree
-                for node in _own_nodes(scope):
-                    if isinstance(node, ast.Call):
-                        if _is_registration(node):
-                            self._path_names |= self._registered_keys(file, node)
-                        last = (dotted(node.func) or "").rsplit(".", 1)[-1]
-                        self._path_names |= by_function.get(last, set())
-        return self._path_names
+        return self.registry.registered(cls, info.node)
 
     def _is_transformers_cache(self, value) -> bool:
         for member in self.resolver.lineage(value):
@@ -515,15 +469,45 @@ class OutputAnalysis:
         return qualified or name
 
 
-def _own_nodes(function: ast.AST) -> Iterator[ast.AST]:
-    """The nodes of a function's body, not those of functions, lambdas and classes inside it."""
-    todo = list(ast.iter_child_nodes(function))
-    while todo:
-        node = todo.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            continue
-        yield node
-        todo.extend(ast.iter_child_nodes(node))
+_NOT_A_PARAMETER = object()
+#: Decorators that fill a parameter left ``None`` from the model's config (transformers).
+_CONFIG_DEFAULT_DECORATORS = frozenset({"merge_with_config_defaults"})
+
+
+def _parameter_default(function: ast.FunctionDef | ast.AsyncFunctionDef, name: str) -> object:
+    """The default expression of parameter ``name`` (None: no default), or ``_NOT_A_PARAMETER``."""
+    arguments = function.args
+    positional = [*arguments.posonlyargs, *arguments.args]
+    defaults = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
+    for arg, default in [
+        *zip(positional, defaults, strict=True),
+        *zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True),
+    ]:
+        if arg.arg == name:
+            return default
+    return _NOT_A_PARAMETER
+
+
+def _fills_from_config(function: ast.FunctionDef | ast.AsyncFunctionDef, name: str) -> bool:
+    """Whether the function sets parameter ``name`` from the config when it is left unset."""
+    if any(decorator_name(d).rsplit(".", 1)[-1] in _CONFIG_DEFAULT_DECORATORS for d in function.decorator_list):
+        return True
+    return any(
+        isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+        and "config" in _attributes(node.value) | _names(node.value)
+        for node in own_nodes(function)
+    )
+
+
+def _truth_tested(test: ast.expr) -> set[str]:
+    """Names a test needs true for its branch to run: ``flag``, ``flag and ...`` (not ``not flag``,
+    nor names inside comparisons such as ``cache is None``)."""
+    if isinstance(test, ast.Name):
+        return {test.id}
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return set().union(*(_truth_tested(value) for value in test.values))
+    return set()
 
 
 def _flags_set_false(function: ast.AST) -> frozenset[str]:
@@ -575,44 +559,5 @@ def _base_expr(base: ast.expr) -> ast.expr:
     return base.value if isinstance(base, ast.Subscript) else base
 
 
-def _decorator_name(decorator: ast.expr) -> str:
-    target = decorator.func if isinstance(decorator, ast.Call) else decorator
-    return dotted(target) or ""
-
-
 def _is_dataclass_decorator(decorator: ast.expr) -> bool:
-    return _decorator_name(decorator).rsplit(".", 1)[-1] == "dataclass"
-
-
-def _registering_decorator(decorator: ast.expr) -> bool:
-    name = _decorator_name(decorator).lower()
-    return "register" in name or "pytree" in name
-
-
-def _registers(function: ast.AST) -> bool:
-    """Whether a function calls a pytree registration."""
-    return any(isinstance(node, ast.Call) and _is_registration(node) for node in ast.walk(function))
-
-
-def _is_registration(call: ast.Call) -> bool:
-    """``register_pytree_node(...)``, ``pytree.register_dataclass(...)``, ``register_constant(...)``."""
-    name = (dotted(call.func) or "").rsplit(".", 1)[-1].lower()
-    return "register" in name and any(word in name for word in ("pytree", "dataclass", "constant"))
-
-
-def _enclosing_function(file, node: ast.AST) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    current = file.parent(node)
-    while current is not None:
-        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            return current
-        current = file.parent(current)
-    return None
-
-
-def _at_module_level(file, node: ast.AST) -> bool:
-    current = file.parent(node)
-    while current is not None:
-        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            return False
-        current = file.parent(current)
-    return True
+    return decorator_name(decorator).rsplit(".", 1)[-1] == "dataclass"

@@ -830,7 +830,7 @@ def _compute_reach(index: ProjectIndex, patterns: Iterable[str], scans: dict[str
         for call, target in export_calls(resolver, file):
             if target is None:
                 continue
-            returned.export_path(file, call)
+            returned.registry.export_path(file, call)
             for cls in sorted(resolver.instances(file, target), key=lambda c: (c.file, c.qualname)):
                 label = f"export of {cls.qualname} at {_relative(path, index.root)}:{call.lineno}"
                 labels.append(label)
@@ -849,7 +849,7 @@ def _compute_reach(index: ProjectIndex, patterns: Iterable[str], scans: dict[str
                 if builder is not None:
                     external.append(f"{builder} at {_relative(path, index.root)}:{call.lineno}")
             reacher.run()
-    returned.export_path(None, None)
+    returned.registry.export_path(None, None)
     for path, qualname, label in configured_roots(index, patterns):
         labels.append(label)
         reacher.add_class(_Class(path, qualname), _ENTRY_METHODS, label)

@@ -137,7 +137,8 @@ def forward_frame(model: Any) -> Frame | None:
         lines, line = inspect.getsourcelines(function)
     except (OSError, TypeError):
         return None
-    decorators = next((i for i, text in enumerate(lines) if not text.lstrip().startswith("@")), 0)
+    # The ``def`` line, past decorators that span several lines (``@auto_docstring(custom_intro="""...""")``).
+    decorators = next((i for i, text in enumerate(lines) if text.lstrip().startswith(("def ", "async def "))), 0)
     return Frame(path, line + decorators, "forward") if path else None
 
 

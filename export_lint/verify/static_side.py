@@ -159,10 +159,12 @@ def static_findings(
     select: Sequence[str] | None = None,
     roots: Sequence[ExportRoot] = (),
     memo: dict | None = None,
+    torch_version: str | None = None,
 ) -> dict[str, list[dict]]:
     """{path: [{code, name, row, column, message}]}: check's diagnostics (nearest config, or ``select``)
     on ``paths`` and the files ``roots`` (the exported models' classes) reach, with them as export roots.
-    ``memo`` keeps results across calls, per file and what the roots reach in it (many models share files)."""
+    ``memo`` keeps results across calls, per file and what the roots reach in it (many models share files);
+    ``torch_version`` overrides the target torch (the one a runtime side ran on, to compare like with like)."""
     from export_lint.analysis.roots import reach_digest
     from export_lint.config import load_settings
     from export_lint.runner import lint_file
@@ -173,9 +175,11 @@ def static_findings(
     for path in dict.fromkeys([*paths, *reached]):
         if not os.path.isfile(path):
             continue
-        overrides = {"select": tuple(select)} if select else None
+        overrides: dict[str, object] = {"select": tuple(select)} if select else {}
+        if torch_version:
+            overrides["torch_version"] = torch_version
         try:
-            settings = load_settings(Path(path), overrides=overrides)
+            settings = load_settings(Path(path), overrides=overrides or None)
         except Exception:  # a broken config must not hide the runtime findings
             continue
         if reach is not None and settings.traced == "roots":
