@@ -2,6 +2,7 @@
 
     python benchmarks/bench_lint.py                     # installed transformers source, 3 rounds
     python benchmarks/bench_lint.py --tree path/to/src --rounds 5 --no-peers
+    python benchmarks/bench_lint.py --tree path/to/executorch --select default --cold-only --rounds 1
 
 The tree is copied (Python files only) to a temporary folder, so every tool sees the same files
 and none of them skips it for living in ``site-packages``. Each round runs every tool once, in
@@ -154,6 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-peers", action="store_true", help="skip Fixit and TorchFix")
     parser.add_argument("--peer-factor", type=float, default=12.0, help="cut peers off at this many cold runs")
+    parser.add_argument(
+        "--select", default="ALL", help="export-lint's --select (default ALL); 'default': the default selection"
+    )
+    parser.add_argument(
+        "--cold-only",
+        action="store_true",
+        help="only the bare parses and export-lint's cold run (no ruff, no warm runs)",
+    )
     args = parser.parse_args(argv)
     if args.tree is None:
         spec = importlib.util.find_spec("transformers")
@@ -161,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("transformers is not installed: pass --tree")
         args.tree = Path(next(iter(spec.submodule_search_locations)))
     ruff = shutil.which("ruff")
-    export_lint = [sys.executable, "-m", "export_lint", "check", "--select", "ALL", "--exit-zero"]
+    selection = [] if args.select == "default" else ["--select", args.select]
+    label = "default selection" if args.select == "default" else f"--select {args.select}"
+    export_lint = [sys.executable, "-m", "export_lint", "check", *selection, "--exit-zero"]
     export_lint += ["--output-format", "concise", "."]
     # As a pip install does: byte-compiled, so start-up does not include compiling export-lint
     # (this matters where PYTHONDONTWRITEBYTECODE is set, as on the development machine).
@@ -186,7 +197,11 @@ def main(argv: list[str] | None = None) -> int:
         def record(name: str, value: float | None) -> None:
             times.setdefault(name, []).append(value)
             cpu.setdefault(name, []).append(last_cpu[0])
-            print(f"  round {len(times[name])}: {name}: {value:.2f} s, {last_cpu[0]:.2f} s CPU", flush=True)
+            load = os.getloadavg()[0]  # the machine is shared: say how busy it was
+            print(
+                f"  round {len(times[name])}: {name}: {value:.2f} s, {last_cpu[0]:.2f} s CPU, load {load:.1f}",
+                flush=True,
+            )
 
         for round_number in range(args.rounds):
             subprocess.run([sys.executable, "-m", "export_lint", "clean"], cwd=tree, capture_output=True)
@@ -196,9 +211,11 @@ def main(argv: list[str] | None = None) -> int:
                 timed([sys.executable, str(parse_script), str(tree), str(GC_THRESHOLD)], tree),
             )
             cold = timed([*export_lint, "--no-cache"], tree)
-            record("export-lint check --select ALL (cold, --no-cache)", cold)
+            record(f"export-lint check {label} (cold, --no-cache)", cold)
+            if args.cold_only:
+                continue
             timed(export_lint, tree)  # fills the cache
-            record("export-lint check --select ALL (warm cache)", timed(export_lint, tree))
+            record(f"export-lint check {label} (warm cache)", timed(export_lint, tree))
             with changed.open("a") as handle:
                 handle.write(f"\n# edit {round_number}\n")
             record("export-lint, one file changed (warm cache)", timed(export_lint, tree))
@@ -217,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                 record(name, limit if value is None else value)
                 if value is None:
                     cut.add(name)
-        memory = peak_rss_mib([*export_lint, "--no-cache"], tree)
-    base_name, cold_name = "libcst.parse_module, parallel", "export-lint check --select ALL (cold, --no-cache)"
+        memory = None if args.cold_only else peak_rss_mib([*export_lint, "--no-cache"], tree)
+    base_name, cold_name = "libcst.parse_module, parallel", f"export-lint check {label} (cold, --no-cache)"
     baseline, cold = statistics.median(times[base_name]), statistics.median(times[cold_name])
     base_cpu, cold_cpu = statistics.median(cpu[base_name]), statistics.median(cpu[cold_name])
     print(
@@ -238,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\npython -c pass {bare:.0f} ms; import export_lint {imported:.0f} ms (itself {self_import_ms():.1f} ms by -X importtime); export-lint --version {version:.0f} ms"
     )
-    print(f"peak RSS of any export-lint process (cold run): {memory:.0f} MiB")
+    if memory is not None:
+        print(f"peak RSS of any export-lint process (cold run): {memory:.0f} MiB")
     return 0
 
 

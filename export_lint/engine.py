@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 import libcst as cst
 
 from export_lint import budget, fix_checks, versions
-from export_lint.analysis.roots import may_export
+from export_lint.analysis.roots import Reach, may_export
 from export_lint.analysis.semantic import PRUNED_WALK_CONTAINERS, SCOPE_TYPES, SemanticModel
 from export_lint.config import Settings
 from export_lint.diagnostics import BUG_REPORT_HINT, Diagnostic, FileResult, LineIndex, file_error
@@ -283,29 +283,48 @@ def lint_text(
         return _lint_text(python_newlines(text), path, settings, rules)
 
 
-def reached_in(text: str, path: str, settings: Settings) -> tuple[dict[str, str] | None, dict]:
-    """What export roots reach in the file (qualname -> root label; None with ``all-modules``) and
-    what the roots' forwards there return that export cannot flatten (qualname -> facts). Without a
-    project's reach (the API, stdin, ``all-modules``) the file's own export calls are its roots."""
+def reach_for(text: str, path: str, settings: Settings) -> Reach | None:
+    """The export roots of the file's project and what they reach (:class:`Reach`). Without a
+    project's reach (the API, stdin, ``all-modules``) the file's own export calls are its roots;
+    None with ``all-modules`` for a file without one (every forward is traced anyway)."""
     all_modules = settings.traced == "all-modules"
     reach = None if all_modules else settings.reach
     if reach is None:
-        if all_modules and not may_export(text):  # every forward is traced; only export calls are roots
-            return None, {}
+        if all_modules and not may_export(text):
+            return None
         from export_lint.analysis.index import ProjectIndex
         from export_lint.analysis.roots import compute_reach
 
         folder = os.path.dirname(os.path.abspath(path))
         reach = compute_reach(ProjectIndex(folder, texts={path: text}, discover=False))
-    return (None if all_modules else reach.for_file(path)), reach.outputs_for(path)
+    return reach
 
 
-def _nothing_to_walk(text: str, running: Sequence[type[Rule]], checks_noqa: bool) -> bool:
+def reached_in(text: str, path: str, settings: Settings) -> tuple[dict[str, str] | None, dict]:
+    """What export roots reach in the file (qualname -> root label; None with ``all-modules``) and
+    what the roots' forwards there return that export cannot flatten (qualname -> facts)."""
+    return _reached(reach_for(text, path, settings), path, settings)
+
+
+def _reached(reach: Reach | None, path: str, settings: Settings) -> tuple[dict[str, str] | None, dict]:
+    if reach is None:
+        return None, {}
+    return (None if settings.traced == "all-modules" else reach.for_file(path)), reach.outputs_for(path)
+
+
+def _makes_no_export_call(text: str, path: str, reach: Reach) -> bool:
+    """The file holds no call the semantic model takes for an export call. The text decides when it
+    says no entry point's name before ``(`` or never says ``torch`` (every export function is
+    torch's: its name, or an import of it, spells it); else the project index's ``ast`` of it."""
+    return "torch" not in text or not may_export(text) or reach.makes_no_export_call(path, text)
+
+
+def _nothing_to_walk(text: str, path: str, reach: Reach, running: Sequence[type[Rule]]) -> bool:
     """No root reaches the file and it makes no export call: rules about traced code and export
-    calls have nothing to look at, so the file is not parsed by LibCST (only checked to be Python)."""
-    # A rule that only judges noqa comments (EXP900) needs the parse only when the file has one.
-    return not (
-        checks_noqa or not all(rule.traced_only or hasattr(rule, "check_noqa") for rule in running) or may_export(text)
+    calls have nothing to look at, so the file is not parsed by LibCST (only checked to be Python).
+    A rule that only judges noqa comments (EXP900) reads the text, not the tree."""
+    return all(rule.traced_only or hasattr(rule, "check_noqa") for rule in running) and _makes_no_export_call(
+        text, path, reach
     )
 
 
@@ -336,36 +355,34 @@ def _lint_text(
     # Rules whose required words the text lacks cannot fire: they are not run (the file is still
     # parsed, so a syntax error is reported whatever the selection). EXP900 still judges their
     # suppression comments, against every selected rule.
-    reached, outputs = reached_in(text, path, settings)
+    reach = reach_for(text, path, settings)
+    reached, outputs = _reached(reach, path, settings)
     # "class" stands for "defines the module whose forward is traced"; a file of helper functions
     # an export root reaches (box ops a detection head calls) is traced without one.
     met = {"class"} if reached else set()
     running = [rule for rule in selected if all(word in text or word in met for word in rule.requires)]
-    if not reached and reached is not None and _nothing_to_walk(text, running, checks_noqa):
+    if reach is not None and not reached and reached is not None and _nothing_to_walk(text, path, reach, running):
         # The same guards and syntax judgement as a parsed file gets (size, nesting, CPython's
         # compiler, LibCST's last word on a rejection), without building the tree.
         refused = _too_complex(text, path)
-        return [refused] if refused is not None else _syntax_errors_only(text, path)
+        broken = [refused] if refused is not None else _syntax_errors_only(text, path)
+        if broken or not checks_noqa:
+            return broken
+        # No rule that runs finds anything here: the noqa comments are judged against no finding.
+        context = RuleContext.without_tree(text, path, settings.torch_version)
+        judges = [rule(context) for rule in running if hasattr(rule, "check_noqa")]
+        return _judged(text, path, settings, selected, judges, [], [])
     budget.enter("parsing")
     module = parse(text, path)
     if isinstance(module, Diagnostic):
         return [module]
-    reach = settings.reach if settings.traced == "roots" else None
-    semantic = SemanticModel(module, path, text=text, reached=reached, outputs=outputs, reach=reach)
+    project_reach = settings.reach if settings.traced == "roots" else None  # its callers give values
+    semantic = SemanticModel(module, path, text=text, reached=reached, outputs=outputs, reach=project_reach)
     context = RuleContext(text, path, module, semantic, settings.torch_version)
     errors: list[Diagnostic] = []
 
     def on_error(rule: Rule, error: BaseException) -> None:
-        frame = traceback.extract_tb(error.__traceback__)[-1]
-        errors.append(
-            file_error(
-                path,
-                "internal-error",
-                f"rule {rule.code} ({rule.name}) crashed: {type(error).__name__}: {error} "
-                f"(at {frame.filename}:{frame.lineno}); {BUG_REPORT_HINT}",
-                internal=True,
-            )
-        )
+        errors.append(_crash(rule, error, path))
 
     instances = [rule(context) for rule in running]
     budget.enter("running the rules")
@@ -382,6 +399,44 @@ def _lint_text(
     gates = {rule.code: rule.torch_versions for rule in running if rule.torch_versions}
     if any(d.code in gates for d in found):
         found = _outside_version_guards(text, found, gates)
+    return _judged(text, path, settings, selected, instances, found, errors)
+
+
+def _may_judge_noqa(rule: Rule, text: str) -> bool:
+    """Whether a rule judges noqa comments (``check_noqa``) and may report in this text: a rule
+    telling by ``judges_noqa_in(text)``, else any rule with ``check_noqa``."""
+    if not hasattr(rule, "check_noqa"):
+        return False
+    judges = getattr(rule, "judges_noqa_in", None)
+    return judges is None or judges(text)
+
+
+def _crash(rule: Rule, error: BaseException, path: str) -> Diagnostic:
+    """The EXP000 internal-error of a rule that raised."""
+    frame = traceback.extract_tb(error.__traceback__)[-1]
+    return file_error(
+        path,
+        "internal-error",
+        f"rule {rule.code} ({rule.name}) crashed: {type(error).__name__}: {error} "
+        f"(at {frame.filename}:{frame.lineno}); {BUG_REPORT_HINT}",
+        internal=True,
+    )
+
+
+def _judged(
+    text: str,
+    path: str,
+    settings: Settings,
+    selected: Sequence[type[Rule]],
+    instances: Sequence[Rule],
+    found: list[Diagnostic],
+    errors: list[Diagnostic],
+) -> list[Diagnostic]:
+    """The rules' findings with noqa applied, then the findings about the noqa comments themselves
+    (EXP900), their fixes checked, sorted by position. The noqa comments are not read (tokenized)
+    when nothing was found and no rule judging them can report anything in this text."""
+    if not found and not any(_may_judge_noqa(rule, text) for rule in instances):
+        return sorted(errors, key=Diagnostic.sort_key)
     budget.enter("reading noqa comments")
     suppressions = parse_suppressions(text)
     kept: list[Diagnostic] = []
@@ -395,11 +450,11 @@ def _lint_text(
         # After a crash the noqa comments' use is unknown: say nothing rather than remove a needed one.
         if hasattr(rule, "check_noqa") and not errors:
             try:
-                found = rule.check_noqa(suppressions, used, settings, selected)
+                judged = rule.check_noqa(suppressions, used, settings, selected)
             except Exception as error:
-                on_error(rule, error)
+                errors.append(_crash(rule, error, path))
                 continue
-            kept += [d for d in found if not suppressions.suppresses(d.code, d.noqa_row)]
+            kept += [d for d in judged if not suppressions.suppresses(d.code, d.noqa_row)]
     return sorted(fix_checks.offered(text, path, kept) + errors, key=Diagnostic.sort_key)
 
 

@@ -132,6 +132,12 @@ class RuleContext:
         self.diagnostics: list[Diagnostic] = []
         self._positions = None
 
+    @classmethod
+    def without_tree(cls, text: str, path: str, torch_version: str) -> RuleContext:
+        """The context of a file the engine did not parse (nothing in it for a rule's visitors):
+        no ``module`` nor ``semantic``, for rules that read only the text (``check_noqa``)."""
+        return cls(text, path, None, None, torch_version)  # type: ignore[arg-type]
+
     # -- positions ----------------------------------------------------------------------
     def span(self, node: cst.CSTNode) -> tuple[int, int]:
         """Start and end character offsets of a node (computed lazily: only reported files pay)."""

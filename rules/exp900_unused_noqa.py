@@ -83,6 +83,18 @@ class UnusedNoqa(Rule):
         ),
     ]
 
+    @staticmethod
+    def judges_noqa_in(text: str) -> bool:
+        """Whether this rule can report anything in a file with this text: a directive is stale
+        only for a code of ours it names (``EXPnnn``, in any case), so the text must say one."""
+        lowered = text.lower()
+        position = lowered.find("exp")
+        while position != -1:
+            if lowered[position + 3 : position + 4].isdigit():
+                return True
+            position = lowered.find("exp", position + 3)
+        return False
+
     def check_noqa(
         self,
         suppressions: Suppressions,

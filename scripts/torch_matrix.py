@@ -383,7 +383,11 @@ def verify_rules(version: str, python: Path, folder: Path, timeout: int, whole: 
     runs = [f"--rules {','.join(codes) if partial else 'ALL'}: {summary}"]
     if partial:
         fresh = {rule["code"]: rule for rule in data["rules"]}
-        data["rules"] = [fresh.get(rule["code"], rule) for rule in stored["rules"]]
+        known = {rule["code"] for rule in stored["rules"]}
+        # a rule new since the stored run is added, not dropped
+        data["rules"] = [fresh.get(rule["code"], rule) for rule in stored["rules"]] + [
+            rule for rule in data["rules"] if rule["code"] not in known
+        ]
         runs = [*stored.get("runs", [f"--rules ALL: {stored.get('summary')}"]), *runs]
     stored = {"torch": data["torch"], "exit": rc, "summary": summary, "runs": runs, "rules": data["rules"]}
     (folder / "rules.json").write_text(json.dumps(stored, indent=1) + "\n")

@@ -101,3 +101,11 @@ def test_no_cache_folder_means_no_cache(project, calls):
     reach_cache.cached_reach(str(project), (), None)
     reach_cache.cached_reach(str(project), (), None)
     assert len(calls) == 2 and not (project / ".export_lint_cache").exists()
+
+
+def test_the_files_proven_free_of_export_calls_are_stored_with_the_reach(project, calls):
+    (project / "runner.py").write_text("import torch\n\n\nclass Runner:\n    def go(self):\n        self.export()\n")
+    first = reach_of(project)
+    assert [path for path, _ in first.export_free] == [str((project / "runner.py").resolve())]
+    again = reach_of(project)
+    assert again == first and len(calls) == 1

@@ -407,7 +407,8 @@ def test_roots_built_by_installed_packages_are_named_in_the_summary(tmp_path):
 
 @pytest.mark.parametrize("select", [("EXP",), ("ALL",)])
 def test_an_unreached_file_is_not_parsed_under_the_default_selection(monkeypatch, select):
-    # EXP900 (unused noqa) runs on every file but needs the parse only where a noqa comment is.
+    # EXP900 (unused noqa) runs on every file; in a file no rule finds anything in, its noqa
+    # comments are judged against no finding, without the parse, as the parse would judge them.
     from export_lint import engine
     from export_lint.analysis.roots import Reach
 
@@ -419,7 +420,11 @@ def test_an_unreached_file_is_not_parsed_under_the_default_selection(monkeypatch
     assert lint_text(source, "layers.py", settings) == []
     assert parsed == []
     noqa = source.replace("import torch\n", "import torch  # noqa: EXP301\n", 1)
-    assert [d.code for d in lint_text(noqa, "layers.py", settings)] == ["EXP900"]
+    unparsed = lint_text(noqa, "layers.py", settings)
+    assert [d.code for d in unparsed] == ["EXP900"]
+    assert parsed == []
+    monkeypatch.setattr(engine, "_nothing_to_walk", lambda *args: False)
+    assert lint_text(noqa, "layers.py", settings) == unparsed
     assert parsed == ["layers.py"]
 
 

@@ -161,3 +161,41 @@ def test_a_venv_whose_torch_does_not_import_is_told_apart(tmp_path):
     broken.write_text("#!/bin/sh\necho 'ImportError: undefined symbol: ncclCommResume' >&2\nexit 1\n")
     broken.chmod(0o755)
     assert matrix.torch_import_error(broken) == "ImportError: undefined symbol: ncclCommResume"
+
+
+def test_results_seeded_from_the_docs_render_the_docs_again(tmp_path):
+    """A new machine has no per-release results: ``--seed-from-docs`` rebuilds them from the
+    committed JSON, which then renders unchanged (so a run proves only what changed since)."""
+    from golden import load_script
+
+    matrix = load_script("torch_matrix")
+    matrix.seed_from_docs(tmp_path)
+    rendered = matrix.collect(tmp_path, list(matrix.RELEASES))
+    assert {code: rendered["rules"][code] for code in DATA["rules"]} == DATA["rules"]
+    assert rendered["summaries"] == DATA["summaries"] and rendered["models"] == DATA["models"]
+
+
+def test_a_partial_rerun_keeps_a_rule_new_since_the_stored_run(tmp_path, monkeypatch):
+    """Regression: proofs of a rule the stored run did not know were dropped when merged."""
+    from golden import load_script
+
+    matrix = load_script("torch_matrix")
+    old = {"code": "EXP001", "proofs": [{"example": "VALID[0]", "hash": "h1", "claim": "exports", "holds": True}]}
+    stored = {"torch": "2.9.1", "summary": "every claim holds.", "runs": ["--rules ALL: every claim holds."]}
+    (tmp_path / "rules.json").write_text(json.dumps({**stored, "rules": [old]}))
+    examples = {"EXP001": {"VALID[0]": {"hash": "h1", "applies": True}}}
+    examples.update({f"EXP9{i:02d}": {"VALID[0]": {"hash": "x", "applies": False}} for i in range(4)})
+    examples["EXP008"] = {"VALID[0]": {"hash": "h8", "applies": True}}
+    monkeypatch.setattr(matrix, "snapshot_examples", lambda python: examples)
+    new = {"code": "EXP008", "proofs": [{"example": "VALID[0]", "claim": "exports", "holds": True}]}
+
+    def run_verify(python, argv, out, log, timeout):
+        assert argv == ["--rules", "EXP008"]
+        out.write_text(json.dumps({"torch": "2.9.1", "rules": [new]}))
+        return 0, "1 proofs for 1 rule(s): every claim holds."
+
+    monkeypatch.setattr(matrix, "run_verify", run_verify)
+    matrix.verify_rules("2.9.1", Path("python"), tmp_path, 60)
+    rules = {rule["code"]: rule for rule in json.loads((tmp_path / "rules.json").read_text())["rules"]}
+    assert set(rules) == {"EXP001", "EXP008"}
+    assert rules["EXP008"]["proofs"][0]["hash"] == "h8"

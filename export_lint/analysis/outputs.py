@@ -100,9 +100,9 @@ class _Context:
     def guards(self, node: ast.AST) -> set[str]:
         """The names the tests of the ``if``s (and ``a if c else b``) ``node`` runs under read."""
         found: set[str] = set()
-        current, parents = node, self.file.parents
+        current = node
         while current is not None and current is not self.function:
-            parent = parents.get(id(current))
+            parent = self.file.parent(current)
             if isinstance(parent, (ast.If, ast.IfExp)) and any(current is part for part in _branch(parent)):
                 found |= _truth_tested(parent.test)
             current = parent

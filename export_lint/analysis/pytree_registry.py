@@ -133,18 +133,18 @@ def _is_registration(call: ast.Call) -> bool:
 
 
 def _enclosing_function(file, node: ast.AST) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    current = file.parents.get(id(node))
+    current = file.parent(node)
     while current is not None:
         if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return current
-        current = file.parents.get(id(current))
+        current = file.parent(current)
     return None
 
 
 def _at_module_level(file, node: ast.AST) -> bool:
-    current = file.parents.get(id(node))
+    current = file.parent(node)
     while current is not None:
         if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             return False
-        current = file.parents.get(id(current))
+        current = file.parent(current)
     return True

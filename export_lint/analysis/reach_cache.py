@@ -22,7 +22,7 @@ from export_lint.analysis.roots import Reach, compute_reach
 
 #: The entry holding the reach itself (file entries are keyed by absolute paths, never like this).
 _REACH_ENTRY = "<reach>"
-_SCHEMA = 4
+_SCHEMA = 5
 
 
 def _key(root: str) -> str:
@@ -92,6 +92,7 @@ def _encode_reach(reach: Reach, state: str) -> dict:
         "has_forwards": reach.has_forwards,
         "external": list(reach.external),
         "outputs": [[path, [list(fact) for fact in facts]] for path, facts in reach.outputs],
+        "export_free": [list(pair) for pair in reach.export_free],
         "callers": [
             [path, [[qualname, [list(site) for site in sites]] for qualname, sites in entries]]
             for path, entries in reach.callers
@@ -117,7 +118,8 @@ def _decode_reach(data: object, state: str) -> Reach | None:
     decoded = _decode_per_file(files, 2)
     outputs = _decode_per_file(data.get("outputs"), 5)
     callers = _decode_callers(data.get("callers"))
-    if decoded is None or outputs is None or callers is None:
+    export_free = _decode_rows(data.get("export_free"), 2)  # (path, digest) pairs
+    if decoded is None or outputs is None or callers is None or export_free is None:
         return None
     return Reach(
         project,
@@ -126,6 +128,7 @@ def _decode_reach(data: object, state: str) -> Reach | None:
         forwards,
         tuple(external),
         outputs,  # type: ignore[arg-type]
+        export_free,  # type: ignore[arg-type]
         callers=callers,
     )
 
@@ -137,13 +140,22 @@ def _decode_per_file(data: object, width: int) -> tuple[tuple[str, tuple[tuple[s
         return None
     decoded = []
     for item in data:
-        if type(item) is not list or len(item) != 2 or type(item[0]) is not str or type(item[1]) is not list:
+        if type(item) is not list or len(item) != 2 or type(item[0]) is not str:
             return None
-        rows = item[1]
-        if not all(type(r) is list and len(r) == width and all(type(v) is str for v in r) for r in rows):
+        rows = _decode_rows(item[1], width)
+        if rows is None:
             return None
-        decoded.append((item[0], tuple(tuple(r) for r in rows)))
+        decoded.append((item[0], rows))
     return tuple(decoded)
+
+
+def _decode_rows(data: object, width: int) -> tuple[tuple[str, ...], ...] | None:
+    """Stored ``[[str * width], ...]`` as tuples; None when malformed."""
+    if type(data) is not list or not all(
+        type(r) is list and len(r) == width and all(type(v) is str for v in r) for r in data
+    ):
+        return None
+    return tuple(tuple(r) for r in data)
 
 
 def _is_site(site: object) -> bool:

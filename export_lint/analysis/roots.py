@@ -12,14 +12,17 @@ The result, :class:`Reach`, names for every file the functions reached and the r
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import fnmatch
 import functools
+import gc
 import hashlib
 import os
 import sys
 from collections.abc import Iterable, Iterator
 
+from export_lint.analysis import call_sites
 from export_lint.analysis.call_scan import name_then_paren
 from export_lint.analysis.index import FileFacts, ProjectIndex, dotted
 from export_lint.analysis.outputs import OutputAnalysis, OutputFact
@@ -73,6 +76,9 @@ class Reach:
     #: What roots' forwards return that export cannot flatten, per file (real path -> facts as
     #: tuples, see :class:`export_lint.analysis.outputs.OutputFact`).
     outputs: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = ()
+    #: (real path, :func:`text_digest` of the text read) of the files that mention an export call
+    #: but whose calls cannot be one (:func:`call_sites.may_call_export` on their ``ast``).
+    export_free: tuple[tuple[str, str], ...] = ()
     #: Calls from other files of the functions reached, per file: real path -> ((qualname,
     #: (call site, ...)), ...); the value analysis reads what those calls pass (``CallSite``).
     callers: tuple[tuple[str, tuple[tuple[str, tuple[CallSite, ...]], ...]], ...] = ()
@@ -96,12 +102,27 @@ class Reach:
         return found
 
     @functools.cached_property
+    def _export_free(self) -> dict[str, str]:
+        return dict(self.export_free)
+
+    def makes_no_export_call(self, path: str, text: str) -> bool:
+        """Whether the project index found that ``path``, with this very text, makes no call the
+        semantic model would take for an export call (False when it does not know)."""
+        digest = self._export_free.get(os.path.realpath(path))
+        return digest is not None and digest == text_digest(text)
+
+    @functools.cached_property
     def _callers_by_file(self) -> dict[str, dict[str, tuple[CallSite, ...]]]:
         return {path: dict(entries) for path, entries in self.callers}
 
     def callers_of(self, path: str) -> dict[str, tuple[CallSite, ...]]:
         """qualname -> the calls of it in traced code of other files, for the functions of ``path``."""
         return self._callers_by_file.get(os.path.realpath(path), {})
+
+
+def text_digest(text: str) -> str:
+    """What :attr:`Reach.export_free` records of a file's text, to know it is the text linted."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 #: The pseudo-dependency a cached result records for what export roots reach in its file.
@@ -182,28 +203,67 @@ def _scope_names(node: ast.AST) -> dict[str, list[tuple[int, str, object]]]:
 
 
 class _File:
-    """A project file's facts plus what resolution needs: parents of nodes, scopes, class qualnames."""
+    """A project file's facts plus what resolution needs: parents of nodes, scopes, class qualnames.
+
+    Parents are mapped for the statements around the lines asked about (those of the calls
+    looked for, of the nodes whose parent is asked); the whole tree only for a node without a
+    position."""
 
     def __init__(self, facts: FileFacts) -> None:
         self.facts = facts
-        self.parents: dict[int, ast.AST] = {}
-        for parent in ast.walk(facts.tree):
-            for child in ast.iter_child_nodes(parent):
-                self.parents[id(child)] = parent
+        self._parents: dict[int, ast.AST] = {}
+        self._all_parents = False
         self.qualname_of: dict[int, str] = {id(info.node): name for name, info in facts.classes.items()}
         self._scopes: dict[int, _Scope] = {}
-        self._calls: dict[str, list[ast.Call]] | None = None
+        self._calls: dict[frozenset[str], list[ast.Call]] = {}
+        self._imports: call_sites.Imports | None = None
+        self._calls_by_name: dict[str, list[ast.Call]] | None = None
+
+    @property
+    def imports(self) -> call_sites.Imports:
+        """What the file's import statements bind, anywhere in it."""
+        if self._imports is None:
+            self._imports = call_sites.imports_of(self.facts.tree)
+        return self._imports
+
+    def parent(self, node: ast.AST) -> ast.AST | None:
+        found = self._parents.get(id(node))
+        if found is not None or self._all_parents or node is self.facts.tree:
+            return found
+        line = getattr(node, "lineno", None)
+        if line is not None:  # the statements around its line hold it
+            self._parents.update(call_sites.parents_on_lines(self.facts.tree, [line]))
+            found = self._parents.get(id(node))
+        if found is None:  # no position (or not of this tree): map the whole tree
+            self._parents = {
+                id(child): parent for parent in ast.walk(self.facts.tree) for child in ast.iter_child_nodes(parent)
+            }
+            self._all_parents = True
+            found = self._parents.get(id(node))
+        return found
+
+    def calls_saying(self, words: Iterable[str]) -> list[ast.Call]:
+        """The calls of the file in :func:`ast.walk`'s order, except those in statements that say
+        none of ``words``: every call whose text contains one of them is among them."""
+        key = frozenset(words)
+        found = self._calls.get(key)
+        if found is None:
+            found, parents = call_sites.calls_on_lines(self.facts.tree, call_sites.word_lines(self.facts.text, key))
+            if not self._all_parents:
+                self._parents.update(parents)
+            self._calls[key] = found
+        return found
 
     def calls_named(self, name: str) -> list[ast.Call]:
         """The file's calls whose callee's last name is ``name`` (``f(...)``, ``x.f(...)``)."""
-        if self._calls is None:
-            self._calls = {}
+        if self._calls_by_name is None:
+            self._calls_by_name = {}
             for node in ast.walk(self.facts.tree):
                 if isinstance(node, ast.Call):
                     last = _last_name(node.func)
                     if last is not None:
-                        self._calls.setdefault(last, []).append(node)
-        return self._calls.get(name, [])
+                        self._calls_by_name.setdefault(last, []).append(node)
+        return self._calls_by_name.get(name, [])
 
     def scope(self, node: ast.AST) -> _Scope:
         found = self._scopes.get(id(node))
@@ -214,11 +274,11 @@ class _File:
     def chain(self, node: ast.AST) -> list[ast.AST]:
         """Enclosing function scopes of a node, innermost first, then the module (classes skipped)."""
         found: list[ast.AST] = []
-        current = self.parents.get(id(node))
+        current = self.parent(node)
         while current is not None:
             if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 found.append(current)
-            current = self.parents.get(id(current))
+            current = self.parent(current)
         found.append(self.facts.tree)
         return found
 
@@ -384,7 +444,7 @@ class Resolver:
         if key in self._arguments_done:
             return self._arguments_done[key]
         self._arguments_done[key] = set()  # a recursive call of the function adds nothing new
-        owner = file.parents.get(id(function))
+        owner = file.parent(function)
         owner_class = _Class(file.facts.path, file.qualname_of[id(owner)]) if id(owner) in file.qualname_of else None
         params = [a.arg for a in (*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs)]
         wanted = which if isinstance(which, str) else (params[which] if which < len(params) else None)
@@ -400,8 +460,8 @@ class Resolver:
             caller = self.file(path)
             if caller is None:
                 continue
-            for node in ast.walk(caller.facts.tree):
-                if not isinstance(node, ast.Call) or _last_name(node.func) != function.name:
+            for node in caller.calls_saying((function.name,)):
+                if _last_name(node.func) != function.name:
                     continue
                 bound = isinstance(node.func, ast.Attribute) and owner_class is not None
                 if not self._calls(caller, node, function, owner_class, depth):
@@ -577,9 +637,9 @@ def _takes_self(function: ast.FunctionDef | ast.AsyncFunctionDef, owner: ast.AST
 
 
 def _enclosing_class(file: _File, node: ast.AST) -> _Class | None:
-    current = file.parents.get(id(node))
+    current = file.parent(node)
     while current is not None and not isinstance(current, ast.ClassDef):
-        current = file.parents.get(id(current))
+        current = file.parent(current)
     if current is None or id(current) not in file.qualname_of:
         return None
     return _Class(file.facts.path, file.qualname_of[id(current)])
@@ -590,15 +650,11 @@ def export_calls(resolver: Resolver, file: _File) -> Iterator[tuple[ast.Call, as
     """The file's calls of an export entry point, with the expression they trace."""
     # Names an import renames an entry point to (``from torch.export import export as capture``).
     aliases = {
-        alias.asname
-        for node in ast.walk(file.facts.tree)
-        if isinstance(node, (ast.Import, ast.ImportFrom))
-        for alias in node.names
-        if alias.asname and alias.name.rsplit(".", 1)[-1].endswith(("export", "aot_compile"))
+        local
+        for local, imported in file.imports.export_aliases
+        if imported.rsplit(".", 1)[-1].endswith(("export", "aot_compile"))
     }
-    for node in ast.walk(file.facts.tree):
-        if not isinstance(node, ast.Call):
-            continue
+    for node in file.calls_saying(file.imports.export_words):
         name = dotted(node.func)
         if name is None:
             continue
@@ -912,14 +968,33 @@ def compute_reach(
     """Roots of the project (export calls in any file, configured patterns) and what they reach.
     ``scans`` holds :func:`scan_text` results already known (by real path; files missing from it are
     read and added to it)."""
+    with _collector_paused():
+        return _compute_reach(index, patterns, {} if scans is None else scans)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off meanwhile: the trees the index keeps are millions of
+    objects and hold no cycles, yet every full collection walks them all (a quarter of the reach's
+    time on executorch). What refcounting cannot free is collected once it is back on."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _compute_reach(index: ProjectIndex, patterns: Iterable[str], scans: dict[str, tuple[bool, bool]]) -> Reach:
     resolver = Resolver(index)
     reacher = _Reacher(resolver)
     returned = OutputAnalysis(reacher)
     outputs: dict[str, dict[OutputFact, None]] = {}
     labels: list[str] = []
     external: list[str] = []
+    export_free: list[tuple[str, str]] = []
     has_forwards = False
-    scans = {} if scans is None else scans
     for path in sorted(set(index.files.values())):
         if path not in scans:
             scans[path] = scan_text(index.text(path))
@@ -930,6 +1005,8 @@ def compute_reach(
         file = resolver.file(path)
         if file is None:
             continue
+        if not call_sites.may_call_export(file.calls_saying(file.imports.export_words), file.imports.targets):
+            export_free.append((path, text_digest(file.facts.text)))
         for call, target in export_calls(resolver, file):
             if target is None:
                 continue
@@ -973,5 +1050,6 @@ def compute_reach(
         has_forwards,
         tuple(dict.fromkeys(external)),
         returns,
+        tuple(export_free),
         callers=tuple((path, tuple(entries.items())) for path, entries in callers.items()),
     )

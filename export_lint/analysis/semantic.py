@@ -8,6 +8,7 @@ computed lazily so files that never ask pay nothing.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import weakref
 from collections.abc import Iterator
@@ -306,6 +307,8 @@ class SemanticModel:
         self._bindings: dict[tuple[int, ...], dict[str, Binding]] = {}
         self._traced_scopes: dict[int, bool] = {}
         self._imports: ImportFacts | None = None
+        #: scope id -> (node id -> position in the scope's walk, (position, assignment) in order).
+        self._assignment_walks: dict[int, tuple[dict[int, int], list[tuple[int, cst.Assign]]]] = {}
         # Filled by the engine while it walks the tree: every node above the current one, and the
         # functions, lambdas and classes among them.
         self.stack: list[cst.CSTNode] = []
@@ -691,23 +694,34 @@ class SemanticModel:
         return self._constructed(expr, self.assignments_before(scope, before), 0)
 
     def assignments_before(self, scope: cst.CSTNode, before: cst.CSTNode | None) -> list[cst.Assign]:
-        """The assignments of a scope, in source order, up to the node ``before``."""
-        ordered: list[cst.Assign] = []
+        """The assignments of a scope, in source order, up to the node ``before`` (all of them when
+        ``before`` is not in the scope's own code). The scope is walked once per file, however many
+        export calls ask."""
+        positions, assignments = self._assignment_walk(scope)
+        cut = positions.get(id(before)) if before is not None else None
+        if cut is None:
+            return [node for _, node in assignments]
+        return [node for _, node in assignments[: bisect.bisect_left(assignments, cut, key=lambda item: item[0])]]
+
+    def _assignment_walk(self, scope: cst.CSTNode) -> tuple[dict[int, int], list[tuple[int, cst.Assign]]]:
+        """Each node of the scope's own code (nested functions, classes and lambdas not entered)
+        with its position in a walk of it, and the assignments with theirs."""
+        found = self._assignment_walks.get(id(scope))
+        if found is not None:
+            return found
+        positions: dict[int, int] = {}
+        assignments: list[tuple[int, cst.Assign]] = []
 
         class _Collector(cst.CSTVisitor):
-            stop = False
-
             def on_visit(self, node: cst.CSTNode) -> bool:
-                if node is before:
-                    self.stop = True
-                if self.stop:
-                    return False
+                position = positions.setdefault(id(node), len(positions))  # a shared node: its first visit
                 if isinstance(node, cst.Assign):
-                    ordered.append(node)
+                    assignments.append((position, node))
                 return node is scope or not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
 
         visit(scope, _Collector())
-        return ordered
+        found = self._assignment_walks[id(scope)] = (positions, assignments)
+        return found
 
     def _constructed(self, expr: cst.BaseExpression, assigns: list[cst.Assign], depth: int) -> str | None:
         if depth > 8:
