@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import os
+import weakref
 from collections.abc import Iterator
 
 from export_lint.analysis.auto_classes import AutoClasses
@@ -77,7 +78,7 @@ class _Context:
         self.file = file
         self.function = function
         self.owner = owner
-        self.disabled = disabled | _flags_set_false(function)
+        self.disabled = disabled | _flags_set_false(function) if _is_function(function) else disabled
         #: parameter -> (the caller's context, the expression it passed)
         self.arguments = arguments or {}
 
@@ -295,6 +296,8 @@ class OutputAnalysis:
             for argument in arguments:
                 yield from self._values(context, argument, depth + 1, via or f"in a {func}")
             return
+        if isinstance(call.func, ast.Attribute) and not self._may_name_a_class(context, call.func):
+            return  # a method of a local value (``x.reshape(...)``): not a construction
         submodule = self._submodule_call(context, call)
         if submodule is not None:
             for cls in submodule:
@@ -319,6 +322,22 @@ class OutputAnalysis:
                 if node is not None and file is not None:
                     for built, where, inner in self._returns(context.inner(file, node, None, call), depth + 1):
                         yield built, where, via or inner
+
+    def _may_name_a_class(self, context: _Context, func: ast.Attribute) -> bool:
+        """Whether ``a.b.C`` can denote a class or function of the project: its head is ``self``
+        (a submodule), or a module-level name of the file (an import, a class, a function), and
+        not a name the function binds itself."""
+        head = func
+        while isinstance(head, ast.Attribute):
+            head = head.value
+        if not isinstance(head, ast.Name):
+            return False
+        if head.id == "self":
+            return True
+        facts = context.file.facts
+        if head.id not in facts.imports and head.id not in facts.classes and head.id not in facts.functions:
+            return False
+        return head.id not in context.file.scope(context.function).names
 
     def _assigned(self, context: _Context, name: ast.Name) -> list[ast.expr]:
         """Every value assigned to ``name`` in its function before the line it is read on (none
@@ -510,7 +529,22 @@ def _truth_tested(test: ast.expr) -> set[str]:
     return set()
 
 
+def _is_function(node: ast.AST) -> bool:
+    return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+
+
+#: function node -> what :func:`_flags_set_false` found (a function is entered once per root).
+_FLAGS_SET_FALSE: weakref.WeakKeyDictionary[ast.AST, frozenset[str]] = weakref.WeakKeyDictionary()
+
+
 def _flags_set_false(function: ast.AST) -> frozenset[str]:
+    found = _FLAGS_SET_FALSE.get(function)
+    if found is None:
+        found = _FLAGS_SET_FALSE[function] = _find_flags_set_false(function)
+    return found
+
+
+def _find_flags_set_false(function: ast.AST) -> frozenset[str]:
     """Names a function assigns ``False`` unconditionally or under tests of the config only
     (``if not self.config.is_decoder: use_cache = False``): not under a test of its inputs
     (``if labels is not None``), which the export's inputs may not meet, nor of ``self.training``."""

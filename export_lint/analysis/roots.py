@@ -50,6 +50,9 @@ _ROOT_NAMES = frozenset(name.rsplit(".", 1)[-1] for name in ROOT_FUNCTIONS)
 #: What a traced class's ``forward`` is reached as.
 _ENTRY_METHODS = ("forward", "__call__")
 _MAX_DEPTH = 6
+#: Parent lookups of a file answered from the statements around the node's line before the whole
+#: tree is mapped.
+_LINE_LOOKUPS = 32
 
 Label = str
 #: Files larger than this are not analysed for the values their calls pass to other files (a
@@ -213,6 +216,7 @@ class _File:
         self.facts = facts
         self._parents: dict[int, ast.AST] = {}
         self._all_parents = False
+        self._line_lookups = 0
         self.qualname_of: dict[int, str] = {id(info.node): name for name, info in facts.classes.items()}
         self._scopes: dict[int, _Scope] = {}
         self._calls: dict[frozenset[str], list[ast.Call]] = {}
@@ -231,10 +235,13 @@ class _File:
         if found is not None or self._all_parents or node is self.facts.tree:
             return found
         line = getattr(node, "lineno", None)
-        if line is not None:  # the statements around its line hold it
+        self._line_lookups += 1
+        # The statements around its line hold it; past a few lookups (each descends from the module,
+        # a file of 1,000 classes asks thousands), the whole tree is mapped once instead.
+        if line is not None and self._line_lookups <= _LINE_LOOKUPS:
             self._parents.update(call_sites.parents_on_lines(self.facts.tree, [line]))
             found = self._parents.get(id(node))
-        if found is None:  # no position (or not of this tree): map the whole tree
+        if found is None:  # no position (or not of this tree), or many lookups: map the whole tree
             self._parents = {
                 id(child): parent for parent in ast.walk(self.facts.tree) for child in ast.iter_child_nodes(parent)
             }
