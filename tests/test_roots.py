@@ -464,3 +464,35 @@ def test_an_export_call_through_a_function_local_import_is_a_root():
         """
     )
     assert [row for row, _ in found] == [6]
+
+
+def test_an_export_in_a_method_redefined_later_in_its_class_is_no_root(tmp_path):
+    """Python keeps the last ``def`` of a name in a class body: the earlier test never runs, so
+    what only it exports is not traced (pytorch/xla's test_export_llama, defined twice)."""
+    write_project(
+        tmp_path,
+        {
+            "test_models.py": """
+                import torch
+
+
+                class Old(torch.nn.Module):
+                    def forward(self, x):
+                        return x
+
+
+                class New(torch.nn.Module):
+                    def forward(self, x):
+                        return x + 1
+
+
+                class TestExport:
+                    def test_export(self):
+                        torch.export.export(Old(), (torch.randn(2),))
+
+                    def test_export(self):  # noqa: F811
+                        torch.export.export(New(), (torch.randn(2),))
+            """
+        },
+    )
+    assert reached(tmp_path)["test_models.py"] == {"New.forward"}

@@ -667,13 +667,29 @@ def export_calls(resolver: Resolver, file: _File) -> Iterator[tuple[ast.Call, as
             continue
         if not name.rsplit(".", 1)[-1].endswith(("export", "aot_compile")) and name.split(".")[0] not in aliases:
             continue
-        if resolver._qualified(file, name, node) not in ROOT_FUNCTIONS:
+        if resolver._qualified(file, name, node) not in ROOT_FUNCTIONS or _in_shadowed_function(file, node):
             continue
         target = node.args[0] if node.args and not isinstance(node.args[0], ast.Starred) else None
         for keyword in node.keywords:
             if keyword.arg in _TARGET_KEYWORDS:
                 target = keyword.value
         yield node, target
+
+
+def _in_shadowed_function(file: _File, node: ast.AST) -> bool:
+    """Whether ``node`` lies in a function (a method) that a later ``def`` of the same name in the
+    same class or module body replaces: Python keeps the last one, so the earlier never runs (a test
+    class's ``test_export`` defined twice)."""
+    child, current = node, file.parent(node)
+    while current is not None:
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) and isinstance(
+            current, (ast.ClassDef, ast.Module)
+        ):
+            later = current.body[current.body.index(child) + 1 :] if child in current.body else []
+            if any(isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == child.name for s in later):
+                return True
+        child, current = current, file.parent(current)
+    return False
 
 
 def may_export(text: str) -> bool:
