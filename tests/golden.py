@@ -56,7 +56,19 @@ def snapshot(source: Path, codes: Iterable[str], torch_version: str = TORCH) -> 
         for d in lint(text, codes, torch_version, name)
     ]
     fixed = fix(text, codes, torch_version, name)
-    return "\n".join(lines) + "\n\n" + unified_diff(text, fixed.text, name)
+    return _installed_versions_masked("\n".join(lines) + "\n\n" + unified_diff(text, fixed.text, name))
+
+
+def _installed_versions_masked(text: str) -> str:
+    """A message naming the installed transformers (EXP002 says which release it read) is stored
+    with ``<installed>``: CI installs the newest release, the snapshot must not pin one."""
+    import importlib.metadata
+
+    try:
+        version = importlib.metadata.version("transformers")
+    except importlib.metadata.PackageNotFoundError:
+        return text
+    return text.replace(f"transformers {version})", "transformers <installed>)")
 
 
 def check_snapshot(source: Path, codes: Iterable[str], torch_version: str = TORCH, snap: Path | None = None) -> None:
