@@ -67,6 +67,20 @@ import libcst as cst
 
 from export_lint.rule import Invalid, Rule, Valid
 
+#: The module of two examples: a classifier returning ``Prediction`` (a dataclass each defines).
+_CLASSIFIER = """
+            class Classifier(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = torch.nn.Linear(4, 3)
+
+                def forward(self, x):
+                    return Prediction(self.fc(x))
+
+
+            torch.export.export(Classifier(), (torch.randn(2, 4),), strict={strict})
+            """
+
 #: The module of three examples: a detector returning ``Detections`` (defined by each example).
 _DETECTOR = """
 
@@ -144,18 +158,8 @@ class UnflattenableExportOutput(Rule):
 
             torch.export.register_dataclass(Prediction)
 
-
-            class Classifier(torch.nn.Module):
-                def __init__(self):
-                    super().__init__()
-                    self.fc = torch.nn.Linear(4, 3)
-
-                def forward(self, x):
-                    return Prediction(self.fc(x))
-
-
-            torch.export.export(Classifier(), (torch.randn(2, 4),), strict=False)
             """
+            + _CLASSIFIER.format(strict="False")
         ),
         # A base class the project does not define: what it registers is unknown, so silent.
         Valid(
@@ -273,18 +277,8 @@ class UnflattenableExportOutput(Rule):
             class Prediction:
                 logits: torch.Tensor
 
-
-            class Classifier(torch.nn.Module):
-                def __init__(self):
-                    super().__init__()
-                    self.fc = torch.nn.Linear(4, 3)
-
-                def forward(self, x):
-                    return Prediction(self.fc(x))
-
-
-            torch.export.export(Classifier(), (torch.randn(2, 4),), strict=True)
             """
+            + _CLASSIFIER.format(strict="True")
         ),
     ]
 
