@@ -255,9 +255,16 @@ class OutputAnalysis:
 
     # -- values ---------------------------------------------------------------------------------
     def _returns(self, context: _Context, depth: int) -> Iterator[tuple[object, str, str]]:
-        for node in own_nodes(context.function):
-            if isinstance(node, ast.Return) and node.value is not None:
-                yield from self._values(context, node.value, depth, "")
+        for value in _returned(context.function):
+            yield from self._values(context, value, depth, "")
+
+    def _submodule_forwards(self, context: _Context, classes: set, call: ast.Call) -> Iterator[_Context]:
+        """The context of each submodule class's ``forward`` that ``call`` runs, its arguments bound."""
+        for cls in classes:
+            found = self._method(cls, "forward")
+            file = self.resolver.file(found[0].file) if found is not None else None
+            if found is not None and file is not None:
+                yield context.inner(file, found[1], cls, call)
 
     def _values(self, context: _Context, expr: ast.expr, depth: int, via: str) -> Iterator[tuple[object, str, str]]:
         """(class built, where, where in the output) for the objects ``expr`` may evaluate to."""
@@ -300,11 +307,8 @@ class OutputAnalysis:
             return  # a method of a local value (``x.reshape(...)``): not a construction
         submodule = self._submodule_call(context, call)
         if submodule is not None:
-            for cls in submodule:
-                found = self._method(cls, "forward")
-                file = self.resolver.file(found[0].file) if found is not None else None
-                if found is not None and file is not None:
-                    yield from self._returns(context.inner(file, found[1], cls, call), depth + 1)
+            for inner in self._submodule_forwards(context, submodule, call):
+                yield from self._returns(inner, depth + 1)
             return
         for value in self.resolver.callables(context.file, call.func):
             if hasattr(value, "qualname"):  # a class: its instance, or a container of its arguments
@@ -363,15 +367,9 @@ class OutputAnalysis:
         elif isinstance(expr, ast.Call):
             submodule = self._submodule_call(context, expr)
             if submodule is not None:
-                for cls in submodule:
-                    found = self._method(cls, "forward")
-                    file = self.resolver.file(found[0].file) if found is not None else None
-                    if found is None or file is None:
-                        continue
-                    inner = context.inner(file, found[1], cls, expr)
-                    for node in own_nodes(found[1]):
-                        if isinstance(node, ast.Return) and node.value is not None:
-                            yield from self._field(inner, node.value, field, depth + 1)
+                for inner in self._submodule_forwards(context, submodule, expr):
+                    for value in _returned(inner.function):
+                        yield from self._field(inner, value, field, depth + 1)
                 return
             for value in self.resolver.callables(context.file, expr.func):
                 if hasattr(value, "qualname") and self._container(value):
@@ -527,6 +525,13 @@ def _truth_tested(test: ast.expr) -> set[str]:
     if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
         return set().union(*(_truth_tested(value) for value in test.values))
     return set()
+
+
+def _returned(function: ast.AST) -> Iterator[ast.expr]:
+    """The expressions a function's own ``return`` statements give (not those of nested functions)."""
+    for node in own_nodes(function):
+        if isinstance(node, ast.Return) and node.value is not None:
+            yield node.value
 
 
 def _is_function(node: ast.AST) -> bool:
