@@ -16,6 +16,7 @@ import libcst as cst
 from export_lint import budget, fix_checks, versions
 from export_lint.analysis.roots import Reach, may_export
 from export_lint.analysis.semantic import PRUNED_WALK_CONTAINERS, SCOPE_TYPES, SemanticModel
+from export_lint.analysis.untraced import Ranges, blanked_text
 from export_lint.config import Settings
 from export_lint.diagnostics import BUG_REPORT_HINT, Diagnostic, FileResult, LineIndex, file_error
 from export_lint.rule import Rule, RuleContext
@@ -228,12 +229,22 @@ def _ast_shape(tree: ast.AST) -> tuple[int, int]:
     return deepest, widest
 
 
-def parse(text: str, path: str) -> cst.Module | Diagnostic:
+def parse(text: str, path: str, untraced: Ranges | None = None) -> cst.Module | Diagnostic:
+    """The file's LibCST tree, or the diagnostic saying why there is none. With ``untraced``, the
+    tree of the text with the lines of those definitions blanked out (they are no rule's concern:
+    :mod:`export_lint.analysis.untraced`); positions are the file's all the same."""
     if "\x00" in text:
         return file_error(path, "syntax-error", "SyntaxError: source code cannot contain null bytes")
     refused = _too_complex(text, path)
     if refused is not None:
         return refused
+    if untraced:
+        try:
+            module = cst.parse_module(blanked_text(text, untraced))
+        except Exception:  # RecursionError too: the whole file's parse below says what is wrong
+            pass
+        else:
+            return cpython_syntax_error(text, path, grammar_checked=True) or module
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as error:
@@ -246,6 +257,10 @@ def parse(text: str, path: str) -> cst.Module | Diagnostic:
         return file_error(path, "syntax-error", f"SyntaxError: {error}")
     # LibCST accepts what CPython's compiler rejects (`f(a=1, a=2)`): Python would not run it.
     return cpython_syntax_error(text, path, grammar_checked=True) or module
+
+
+#: Parse the files roots reach and export-call files with their untraced definitions blanked out.
+BLANK_UNTRACED = True
 
 
 def _syntax_errors_only(text: str, path: str) -> list[Diagnostic]:
@@ -328,6 +343,18 @@ def _nothing_to_walk(text: str, path: str, reach: Reach, running: Sequence[type[
     )
 
 
+def _untraced(text: str, path: str, reach: Reach, running: Sequence[type[Rule]]) -> Ranges | None:
+    """The lines of the definitions no rule can look at (the project index's answer for this very
+    text), unless a rule that may report outside traced code runs and its words are in the text
+    (EXP004's ``capture_pre_autograd_graph``; a rule requiring no word: always)."""
+    if not BLANK_UNTRACED:
+        return None
+    anywhere = [rule for rule in running if not rule.traced_only and not hasattr(rule, "check_noqa")]
+    if any(not rule.requires or all(word in text for word in rule.requires) for rule in anywhere):
+        return None
+    return reach.blank_ranges(path, text)
+
+
 def _outside_version_guards(text: str, found: list[Diagnostic], gates: dict[str, str]) -> list[Diagnostic]:
     """Drop gated rules' findings in branches that run only on releases where the hazard is not real
     (``if torch_version < "2.7": capture_pre_autograd_graph(...)`` on a target of 2.7 or later)."""
@@ -373,7 +400,7 @@ def _lint_text(
         judges = [rule(context) for rule in running if hasattr(rule, "check_noqa")]
         return _judged(text, path, settings, selected, judges, [], [])
     budget.enter("parsing")
-    module = parse(text, path)
+    module = parse(text, path, _untraced(text, path, reach, running) if reached is not None else None)
     if isinstance(module, Diagnostic):
         return [module]
     project_reach = settings.reach if settings.traced == "roots" else None  # its callers give values

@@ -144,7 +144,7 @@ def test_a_file_whose_export_calls_are_not_torchs_is_not_parsed(tmp_path, monkey
     assert [digest for free, digest in reach.export_free if free == path]
     parsed: list[str] = []
     real_parse = engine.parse
-    monkeypatch.setattr(engine, "parse", lambda text, name: parsed.append(name) or real_parse(text, name))
+    monkeypatch.setattr(engine, "parse", lambda text, name, *more: parsed.append(name) or real_parse(text, name, *more))
     settings = Settings(select=("ALL",), reach=reach)
     text = textwrap.dedent(RUNNER)
     unparsed = lint_text(text, path, settings)
@@ -158,7 +158,7 @@ def test_the_index_answer_holds_only_for_the_text_it_read(tmp_path, monkeypatch)
     path = os.path.realpath(tmp_path / "runner.py")
     parsed: list[str] = []
     real_parse = engine.parse
-    monkeypatch.setattr(engine, "parse", lambda text, name: parsed.append(name) or real_parse(text, name))
+    monkeypatch.setattr(engine, "parse", lambda text, name, *more: parsed.append(name) or real_parse(text, name, *more))
     edited = textwrap.dedent(RUNNER) + "\nprogram = torch.export.export(Runner(), ())\n"
     lint_text(edited, path, Settings(reach=reach))
     assert parsed == [path]  # the file changed since the index read it

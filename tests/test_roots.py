@@ -414,7 +414,7 @@ def test_an_unreached_file_is_not_parsed_under_the_default_selection(monkeypatch
 
     parsed: list[str] = []
     real_parse = engine.parse
-    monkeypatch.setattr(engine, "parse", lambda text, path: parsed.append(path) or real_parse(text, path))
+    monkeypatch.setattr(engine, "parse", lambda text, path, *more: parsed.append(path) or real_parse(text, path, *more))
     source = textwrap.dedent(HAZARD_BLOCK)
     settings = Settings(select=select, reach=Reach("/nowhere", (), ()))
     assert lint_text(source, "layers.py", settings) == []

@@ -22,7 +22,7 @@ from export_lint.analysis.roots import Reach, compute_reach
 
 #: The entry holding the reach itself (file entries are keyed by absolute paths, never like this).
 _REACH_ENTRY = "<reach>"
-_SCHEMA = 5
+_SCHEMA = 6
 
 
 def _key(root: str) -> str:
@@ -97,6 +97,7 @@ def _encode_reach(reach: Reach, state: str) -> dict:
             [path, [[qualname, [list(site) for site in sites]] for qualname, sites in entries]]
             for path, entries in reach.callers
         ],
+        "blanks": [[path, digest, [list(lines) for lines in ranges]] for path, digest, ranges in reach.blanks],
     }
 
 
@@ -119,7 +120,8 @@ def _decode_reach(data: object, state: str) -> Reach | None:
     outputs = _decode_per_file(data.get("outputs"), 5)
     callers = _decode_callers(data.get("callers"))
     export_free = _decode_rows(data.get("export_free"), 2)  # (path, digest) pairs
-    if decoded is None or outputs is None or callers is None or export_free is None:
+    blanks = _decode_blanks(data.get("blanks"))
+    if decoded is None or outputs is None or callers is None or export_free is None or blanks is None:
         return None
     return Reach(
         project,
@@ -130,7 +132,32 @@ def _decode_reach(data: object, state: str) -> Reach | None:
         outputs,  # type: ignore[arg-type]
         export_free,  # type: ignore[arg-type]
         callers=callers,
+        blanks=blanks,
     )
+
+
+def _decode_blanks(data: object) -> tuple | None:
+    """``Reach.blanks`` from its JSON form (``[[path, digest, [[first, last], ...]], ...]``, lines
+    ascending); None when malformed."""
+    if type(data) is not list:
+        return None
+    decoded = []
+    for item in data:
+        if type(item) is not list or len(item) != 3 or type(item[0]) is not str or type(item[1]) is not str:
+            return None
+        if type(item[2]) is not list:
+            return None
+        ranges = []
+        previous = 0
+        for lines in item[2]:
+            if type(lines) is not list or len(lines) != 2 or not all(type(line) is int for line in lines):
+                return None
+            if not previous < lines[0] <= lines[1]:
+                return None
+            previous = lines[1]
+            ranges.append((lines[0], lines[1]))
+        decoded.append((item[0], item[1], tuple(ranges)))
+    return tuple(decoded)
 
 
 def _decode_per_file(data: object, width: int) -> tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] | None:

@@ -22,11 +22,12 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 
-from export_lint.analysis import call_sites
+from export_lint.analysis import call_sites, untraced
 from export_lint.analysis.call_scan import name_then_paren
 from export_lint.analysis.index import FileFacts, ProjectIndex, dotted
 from export_lint.analysis.outputs import OutputAnalysis, OutputFact
 from export_lint.analysis.torch_names import EXPORT_FUNCTIONS
+from export_lint.analysis.untraced import Ranges
 
 #: Entry points that trace their first argument like torch.export does.
 ROOT_FUNCTIONS = EXPORT_FUNCTIONS | {
@@ -85,6 +86,9 @@ class Reach:
     #: Calls from other files of the functions reached, per file: real path -> ((qualname,
     #: (call site, ...)), ...); the value analysis reads what those calls pass (``CallSite``).
     callers: tuple[tuple[str, tuple[tuple[str, tuple[CallSite, ...]], ...]], ...] = ()
+    #: (real path, :func:`text_digest` of the text read, line ranges) of the definitions no rule
+    #: can look at in the files roots reach or that make an export call (:mod:`untraced`).
+    blanks: tuple[tuple[str, str, Ranges], ...] = ()
 
     @functools.cached_property
     def _by_file(self) -> dict[str, dict[str, str]]:
@@ -113,6 +117,16 @@ class Reach:
         semantic model would take for an export call (False when it does not know)."""
         digest = self._export_free.get(os.path.realpath(path))
         return digest is not None and digest == text_digest(text)
+
+    @functools.cached_property
+    def _blanks(self) -> dict[str, tuple[str, Ranges]]:
+        return {path: (digest, ranges) for path, digest, ranges in self.blanks}
+
+    def blank_ranges(self, path: str, text: str) -> Ranges | None:
+        """The lines of the definitions of ``path`` that no rule can look at, when the project
+        index read this very text (None when it did not, or found none)."""
+        found = self._blanks.get(os.path.realpath(path))
+        return found[1] if found is not None and found[0] == text_digest(text) else None
 
     @functools.cached_property
     def _callers_by_file(self) -> dict[str, dict[str, tuple[CallSite, ...]]]:
@@ -1017,6 +1031,7 @@ def _compute_reach(index: ProjectIndex, patterns: Iterable[str], scans: dict[str
     labels: list[str] = []
     external: list[str] = []
     export_free: list[tuple[str, str]] = []
+    parsed: list[_File] = []  # the files making an export call: LibCST parses them
     has_forwards = False
     for path in sorted(set(index.files.values())):
         if path not in scans:
@@ -1030,6 +1045,8 @@ def _compute_reach(index: ProjectIndex, patterns: Iterable[str], scans: dict[str
             continue
         if not call_sites.may_call_export(file.calls_saying(file.imports.export_words), file.imports.targets):
             export_free.append((path, text_digest(file.facts.text)))
+        else:
+            parsed.append(file)
         for call, target in export_calls(resolver, file):
             if target is None:
                 continue
@@ -1063,6 +1080,7 @@ def _compute_reach(index: ProjectIndex, patterns: Iterable[str], scans: dict[str
         (path, tuple(sorted(entries.items()))) for path, entries in sorted(reacher.reached.items()) if entries
     )
     returns = tuple((path, tuple(fact.to_tuple() for fact in facts)) for path, facts in sorted(outputs.items()))
+    blanks = _blanks(resolver, parsed, reacher.reached)
     callers: dict[str, dict[str, tuple[CallSite, ...]]] = {}
     for (path, qualname), sites in sorted(reacher.callers.items()):
         callers.setdefault(path, {})[qualname] = tuple(sorted(sites))
@@ -1075,4 +1093,23 @@ def _compute_reach(index: ProjectIndex, patterns: Iterable[str], scans: dict[str
         returns,
         tuple(export_free),
         callers=tuple((path, tuple(entries.items())) for path, entries in callers.items()),
+        blanks=blanks,
     )
+
+
+def _blanks(
+    resolver: Resolver, parsed: list[_File], reached: dict[str, dict[str, str]]
+) -> tuple[tuple[str, str, Ranges], ...]:
+    """:attr:`Reach.blanks` of the files making an export call and those roots reach."""
+    files = {file.facts.path: file for file in parsed}
+    for path, entries in reached.items():
+        if entries and path not in files:
+            file = resolver.file(path)
+            if file is not None:
+                files[path] = file
+    found = []
+    for path, file in sorted(files.items()):
+        ranges = untraced.blank_ranges(file.facts.text, file.facts.tree, reached.get(path, {}))
+        if ranges:
+            found.append((path, text_digest(file.facts.text), ranges))
+    return tuple(found)

@@ -20,7 +20,15 @@ from export_lint.analysis import external
 from export_lint.analysis.call_scan import name_then_paren
 from export_lint.analysis.outputs import OutputFact
 from export_lint.analysis.torch_names import EXPORT_FUNCTIONS, KNOWN_MODULE_BASES
-from export_lint.traversal import EXPRESSION_TYPES, NODE_TYPES, TRIVIA_TYPES, children, descendants, visit
+from export_lint.traversal import (
+    EXPRESSION_TYPES,
+    NODE_TYPES,
+    TRIVIA_TYPES,
+    children,
+    children_into,
+    descendants,
+    visit,
+)
 
 if TYPE_CHECKING:
     from export_lint.analysis.roots import Reach
@@ -704,22 +712,24 @@ class SemanticModel:
         return [node for _, node in assignments[: bisect.bisect_left(assignments, cut, key=lambda item: item[0])]]
 
     def _assignment_walk(self, scope: cst.CSTNode) -> tuple[dict[int, int], list[tuple[int, cst.Assign]]]:
-        """Each node of the scope's own code (nested functions, classes and lambdas not entered)
-        with its position in a walk of it, and the assignments with theirs."""
+        """Each node of the scope's own code (nested functions, classes and lambdas not entered;
+        whitespace and punctuation left out) with its position in a walk of it, and the
+        assignments with theirs."""
         found = self._assignment_walks.get(id(scope))
         if found is not None:
             return found
         positions: dict[int, int] = {}
         assignments: list[tuple[int, cst.Assign]] = []
-
-        class _Collector(cst.CSTVisitor):
-            def on_visit(self, node: cst.CSTNode) -> bool:
-                position = positions.setdefault(id(node), len(positions))  # a shared node: its first visit
-                if isinstance(node, cst.Assign):
-                    assignments.append((position, node))
-                return node is scope or not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
-
-        visit(scope, _Collector())
+        todo: list[cst.CSTNode] = [scope]
+        closed = SCOPE_TYPES
+        while todo:
+            node = todo.pop()
+            kind = type(node)
+            position = positions.setdefault(id(node), len(positions))  # a shared node: its first visit
+            if kind is cst.Assign:
+                assignments.append((position, node))
+            if node is scope or kind not in closed:
+                children_into(node, kind, TRIVIA_TYPES, todo)
         found = self._assignment_walks[id(scope)] = (positions, assignments)
         return found
 
