@@ -424,7 +424,7 @@ class MissingDynamicShapes(Rule):
                 continue
             if len(invocation.args) != len(example.items):
                 continue
-            row = self.context.lines.location(self.context.span(invocation.call)[0]).row
+            row = None  # found only for a call at other sizes: a span costs a codegen of the file
             known: dict[tuple[int, int], int] = {}
             calls.append(known)
             for index, (expected, seen) in enumerate(zip(example.items, invocation.args, strict=True)):
@@ -438,6 +438,8 @@ class MissingDynamicShapes(Rule):
                     if before is None or after is None or before == after:
                         continue
                     differing.setdefault((index, dim), []).append(after)
+                    if row is None:
+                        row = self.context.lines.location(self.context.span(invocation.call)[0]).row
                     name = f"`{params[index]}`" if params is not None else f"input {index}"
                     details.append(f"{name} dim {dim}: {before} at export, {after} at line {row}")
         if not differing:

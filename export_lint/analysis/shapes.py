@@ -696,8 +696,19 @@ def dynamic_export_at(semantic: SemanticModel, call: cst.Call) -> tuple[ExportCa
     return None if followed is None else (parts, *followed)
 
 
+_CONSTANTS: weakref.WeakKeyDictionary[SemanticModel, Env] = file_cache()
+
+
 def _module_constants(semantic: SemanticModel) -> Env:
-    """Module-level names assigned exactly once at top level, with their known values."""
+    """Module-level names assigned exactly once at top level, with their known values (a copy of
+    what is found once per file)."""
+    found = _CONSTANTS.get(semantic)
+    if found is None:
+        found = _CONSTANTS[semantic] = _find_module_constants(semantic)
+    return dict(found)
+
+
+def _find_module_constants(semantic: SemanticModel) -> Env:
     module_flow = flow_at(semantic, [semantic.module])
     if module_flow is None:
         return {}
