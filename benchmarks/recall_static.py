@@ -63,16 +63,16 @@ def read_static(path: Path, digest: str) -> dict[tuple[str, str], dict]:
 
 def local_path(path: str) -> str:
     """``path`` as it is on this machine: a library file a row recorded under another environment's
-    site-packages (an earlier session's interpreter) is looked up in this one's (same package versions:
-    the report names them), and a reference case recorded in another checkout in this one."""
-    if os.path.exists(path):
-        return path
+    site-packages (an earlier session's interpreter, whose packages may since have been upgraded) is
+    looked up in this one's (the report names its package versions), and a reference case recorded
+    in another checkout in this one."""
     cases = "/export_lint/verify/cases/"  # a reference model's script, recorded in another checkout
     if cases in path:
         return str(ROOT / "export_lint" / "verify" / "cases" / path.split(cases, 1)[1])
     for marker in ("site-packages/", "dist-packages/"):
-        if marker in path:
-            return os.path.join(sysconfig.get_paths()["purelib"], path.split(marker, 1)[1])
+        if marker in path:  # this interpreter's copy even when the recorded one exists: it may be another release
+            here = os.path.join(sysconfig.get_paths()["purelib"], path.split(marker, 1)[1])
+            return here if os.path.exists(here) else path
     return path
 
 
