@@ -48,7 +48,7 @@ import libcst as cst
 from export_lint.analysis.module_state import mentions_name
 from export_lint.analysis.semantic import ClassInfo, dotted_name
 from export_lint.diagnostics import Applicability
-from export_lint.rule import Invalid, Rule, Valid, shorten
+from export_lint.rule import Invalid, Rule, RuleContext, Valid, shorten
 from export_lint.traversal import visit
 
 #: torch.nn layers whose output depends on the training flag.
@@ -222,6 +222,10 @@ class ExportInTrainingMode(Rule):
         ),
     ]
 
+    def __init__(self, context: RuleContext) -> None:
+        super().__init__(context)
+        self._training_scopes: dict[int, bool] = {}
+
     def visit_Call(self, node: cst.Call) -> None:
         if not self.semantic.is_export_call(node) or not node.args or node.args[0].keyword is not None:
             return
@@ -267,6 +271,12 @@ class ExportInTrainingMode(Rule):
         training/QAT step in the same scope."""
         if self.semantic.qualified_name(call.func) in _TRAINING_EXPORTS:
             return True
+        scope = self.semantic.scopes()[0]
+        if id(scope) not in self._training_scopes:  # one walk per scope, however many exports it holds
+            self._training_scopes[id(scope)] = self._has_training_step(scope)
+        return self._training_scopes[id(scope)]
+
+    def _has_training_step(self, scope: cst.CSTNode) -> bool:
         semantic = self.semantic
         found = False
 
@@ -280,7 +290,7 @@ class ExportInTrainingMode(Rule):
                     found = True
                 return not found
 
-        visit(self.semantic.scopes()[0], _Training())
+        visit(scope, _Training())
         return found
 
     def _only_built_and_exported(self, scope: cst.CSTNode, name: str, export_call: cst.Call) -> bool:
