@@ -37,6 +37,8 @@ _SUSPICIOUS_LINE = 2000
 #: LibCST takes ~0.2 ms and ~10 KB per element (a 2 MB list literal: a minute and 4 GB).
 _SUSPICIOUS_SIZE = 256 * 1024
 MAX_LITERAL_ELEMENTS = 20_000
+#: Parse the files roots reach and export-call files with their untraced definitions blanked out.
+BLANK_UNTRACED = True
 _BRACKETS = re.compile(r"[\[\](){}]")
 _BRACKET_DELTA = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
 
@@ -238,29 +240,29 @@ def parse(text: str, path: str, untraced: Ranges | None = None) -> cst.Module | 
     refused = _too_complex(text, path)
     if refused is not None:
         return refused
-    if untraced:
+    module = _parse_blanked(text, untraced) if untraced else None
+    if module is None:
         try:
-            module = cst.parse_module(blanked_text(text, untraced))
-        except Exception:  # RecursionError too: the whole file's parse below says what is wrong
-            pass
-        else:
-            return cpython_syntax_error(text, path, grammar_checked=True) or module
-    try:
-        module = cst.parse_module(text)
-    except cst.ParserSyntaxError as error:
-        # CPython's location when it agrees the file is broken (LibCST's row can be a line late);
-        # LibCST's when only LibCST rejects it.
-        return cpython_syntax_error(text, path) or _syntax_error(path, error)
-    except RecursionError:
-        return file_error(path, "syntax-error", "SyntaxError: too deeply nested to parse")
-    except Exception as error:  # libcst's native parser raises a few other types on odd input
-        return file_error(path, "syntax-error", f"SyntaxError: {error}")
+            module = cst.parse_module(text)
+        except cst.ParserSyntaxError as error:
+            # CPython's location when it agrees the file is broken (LibCST's row can be a line late);
+            # LibCST's when only LibCST rejects it.
+            return cpython_syntax_error(text, path) or _syntax_error(path, error)
+        except RecursionError:
+            return file_error(path, "syntax-error", "SyntaxError: too deeply nested to parse")
+        except Exception as error:  # libcst's native parser raises a few other types on odd input
+            return file_error(path, "syntax-error", f"SyntaxError: {error}")
     # LibCST accepts what CPython's compiler rejects (`f(a=1, a=2)`): Python would not run it.
     return cpython_syntax_error(text, path, grammar_checked=True) or module
 
 
-#: Parse the files roots reach and export-call files with their untraced definitions blanked out.
-BLANK_UNTRACED = True
+def _parse_blanked(text: str, untraced: Ranges) -> cst.Module | None:
+    """The tree of ``text`` with the lines of ``untraced`` blanked; None when LibCST rejects that
+    text (the whole file's parse then says what is wrong)."""
+    try:
+        return cst.parse_module(blanked_text(text, untraced))
+    except Exception:  # RecursionError too
+        return None
 
 
 def _syntax_errors_only(text: str, path: str) -> list[Diagnostic]:

@@ -45,7 +45,7 @@ def word_lines(text: str, words: Iterable[str]) -> list[int]:
     return sorted(found)
 
 
-def _spans(stmt: ast.stmt, lines: list[int]) -> bool:
+def spans_one_of(stmt: ast.stmt, lines: list[int]) -> bool:
     """Whether one of ``lines`` (sorted) lies within the statement, its decorators included."""
     start = stmt.lineno
     for decorator in getattr(stmt, "decorator_list", ()):  # above the ``def`` line
@@ -84,7 +84,7 @@ def _descend(tree: ast.AST, lines: list[int], parents: dict[int, ast.AST]) -> It
         node, path = todo.pop()
         yield node, path
         for index, child in enumerate(ast.iter_child_nodes(node)):
-            if isinstance(child, ast.stmt) and not _spans(child, lines):
+            if isinstance(child, ast.stmt) and not spans_one_of(child, lines):
                 continue
             parents[id(child)] = node
             todo.append((child, (*path, index)))

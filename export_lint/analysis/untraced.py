@@ -25,11 +25,10 @@ only keeps more.
 from __future__ import annotations
 
 import ast
-import bisect
 import re
 from collections.abc import Iterable
 
-from export_lint.analysis.call_sites import calls_on_lines, imports_of, may_call_export, word_lines
+from export_lint.analysis.call_sites import calls_on_lines, imports_of, may_call_export, spans_one_of, word_lines
 from export_lint.source import line_starts
 
 Ranges = tuple[tuple[int, int], ...]
@@ -53,13 +52,6 @@ def _first_line(stmt: ast.stmt) -> int:
 
 def _lines(stmt: ast.stmt) -> tuple[int, int]:
     return _first_line(stmt), stmt.end_lineno or stmt.lineno
-
-
-def _holds(stmt: ast.stmt, lines: list[int]) -> bool:
-    """Whether one of ``lines`` (sorted) lies within the statement, its decorators included."""
-    first, last = _lines(stmt)
-    index = bisect.bisect_left(lines, first)
-    return index < len(lines) and lines[index] <= last
 
 
 def _export_call_lines(text: str, tree: ast.Module) -> list[int]:
@@ -118,23 +110,27 @@ def blank_ranges(text: str, tree: ast.Module, reached: Iterable[str]) -> Ranges:
     for stmt in tree.body:
         if not isinstance(stmt, _DEFINITIONS):
             said.append(source.of(*_lines(stmt)))
-        elif stmt.name in reached_heads or stmt.name in twice or _holds(stmt, declaring):
+        elif stmt.name in reached_heads or stmt.name in twice or spans_one_of(stmt, declaring):
             kept.add(id(stmt))
             said.append(source.of(*_lines(stmt)))
-        elif isinstance(stmt, ast.ClassDef) and _holds(stmt, hot):
+        elif isinstance(stmt, ast.ClassDef) and spans_one_of(stmt, hot):
             kept.add(id(stmt))
             shells.append(stmt)
             said.append(source.of(_first_line(stmt), max(_first_line(stmt), stmt.body[0].lineno - 1)))  # its header
             for member in stmt.body:
                 if not isinstance(member, _DEFINITIONS):
                     said.append(source.of(*_lines(member)))
-                elif _holds(member, hot) or _CALLED_BY_FRAMEWORK.fullmatch(member.name) or _holds(member, declaring):
+                elif (
+                    spans_one_of(member, hot)
+                    or _CALLED_BY_FRAMEWORK.fullmatch(member.name)
+                    or spans_one_of(member, declaring)
+                ):
                     kept.add(id(member))
                     said.append(source.of(*_lines(member)))
                 else:
                     candidates.append(member)
                     members.add(id(member))
-        elif _holds(stmt, hot):
+        elif spans_one_of(stmt, hot):
             kept.add(id(stmt))
             said.append(source.of(*_lines(stmt)))
         else:
@@ -182,9 +178,9 @@ def blanked_text(text: str, ranges: Ranges) -> str:
     position = 0
     for first, last in ranges:
         begin = source.starts[first - 1]
-        end = source.starts[last] if last < len(source.starts) else len(text)
+        lines = source.of(first, last)
         pieces.append(text[position:begin])
-        pieces.append(_NOT_A_BREAK.sub(lambda match: " " * len(match.group()), text[begin:end]))
-        position = end
+        pieces.append(_NOT_A_BREAK.sub(lambda match: " " * len(match.group()), lines))
+        position = begin + len(lines)
     pieces.append(text[position:])
     return "".join(pieces)
