@@ -242,3 +242,12 @@ def test_a_rule_that_may_report_anywhere_without_words_turns_blanking_off(tmp_pa
     monkeypatch.setattr(rule, "requires", ())
     _, _, parsed = _both(monkeypatch, SCRIPT, path, Settings(select=("ALL",), reach=reach))
     assert parsed[0] == SCRIPT
+
+
+def test_a_blanked_last_definition_without_a_final_newline_still_parses(tmp_path, monkeypatch):
+    text = SCRIPT.replace('if __name__ == "__main__":\n    main()\n', "") + "\n\ndef unused():\n    return 1"
+    reach = _project(tmp_path, {"export_model.py": text, "models.py": MODELS})
+    path = os.path.realpath(tmp_path / "export_model.py")
+    assert reach.blank_ranges(path, text)[-1] == (len(text.splitlines()) - 1, len(text.splitlines()))
+    blanked, whole, parsed = _both(monkeypatch, text, path, Settings(select=("ALL",), reach=reach))
+    assert blanked == whole and parsed[0] != text and parsed[0].endswith(" " * len("    return 1"))
