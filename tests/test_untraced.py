@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from export_lint import engine
+from export_lint.analysis.call_sites import calls_on_lines, imports_of, may_call_export, word_lines
 from export_lint.analysis.index import ProjectIndex
 from export_lint.analysis.reach_cache import _decode_reach, _encode_reach
 from export_lint.analysis.roots import compute_reach
@@ -84,10 +85,17 @@ class ExportTest(unittest.TestCase):
 """
 
 
+def export_calls_of(text: str, tree: ast.Module) -> list[ast.Call]:
+    """The calls that may be export calls, as the project index passes them."""
+    imports = imports_of(tree)
+    calls, _ = calls_on_lines(tree, word_lines(text, imports.export_words))
+    return [call for call in calls if may_call_export([call], imports.targets)]
+
+
 def _ranges(text: str, reached=()) -> list[str]:
     tree = ast.parse(text)
     lines = text.splitlines()
-    return [lines[first - 1].strip() for first, _ in blank_ranges(text, tree, reached)]
+    return [lines[first - 1].strip() for first, _ in blank_ranges(text, tree, reached, export_calls_of(text, tree))]
 
 
 def test_a_script_keeps_the_export_call_the_helpers_it_names_and_module_code():
@@ -118,7 +126,8 @@ def test_a_name_bound_twice_and_a_global_declaration_keep_their_definitions():
 
 def test_the_blanked_text_has_the_files_offsets_and_rows():
     text = SCRIPT.replace("\n", "\r\n", 5)
-    ranges = blank_ranges(text, ast.parse(text), ())
+    tree = ast.parse(text)
+    ranges = blank_ranges(text, tree, (), export_calls_of(text, tree))
     visible = blanked_text(text, ranges)
     assert len(visible) == len(text)
     assert [i for i, c in enumerate(visible) if c in "\r\n"] == [i for i, c in enumerate(text) if c in "\r\n"]

@@ -1109,7 +1109,11 @@ def _blanks(
                 files[path] = file
     found = []
     for path, file in sorted(files.items()):
-        ranges = untraced.blank_ranges(file.facts.text, file.facts.tree, reached.get(path, {}))
+        targets = file.imports.targets
+        calls = [
+            call for call in file.calls_saying(file.imports.export_words) if call_sites.may_call_export([call], targets)
+        ]
+        ranges = untraced.blank_ranges(file.facts.text, file.facts.tree, reached.get(path, {}), calls)
         if ranges:
             found.append((path, text_digest(file.facts.text), ranges))
     return tuple(found)

@@ -28,7 +28,7 @@ import ast
 import re
 from collections.abc import Iterable
 
-from export_lint.analysis.call_sites import calls_on_lines, imports_of, may_call_export, spans_one_of, word_lines
+from export_lint.analysis.call_sites import spans_one_of, word_lines
 from export_lint.source import line_starts
 
 Ranges = tuple[tuple[int, int], ...]
@@ -54,15 +54,9 @@ def _lines(stmt: ast.stmt) -> tuple[int, int]:
     return _first_line(stmt), stmt.end_lineno or stmt.lineno
 
 
-def _export_call_lines(text: str, tree: ast.Module) -> list[int]:
-    """The lines of the calls that may be export calls as the semantic model judges them, sorted."""
-    imports = imports_of(tree)
-    calls, _ = calls_on_lines(tree, word_lines(text, imports.export_words))
-    hot: set[int] = set()
-    for call in calls:
-        if may_call_export([call], imports.targets):
-            hot.update(range(call.lineno, (call.end_lineno or call.lineno) + 1))
-    return sorted(hot)
+def _lines_of(calls: Iterable[ast.Call]) -> list[int]:
+    """Every line the calls span, sorted."""
+    return sorted({line for call in calls for line in range(call.lineno, (call.end_lineno or call.lineno) + 1)})
 
 
 def _bound_twice(tree: ast.Module) -> set[str]:
@@ -94,10 +88,11 @@ class _Text:
         return self.text[self.starts[first - 1] : end]
 
 
-def blank_ranges(text: str, tree: ast.Module, reached: Iterable[str]) -> Ranges:
+def blank_ranges(text: str, tree: ast.Module, reached: Iterable[str], export_calls: Iterable[ast.Call]) -> Ranges:
     """(first line, last line) of each definition of the file no rule can look at, in order (see
-    the module's docstring); ``reached`` holds the qualnames roots reach in it."""
-    hot = _export_call_lines(text, tree)
+    the module's docstring); ``reached`` holds the qualnames roots reach in it, ``export_calls``
+    its calls that may be export calls (``call_sites.may_call_export`` of each)."""
+    hot = _lines_of(export_calls)
     declaring = word_lines(text, ("global", "nonlocal"))
     reached_heads = {qualname.split(".")[0] for qualname in reached}
     twice = _bound_twice(tree)
