@@ -260,3 +260,18 @@ def test_a_blanked_last_definition_without_a_final_newline_still_parses(tmp_path
     assert reach.blank_ranges(path, text)[-1] == (len(text.splitlines()) - 1, len(text.splitlines()))
     blanked, whole, parsed = _both(monkeypatch, text, path, Settings(select=("ALL",), reach=reach))
     assert blanked == whole and parsed[0] != text and parsed[0].endswith(" " * len("    return 1"))
+
+
+def test_a_fix_inside_a_blanked_definition_edits_the_files_text(tmp_path, monkeypatch):
+    # EXP900 removes the unused noqa comment of the blanked helper: its edit is on a blanked line
+    from export_lint.fixer import fix_text
+
+    reach = _project(tmp_path, {"export_model.py": SCRIPT, "models.py": MODELS})
+    path = os.path.realpath(tmp_path / "export_model.py")
+    settings = Settings(select=("ALL",), reach=reach)
+    blanked, whole, _ = _both(monkeypatch, SCRIPT, path, settings)
+    assert blanked == whole and [d.code for d in blanked if d.fix] == ["EXP900"]
+    fixed = fix_text(SCRIPT, path, settings, unsafe=True).text
+    monkeypatch.setattr(engine, "BLANK_UNTRACED", False)
+    assert fixed == fix_text(SCRIPT, path, settings, unsafe=True).text
+    assert fixed == SCRIPT.replace("def plot_losses(history):  # noqa: EXP101", "def plot_losses(history):")
