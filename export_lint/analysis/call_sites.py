@@ -45,12 +45,14 @@ def word_lines(text: str, words: Iterable[str]) -> list[int]:
     return sorted(found)
 
 
+def first_line(stmt: ast.stmt) -> int:
+    """The statement's first line: its first decorator's, above the ``def`` line, if it has one."""
+    return min([stmt.lineno, *(decorator.lineno for decorator in getattr(stmt, "decorator_list", ()))])
+
+
 def spans_one_of(stmt: ast.stmt, lines: list[int]) -> bool:
     """Whether one of ``lines`` (sorted) lies within the statement, its decorators included."""
-    start = stmt.lineno
-    for decorator in getattr(stmt, "decorator_list", ()):  # above the ``def`` line
-        start = min(start, decorator.lineno)
-    index = bisect.bisect_left(lines, start)
+    index = bisect.bisect_left(lines, first_line(stmt))
     return index < len(lines) and lines[index] <= (stmt.end_lineno or stmt.lineno)
 
 

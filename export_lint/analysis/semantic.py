@@ -20,15 +20,7 @@ from export_lint.analysis import external
 from export_lint.analysis.call_scan import name_then_paren
 from export_lint.analysis.outputs import OutputFact
 from export_lint.analysis.torch_names import EXPORT_FUNCTIONS, KNOWN_MODULE_BASES
-from export_lint.traversal import (
-    EXPRESSION_TYPES,
-    NODE_TYPES,
-    TRIVIA_TYPES,
-    children,
-    children_into,
-    descendants,
-    visit,
-)
+from export_lint.traversal import EXPRESSION_TYPES, NODE_TYPES, TRIVIA_TYPES, children, descendants, visit
 
 if TYPE_CHECKING:
     from export_lint.analysis.roots import Reach
@@ -720,16 +712,10 @@ class SemanticModel:
             return found
         positions: dict[int, int] = {}
         assignments: list[tuple[int, cst.Assign]] = []
-        todo: list[cst.CSTNode] = [scope]
-        closed = SCOPE_TYPES
-        while todo:
-            node = todo.pop()
-            kind = type(node)
+        for node in descendants(scope, SCOPE_TYPES):
             position = positions.setdefault(id(node), len(positions))  # a shared node: its first visit
-            if kind is cst.Assign:
+            if type(node) is cst.Assign:
                 assignments.append((position, node))
-            if node is scope or kind not in closed:
-                children_into(node, kind, TRIVIA_TYPES, todo)
         found = self._assignment_walks[id(scope)] = (positions, assignments)
         return found
 

@@ -28,7 +28,7 @@ import ast
 import re
 from collections.abc import Iterable
 
-from export_lint.analysis.call_sites import spans_one_of, word_lines
+from export_lint.analysis.call_sites import first_line, spans_one_of, word_lines
 from export_lint.source import line_starts
 
 Ranges = tuple[tuple[int, int], ...]
@@ -46,12 +46,8 @@ _SELF_STORE = re.compile(
 _CALLED_BY_FRAMEWORK = re.compile(r"__\w+__|setUp\w*|tearDown\w*")
 
 
-def _first_line(stmt: ast.stmt) -> int:
-    return min([stmt.lineno, *(decorator.lineno for decorator in getattr(stmt, "decorator_list", ()))])
-
-
 def _lines(stmt: ast.stmt) -> tuple[int, int]:
-    return _first_line(stmt), stmt.end_lineno or stmt.lineno
+    return first_line(stmt), stmt.end_lineno or stmt.lineno
 
 
 def _lines_of(calls: Iterable[ast.Call]) -> list[int]:
@@ -111,7 +107,7 @@ def blank_ranges(text: str, tree: ast.Module, reached: Iterable[str], export_cal
         elif isinstance(stmt, ast.ClassDef) and spans_one_of(stmt, hot):
             kept.add(id(stmt))
             shells.append(stmt)
-            said.append(source.of(_first_line(stmt), max(_first_line(stmt), stmt.body[0].lineno - 1)))  # its header
+            said.append(source.of(first_line(stmt), max(first_line(stmt), stmt.body[0].lineno - 1)))  # its header
             for member in stmt.body:
                 if not isinstance(member, _DEFINITIONS):
                     said.append(source.of(*_lines(member)))
